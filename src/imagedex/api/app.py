@@ -1,0 +1,150 @@
+"""FastAPI application: upload, search, image details and content, labels, health."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from imagedex import __version__
+from imagedex.documents import SearchQuery
+from imagedex.errors import ImagedexError, InvalidKeyError, ObjectNotFoundError
+from imagedex.imaging import sniff_content_type
+from imagedex.ingest import upload_bytes
+from imagedex.search import document_json, labels_json, search_json
+from imagedex.services import Services
+
+_UNSAFE_NAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
+
+
+def _upload_key(filename: str | None) -> str:
+    """`uploads/<uuid>/<clean file name>`: unique, so two uploads of `IMG_0001.jpg` both survive."""
+    name = _UNSAFE_NAME.sub("_", posixpath.basename(filename or "")).strip(" .") or "image"
+    return f"uploads/{uuid.uuid4().hex[:12]}/{name[:200]}"
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="imagedex",
+        version=__version__,
+        description="Search images by what they show.",
+    )
+    settings = services.settings
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        stats = services.queue.stats()
+        return {
+            "status": "ok",
+            "version": __version__,
+            "documents": services.index.count(),
+            "queue": {"visible": stats.visible, "in_flight": stats.in_flight, "dead": stats.dead},
+        }
+
+    @app.post("/api/images", status_code=202, tags=["images"])
+    async def upload_image(
+        file: Annotated[UploadFile, File(description="the image")],
+        title: Annotated[str | None, Form(max_length=500)] = None,
+    ) -> dict[str, Any]:
+        data = await file.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise HTTPException(413, f"upload is larger than {settings.max_upload_bytes} bytes")
+        if not data:
+            raise HTTPException(400, "the uploaded file is empty")
+        content_type = sniff_content_type(data)
+        if content_type is None:
+            raise HTTPException(415, "the uploaded file is not a supported image type")
+        key = _upload_key(file.filename)
+        title = title or posixpath.basename(file.filename or "") or None
+        try:
+            upload = upload_bytes(services, key, data, title=title, content_type=content_type)
+        except InvalidKeyError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {
+            "id": upload.doc_id,
+            "key": upload.key,
+            "etag": upload.etag,
+            "size": upload.size,
+            "status": "queued",
+        }
+
+    @app.get("/api/search", tags=["search"])
+    def search(
+        q: Annotated[str | None, Query(max_length=500, description="free text")] = None,
+        label: Annotated[list[str] | None, Query(description="label (repeatable)")] = None,
+        min_confidence: Annotated[float, Query(ge=0, le=100)] = 0.0,
+        match: Annotated[str, Query(pattern="^(all|any)$")] = "all",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        sort: Annotated[str, Query(pattern="^(relevance|newest|oldest|title)$")] = "relevance",
+    ) -> dict[str, Any]:
+        query = SearchQuery(
+            text=q,
+            labels=tuple(label or ()),
+            match_all_labels=match == "all",
+            min_confidence=min_confidence,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+        )
+        return search_json(services, query)
+
+    @app.get("/api/images/{doc_id}", tags=["images"])
+    def get_image(doc_id: str) -> dict[str, Any]:
+        doc = services.index.get(doc_id)
+        if doc is None:
+            raise HTTPException(404, f"no indexed image with id {doc_id!r}")
+        return document_json(doc)
+
+    @app.get("/api/images/{doc_id}/content", tags=["images"], response_model=None)
+    def get_image_content(doc_id: str) -> Response:
+        doc = services.index.get(doc_id)
+        if doc is None:
+            raise HTTPException(404, f"no indexed image with id {doc_id!r}")
+        store = services.store
+        try:
+            open_path = getattr(store, "open_path", None)
+            if open_path is not None:
+                return FileResponse(
+                    open_path(doc.key),
+                    media_type=doc.content_type or None,
+                    headers={"Cache-Control": "private, max-age=3600"},
+                )
+            presign = getattr(store, "presigned_url", None)
+            if presign is not None:
+                return RedirectResponse(presign(doc.key), status_code=307)
+            return Response(store.get(doc.key), media_type=doc.content_type or None)
+        except ObjectNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @app.get("/api/labels", tags=["search"])
+    def labels(
+        top: Annotated[int, Query(ge=1, le=10_000)] = 50,
+        min_confidence: Annotated[float, Query(ge=0, le=100)] = 0.0,
+    ) -> dict[str, Any]:
+        return labels_json(services, top, min_confidence)
+
+    @app.get("/api/queue", tags=["ops"])
+    def queue_state(limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> dict[str, Any]:
+        stats = services.queue.stats()
+        return {
+            "visible": stats.visible,
+            "in_flight": stats.in_flight,
+            "dead": stats.dead,
+            "dead_letters": [
+                {"id": d.id, "error": d.error, "receive_count": d.receive_count, "body": d.body}
+                for d in services.queue.dead_letters(limit)
+            ],
+        }
+
+    @app.exception_handler(ImagedexError)
+    async def imagedex_error(_request: object, exc: ImagedexError) -> Response:
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    return app

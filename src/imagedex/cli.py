@@ -1,0 +1,499 @@
+"""The `imagedex` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from imagedex import __version__
+from imagedex.config import Settings, load_settings
+from imagedex.documents import SearchQuery
+from imagedex.errors import ImagedexError
+from imagedex.services import Services
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class _Context:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            self._services = Services.from_settings(self.settings)
+        return self._services
+
+
+pass_ctx = click.make_pass_decorator(_Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="imagedex")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the embedded bucket, queue and index live "
+    "[env IMAGEDEX_DATA_DIR; default ~/.local/share/imagedex].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A TOML settings file [env IMAGEDEX_CONFIG; default ./imagedex.toml if present].",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None, verbose: int) -> None:
+    """imagedex: find things in images.
+
+    Upload images, let the worker recognise what they show, then search by label,
+    confidence or text. Run `imagedex up` for the API and worker together.
+    """
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(config_file, data_dir=data_dir)
+    except ImagedexError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ctx.obj = _Context(settings)
+
+
+# -- ingest / worker / up ---------------------------------------------------------------------
+
+
+def _run_worker_thread(services: Services) -> tuple[threading.Thread, threading.Event]:
+    from imagedex.worker import Worker
+
+    stop = threading.Event()
+    worker = Worker(services)
+    thread = threading.Thread(target=worker.run, args=(stop,), name="imagedex-worker", daemon=True)
+    thread.start()
+    return thread, stop
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--title", help="Title for the uploaded image(s) (default: the file name).")
+@click.option("--wait", is_flag=True, help="Return only when indexed or dead-lettered.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds --wait waits.")
+@click.option(
+    "--process/--no-process",
+    default=True,
+    show_default=True,
+    help="With --wait on the embedded queue, also work the queue in this process.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@pass_ctx
+def ingest(
+    ctx: _Context,
+    paths: tuple[Path, ...],
+    title: str | None,
+    wait: bool,
+    timeout: float,
+    process: bool,
+    as_json: bool,
+) -> None:
+    """Upload image files or folders (folders: images found below them) for indexing."""
+    from imagedex.ingest import upload_paths, wait_for
+
+    services = ctx.services
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("uploading", total=None)
+        uploads = upload_paths(
+            services, paths, title=title, on_upload=lambda _u: progress.advance(task)
+        )
+        progress.update(task, total=len(uploads), completed=len(uploads))
+        outcomes = None
+        if wait:
+            worker = None
+            if (
+                process
+                and not services.store.emits_events()
+                and services.settings.queue in ("", "sqlite")
+            ):
+                worker = _run_worker_thread(services)
+            waiting = progress.add_task("indexing", total=len(uploads))
+            outcomes = wait_for(
+                services,
+                uploads,
+                timeout,
+                on_progress=lambda done, _total: progress.update(waiting, completed=done),
+            )
+            if worker is not None:
+                worker[1].set()
+                worker[0].join(timeout=60)
+    if outcomes is None:
+        result = {"uploaded": [u.__dict__ for u in uploads]}
+        if as_json:
+            _print_json(result)
+        else:
+            console.print(f"uploaded {len(uploads)} file(s); the worker will index them")
+        return
+    failed = [o for o in outcomes if o.status != "indexed"]
+    if as_json:
+        _print_json(
+            {
+                "indexed": sum(1 for o in outcomes if o.status == "indexed"),
+                "failed": sum(1 for o in outcomes if o.status == "failed"),
+                "pending": sum(1 for o in outcomes if o.status == "pending"),
+                "results": [
+                    {**o.upload.__dict__, "status": o.status, "reason": o.reason} for o in outcomes
+                ],
+            }
+        )
+    else:
+        console.print(f"indexed {len(outcomes) - len(failed)} of {len(outcomes)}")
+        for o in failed:
+            reason = o.reason or "not indexed before the timeout"
+            console.print(f"[red]{o.status}[/red] {o.upload.path}: {reason}")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Drain the queue, then exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print run statistics as JSON at the end.")
+@pass_ctx
+def worker(ctx: _Context, once: bool, as_json: bool) -> None:
+    """Work the queue: recognise each new image and index it (runs until stopped)."""
+    from imagedex.worker import Worker
+
+    services = ctx.services
+    stop = threading.Event()
+    with Progress(
+        TextColumn("{task.description}"),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("messages processed", total=None)
+        runner = Worker(services, on_batch=lambda s: progress.update(task, completed=s.messages))
+        try:
+            stats = runner.run(stop, once=once)
+        except KeyboardInterrupt:
+            stop.set()
+            stats = runner.stats
+    summary = {
+        "messages": stats.messages,
+        "indexed": stats.indexed,
+        "unchanged": stats.unchanged,
+        "removed": stats.removed,
+        "retried": stats.retried,
+        "dead_lettered": stats.dead_lettered,
+        "seconds": round(stats.elapsed, 3),
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        console.print(
+            f"{stats.messages} messages: {stats.indexed} indexed, {stats.unchanged} unchanged, "
+            f"{stats.removed} removed, {stats.retried} retried, "
+            f"{stats.dead_lettered} dead-lettered"
+        )
+
+
+@main.command()
+@click.option("--host", help="Address to bind [default 127.0.0.1].")
+@click.option("--port", type=int, help="Port [default 8000].")
+@click.option(
+    "--watch",
+    "watch_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Also index images dropped into this folder.",
+)
+@click.option("--no-worker", is_flag=True, help="Serve the API only (workers run elsewhere).")
+@pass_ctx
+def up(
+    ctx: _Context, host: str | None, port: int | None, watch_dir: Path | None, no_worker: bool
+) -> None:
+    """Run the API, a worker and (optionally) a folder watcher: the whole embedded system."""
+    import uvicorn
+
+    from imagedex.api import create_app
+
+    settings = ctx.settings.with_overrides(host=host, port=port)
+    services = Services.from_settings(settings)
+    stoppers: list[threading.Event] = []
+    if not no_worker:
+        _thread, stop = _run_worker_thread(services)
+        stoppers.append(stop)
+    folder = watch_dir or (Path(settings.watch_dir) if settings.watch_dir else None)
+    if folder is not None:
+        from imagedex.watch import FolderWatcher
+
+        watcher = FolderWatcher(services, folder)
+        watcher.start()
+    console.print(
+        f"imagedex {__version__}: data in {settings.data_dir}; "
+        f"API on http://{settings.host}:{settings.port} (docs at /docs)"
+    )
+    try:
+        uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="info")
+    finally:
+        for stop in stoppers:
+            stop.set()
+        if folder is not None:
+            watcher.stop()
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--no-initial-scan", is_flag=True, help="Skip uploading files already there.")
+@pass_ctx
+def watch(ctx: _Context, folder: Path, no_initial_scan: bool) -> None:
+    """Upload images as they appear in FOLDER (and remove them when deleted) until stopped."""
+    from imagedex.watch import FolderWatcher
+
+    watcher = FolderWatcher(ctx.services, folder)
+    if not no_initial_scan:
+        count = watcher.scan()
+        console.print(f"initial scan: {count} new or changed file(s) uploaded")
+    watcher.start()
+    console.print(f"watching {folder} (Ctrl-C to stop)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+
+
+# -- search -----------------------------------------------------------------------------------
+
+
+def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
+    return ", ".join(f"{lb['label']} {lb['confidence']:.0f}%" for lb in labels[:n])
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--label", "labels", multiple=True, help="Label to match (repeatable).")
+@click.option("--any", "match_any", is_flag=True, help="Match any of the labels, not all.")
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    help="Minimum label confidence (0-100).",
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option(
+    "--sort",
+    type=click.Choice(["relevance", "newest", "oldest", "title"]),
+    default="relevance",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="Print {total, hits} as JSON.")
+@pass_ctx
+def search(
+    ctx: _Context,
+    text: str | None,
+    labels: tuple[str, ...],
+    match_any: bool,
+    min_confidence: float,
+    limit: int,
+    offset: int,
+    sort: str,
+    as_json: bool,
+) -> None:
+    """Find images by label (with a minimum confidence) and/or free text."""
+    from imagedex.search import search_json
+
+    query = SearchQuery(
+        text=text,
+        labels=labels,
+        match_all_labels=not match_any,
+        min_confidence=min_confidence,
+        limit=limit,
+        offset=offset,
+        sort=sort,
+    )
+    result = search_json(ctx.services, query)
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title=f"{result['total']} image(s)")
+    table.add_column("title")
+    table.add_column("labels")
+    table.add_column("location", overflow="fold")
+    for hit in result["hits"]:
+        table.add_row(hit["title"], _label_summary(hit["labels"]), hit["s3_location"])
+    out.print(table)
+
+
+@main.command()
+@click.argument("title_or_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole document as JSON.")
+@pass_ctx
+def show(ctx: _Context, title_or_id: str, as_json: bool) -> None:
+    """What one image shows: its labels and metadata (by id, title or key)."""
+    from imagedex.search import document_json, resolve_document
+
+    doc = resolve_document(ctx.services, title_or_id)
+    if doc is None:
+        raise click.ClickException(f"no indexed image with id, title or key {title_or_id!r}")
+    data = document_json(doc)
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"[bold]{doc.title}[/bold]  ({doc.width}×{doc.height}, {doc.content_type})")
+    out.print(f"id {doc.id}\n{doc.s3_location}")
+    table = Table()
+    table.add_column("label")
+    table.add_column("confidence", justify="right")
+    table.add_column("parents")
+    for label in doc.labels:
+        table.add_row(label.label, f"{label.confidence:.1f}%", ", ".join(label.parents[:5]))
+    out.print(table)
+
+
+@main.command()
+@click.option("--top", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--min-confidence", type=click.FloatRange(0, 100), default=0.0)
+@click.option("--json", "as_json", is_flag=True, help="Print {labels: [{label, count}]}.")
+@pass_ctx
+def labels(ctx: _Context, top: int, min_confidence: float, as_json: bool) -> None:
+    """Label counts: how many images show each label, most common first."""
+    from imagedex.search import labels_json
+
+    data = labels_json(ctx.services, top, min_confidence)
+    if as_json:
+        _print_json(data)
+        return
+    table = Table()
+    table.add_column("label")
+    table.add_column("images", justify="right")
+    for row in data["labels"]:
+        table.add_row(row["label"], str(row["count"]))
+    out.print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(ctx: _Context, as_json: bool) -> None:
+    """Queue depth, dead letters and documents indexed."""
+    services = ctx.services
+    stats = services.queue.stats()
+    data = {
+        "data_dir": str(services.settings.data_dir),
+        "store": services.settings.store_url,
+        "queue": {"visible": stats.visible, "in_flight": stats.in_flight, "dead": stats.dead},
+        "documents": services.index.count(),
+    }
+    if as_json:
+        _print_json(data)
+    else:
+        for key, value in data.items():
+            out.print(f"{key}: {value}")
+
+
+# -- dead letters -----------------------------------------------------------------------------
+
+
+@main.group()
+def dlq() -> None:
+    """Inspect and retry messages that failed processing."""
+
+
+def _dead_letter_row(letter: Any) -> dict[str, Any]:
+    from imagedex.events import parse_notification
+
+    try:
+        keys = [e.key for e in parse_notification(letter.body)]
+    except ImagedexError:
+        keys = []
+    return {
+        "id": letter.id,
+        "keys": keys,
+        "error": letter.error,
+        "receive_count": letter.receive_count,
+        "failed_at": letter.failed_at,
+        "body": letter.body,
+    }
+
+
+@dlq.command("list")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def dlq_list(ctx: _Context, limit: int, as_json: bool) -> None:
+    """Dead-lettered messages with the reason they failed."""
+    rows = [_dead_letter_row(d) for d in ctx.services.queue.dead_letters(limit)]
+    if as_json:
+        _print_json({"total": ctx.services.queue.stats().dead, "messages": rows})
+        return
+    table = Table(title=f"{len(rows)} dead letter(s)")
+    table.add_column("id")
+    table.add_column("object")
+    table.add_column("receives", justify="right")
+    table.add_column("reason", overflow="fold")
+    for row in rows:
+        table.add_row(row["id"], ", ".join(row["keys"]), str(row["receive_count"]), row["error"])
+    out.print(table)
+
+
+@dlq.command("retry")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every dead letter.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def dlq_retry(ctx: _Context, ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
+    """Send dead letters (the given ids, or --all) back to the queue."""
+    if not ids and not retry_all:
+        raise click.UsageError("give message ids or --all")
+    moved = ctx.services.queue.redrive(None if retry_all else list(ids))
+    if as_json:
+        _print_json({"retried": moved})
+    else:
+        console.print(f"{moved} message(s) sent back to the queue")
+
+
+@main.command("config")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show_config(ctx: _Context, as_json: bool) -> None:
+    """The effective settings (defaults < imagedex.toml < IMAGEDEX_* env < flags)."""
+    data = {k: str(v) for k, v in ctx.settings.__dict__.items()}
+    data["store_url"] = ctx.settings.store_url
+    if as_json:
+        _print_json(data)
+    else:
+        for key, value in data.items():
+            out.print(f"{key} = {value}")
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=True)
+    except ImagedexError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,144 @@
+"""The indexed document, its labels and the query model shared by every backend."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def document_id(bucket: str, key: str) -> str:
+    """Stable id from the object identity, so a re-delivered event overwrites, never duplicates."""
+    return hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Label:
+    """One recognised label, shaped like an Amazon Rekognition label (confidence 0-100)."""
+
+    label: str
+    confidence: float
+    parents: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    instances: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "confidence": round(self.confidence, 3),
+            "parents": list(self.parents),
+            "aliases": list(self.aliases),
+            "instances": [dict(i) for i in self.instances],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Label:
+        return cls(
+            label=str(data["label"]),
+            confidence=float(data["confidence"]),
+            parents=tuple(data.get("parents") or ()),
+            aliases=tuple(data.get("aliases") or ()),
+            instances=tuple(data.get("instances") or ()),
+        )
+
+    def terms(self) -> set[str]:
+        """Every lower-cased name a search for this label may use: itself, parents, aliases."""
+        return {t.lower() for t in (self.label, *self.parents, *self.aliases) if t}
+
+
+@dataclass
+class ImageDocument:
+    """What the index stores for one object; identical on every backend."""
+
+    id: str
+    bucket: str
+    key: str
+    title: str
+    s3_location: str
+    etag: str = ""
+    size: int = 0
+    content_type: str = ""
+    width: int | None = None
+    height: int | None = None
+    taken_at: str | None = None
+    camera: str | None = None
+    gps: dict[str, float] | None = None
+    ingested_at: str = ""
+    analyzed_with: dict[str, str] = field(default_factory=dict)
+    labels: list[Label] = field(default_factory=list)
+    faces: list[dict[str, Any]] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    moderation: list[dict[str, Any]] = field(default_factory=list)
+    embedding: list[float] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = [label.to_dict() for label in self.labels]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageDocument:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["labels"] = [Label.from_dict(x) for x in data.get("labels") or []]
+        return cls(**values)
+
+    def to_hit(self, url: str | None = None) -> dict[str, Any]:
+        """The compact form search results use (CLI --json and the HTTP API)."""
+        hit: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "s3_location": self.s3_location,
+            "bucket": self.bucket,
+            "key": self.key,
+            "labels": [
+                {
+                    "label": lb.label,
+                    "confidence": round(lb.confidence, 2),
+                    "parents": list(lb.parents),
+                }
+                for lb in self.labels
+            ],
+            "width": self.width,
+            "height": self.height,
+            "ingested_at": self.ingested_at,
+        }
+        if url is not None:
+            hit["url"] = url
+        return hit
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """One query model; each backend translates it structurally, never user text into SQL/DSL."""
+
+    text: str | None = None
+    labels: tuple[str, ...] = ()
+    match_all_labels: bool = True
+    min_confidence: float = 0.0
+    limit: int = 20
+    offset: int = 0
+    sort: str = "relevance"  # relevance | newest | oldest | title
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_confidence <= 100:
+            raise ValueError("min_confidence must be between 0 and 100")
+        if not 1 <= self.limit <= 1000:
+            raise ValueError("limit must be between 1 and 1000")
+        if self.offset < 0:
+            raise ValueError("offset must be >= 0")
+        if self.sort not in ("relevance", "newest", "oldest", "title"):
+            raise ValueError("sort must be one of relevance, newest, oldest, title")
+
+
+@dataclass
+class SearchResult:
+    total: int
+    documents: list[ImageDocument]
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    label: str
+    count: int

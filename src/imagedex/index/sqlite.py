@@ -1,0 +1,289 @@
+"""The embedded search index: one SQLite file (WAL) with label rows, counters and FTS5.
+
+Layout, chosen for the three queries that matter at a million images:
+- `docs`: one row per image, the full document as JSON plus the columns we sort on;
+- `label_terms`: one row per (image, searchable label name) with the best confidence for that
+  name, where the names are each label, its parents and its aliases (so `dog` finds a golden
+  retriever); the (term, confidence) index answers "label >= N%" with a range scan;
+- `label_counts`: per-label image counts kept up to date on every write, so top-labels is a
+  read of a small table instead of a GROUP BY over millions of rows;
+- `docs_fts`: FTS5 over title, label names and OCR text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    title_lower TEXT NOT NULL,
+    ingested_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS docs_title ON docs (title_lower);
+CREATE INDEX IF NOT EXISTS docs_ingested ON docs (ingested_at);
+CREATE TABLE IF NOT EXISTS label_terms (
+    doc INTEGER NOT NULL,
+    term TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    is_label INTEGER NOT NULL,
+    PRIMARY KEY (term, confidence, doc)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS label_terms_doc ON label_terms (doc);
+CREATE TABLE IF NOT EXISTS label_counts (
+    term TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    count INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS label_counts_count ON label_counts (count DESC);
+CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(
+    title, labels, text, tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """User text as a safe FTS5 query: every word quoted (no operators), the last one a prefix."""
+    tokens = _TOKEN.findall(text.lower())
+    if not tokens:
+        return None
+    quoted = [f'"{token}"' for token in tokens]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def _label_terms(doc: ImageDocument) -> list[tuple[str, float, int]]:
+    """(term, best confidence, 1 if the term is one of the document's own labels)."""
+    best: dict[str, float] = {}
+    for label in doc.labels:
+        for term in label.terms():
+            best[term] = max(best.get(term, 0.0), label.confidence)
+    own = _primary_labels(doc)
+    return [(term, conf, int(term in own)) for term, conf in best.items()]
+
+
+def _primary_labels(doc: ImageDocument) -> dict[str, str]:
+    return {label.label.lower(): label.label for label in doc.labels}
+
+
+class SqliteIndex:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._db().executescript(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA cache_size=-65536")
+            db.execute("PRAGMA temp_store=MEMORY")
+            self._local.db = db
+        return db
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def upsert(self, documents: Sequence[ImageDocument]) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for doc in documents:
+                self._upsert_one(db, doc)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _upsert_one(self, db: sqlite3.Connection, doc: ImageDocument) -> None:
+        row = db.execute("SELECT rowid FROM docs WHERE id = ?", (doc.id,)).fetchone()
+        if row is not None:
+            self._remove_rows(db, row[0])
+        body = json.dumps(doc.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        cur = db.execute(
+            "INSERT INTO docs (id, title, title_lower, ingested_at, body) VALUES (?, ?, ?, ?, ?)",
+            (doc.id, doc.title, doc.title.lower(), doc.ingested_at, body),
+        )
+        rowid = cur.lastrowid
+        db.executemany(
+            "INSERT INTO label_terms (doc, term, confidence, is_label) VALUES (?, ?, ?, ?)",
+            [(rowid, term, conf, own) for term, conf, own in _label_terms(doc)],
+        )
+        self._bump_counts(db, _primary_labels(doc), +1)
+        label_text = " | ".join(" ".join((lb.label, *lb.parents, *lb.aliases)) for lb in doc.labels)
+        db.execute(
+            "INSERT INTO docs_fts (rowid, title, labels, text) VALUES (?, ?, ?, ?)",
+            (rowid, doc.title, label_text, "\n".join(doc.text)),
+        )
+
+    @staticmethod
+    def _bump_counts(db: sqlite3.Connection, labels: dict[str, str], delta: int) -> None:
+        for term, label in labels.items():
+            db.execute(
+                "INSERT INTO label_counts (term, label, count) VALUES (?, ?, ?)"
+                " ON CONFLICT (term) DO UPDATE SET count = count + excluded.count",
+                (term, label, delta),
+            )
+        if delta < 0:
+            db.execute("DELETE FROM label_counts WHERE count <= 0")
+
+    def _remove_rows(self, db: sqlite3.Connection, rowid: int) -> None:
+        (body,) = db.execute("SELECT body FROM docs WHERE rowid = ?", (rowid,)).fetchone()
+        old = ImageDocument.from_dict(json.loads(body))
+        self._bump_counts(db, _primary_labels(old), -1)
+        db.execute("DELETE FROM label_terms WHERE doc = ?", (rowid,))
+        db.execute("DELETE FROM docs_fts WHERE rowid = ?", (rowid,))
+        db.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
+
+    def delete(self, doc_id: str) -> bool:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT rowid FROM docs WHERE id = ?", (doc_id,)).fetchone()
+            if row is not None:
+                self._remove_rows(db, row[0])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return row is not None
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, doc_id: str) -> ImageDocument | None:
+        row = self._db().execute("SELECT body FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        return ImageDocument.from_dict(json.loads(row[0])) if row else None
+
+    def find_by_title(self, title: str, limit: int = 10) -> list[ImageDocument]:
+        rows = self._db().execute(
+            "SELECT body FROM docs WHERE title_lower = ? ORDER BY ingested_at DESC, id LIMIT ?",
+            (title.lower(), limit),
+        )
+        return [ImageDocument.from_dict(json.loads(r[0])) for r in rows]
+
+    def count(self) -> int:
+        return int(self._db().execute("SELECT COUNT(*) FROM docs").fetchone()[0])
+
+    def top_labels(self, limit: int = 20, min_confidence: float = 0.0) -> list[LabelCount]:
+        db = self._db()
+        if min_confidence <= 0:
+            rows = db.execute(
+                "SELECT label, count FROM label_counts ORDER BY count DESC, term LIMIT ?",
+                (limit,),
+            ).fetchall()
+        else:
+            rows = db.execute(
+                "SELECT c.label, COUNT(*) AS n FROM label_terms t JOIN label_counts c"
+                " ON c.term = t.term WHERE t.is_label = 1 AND t.confidence >= ?"
+                " GROUP BY t.term ORDER BY n DESC, t.term LIMIT ?",
+                (min_confidence, limit),
+            ).fetchall()
+        return [LabelCount(label, int(n)) for label, n in rows]
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        sql_from, params, score = self._matching(query)
+        db = self._db()
+        total = int(db.execute(f"SELECT COUNT(*) FROM {sql_from}", params).fetchone()[0])
+        order = {
+            "relevance": f"{score}, d.ingested_at DESC, d.id",
+            "newest": "d.ingested_at DESC, d.id",
+            "oldest": "d.ingested_at ASC, d.id",
+            "title": "d.title_lower ASC, d.id",
+        }[query.sort]
+        rows = db.execute(
+            f"SELECT d.body FROM {sql_from} JOIN docs d ON d.rowid = m.doc"
+            f" ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset],
+        ).fetchall()
+        docs = [ImageDocument.from_dict(json.loads(r[0])) for r in rows]
+        return SearchResult(total=total, documents=docs)
+
+    def _matching(self, query: SearchQuery) -> tuple[str, list[Any], str]:
+        """A subquery `m(doc, score)` of matching rowids, its parameters and the ORDER BY score.
+
+        Only fixed SQL text is ever assembled here; every user value is a bound parameter.
+        """
+        parts: list[str] = []
+        params: list[Any] = []
+        terms = [t.strip().lower() for t in query.labels if t.strip()]
+        if terms:
+            if query.match_all_labels:
+                first, rest = terms[0], terms[1:]
+                sql = "SELECT t0.doc AS doc, t0.confidence AS score FROM label_terms t0"
+                for i, _ in enumerate(rest, start=1):
+                    sql += (
+                        f" JOIN label_terms t{i} ON t{i}.doc = t0.doc AND t{i}.term = ?"
+                        f" AND t{i}.confidence >= ?"
+                    )
+                sql += " WHERE t0.term = ? AND t0.confidence >= ?"
+                for term in rest:
+                    params += [term, query.min_confidence]
+                params += [first, query.min_confidence]
+            else:
+                marks = ",".join("?" * len(terms))
+                sql = (
+                    "SELECT doc, MAX(confidence) AS score FROM label_terms"
+                    f" WHERE term IN ({marks}) AND confidence >= ? GROUP BY doc"
+                )
+                params += [*terms, query.min_confidence]
+            parts.append(sql)
+        elif query.min_confidence > 0:
+            parts.append(
+                "SELECT doc, MAX(confidence) AS score FROM label_terms WHERE confidence >= ?"
+                " GROUP BY doc"
+            )
+            params.append(query.min_confidence)
+        match = fts_query(query.text) if query.text else None
+        if match is not None:
+            parts.append(
+                "SELECT rowid AS doc, -bm25(docs_fts) AS score FROM docs_fts WHERE docs_fts MATCH ?"
+            )
+            params.append(match)
+        if not parts:
+            return "(SELECT rowid AS doc, 0 AS score FROM docs) m", params, "m.score DESC"
+        if len(parts) == 1:
+            return f"({parts[0]}) m", params, "m.score DESC"
+        # text AND labels: intersect, ranking by label confidence then text relevance
+        sql = (
+            "(SELECT a.doc AS doc, a.score AS score, b.score AS score2"
+            f" FROM ({parts[0]}) a JOIN ({parts[1]}) b ON a.doc = b.doc) m"
+        )
+        return sql, params, "m.score DESC, m.score2 DESC"
+
+    def iter_documents(self, batch: int = 500) -> Iterable[ImageDocument]:
+        last = 0
+        while True:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT rowid, body FROM docs WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (last, batch),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            for rowid, body in rows:
+                last = rowid
+                yield ImageDocument.from_dict(json.loads(body))
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

@@ -1,0 +1,1 @@
+"""Image recognition: analyzers that turn decoded images into document fields."""

@@ -1,0 +1,55 @@
+"""Builds the store, queue, index and recognizers one deployment's settings select."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from imagedex.config import Settings
+from imagedex.index import SearchIndex, open_index
+from imagedex.queue import WorkQueue, open_queue
+from imagedex.recognition.base import Recognizer
+from imagedex.storage import ObjectStore, open_store
+
+
+def build_recognizers(settings: Settings) -> list[Recognizer]:
+    """The analyzers the settings enable (imports are local: models load only when needed)."""
+    from imagedex.recognition.imagenet import ImageNetLabeller
+
+    return [
+        ImageNetLabeller(
+            min_confidence=settings.min_confidence,
+            max_labels=settings.max_labels,
+            threads=settings.recognition_threads or None,
+        )
+    ]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: ObjectStore
+    queue: WorkQueue
+    index: SearchIndex
+    _recognizers: list[Recognizer] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            store=open_store(settings.store_url),
+            queue=open_queue(settings.queue, settings.data_dir, settings.max_receive_count),
+            index=open_index(settings.index, settings.data_dir),
+        )
+
+    def recognizers(self) -> list[Recognizer]:
+        with self._lock:
+            if self._recognizers is None:
+                self._recognizers = build_recognizers(self.settings)
+            return self._recognizers
+
+    def close(self) -> None:
+        self.queue.close()
+        self.index.close()
