@@ -1,0 +1,93 @@
+"""Shared fixtures: isolated data dirs and real photos that ship in packages (no network)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imagedex.config import Settings, load_settings
+from imagedex.documents import Label
+from imagedex.recognition.base import Analysis
+from imagedex.services import Services
+
+
+def jpeg_bytes(array: np.ndarray, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).convert("RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def real_photos() -> dict[str, np.ndarray]:
+    """Photos with known subjects from scikit-image (and scikit-learn's samples)."""
+    from skimage import data
+
+    photos = {
+        "chelsea.jpg": data.chelsea(),  # a tabby cat
+        "coffee.jpg": data.coffee(),  # a cup of espresso
+        "astronaut.jpg": data.astronaut(),
+        "rocket.jpg": data.rocket(),
+    }
+    try:
+        from sklearn.datasets import load_sample_image
+
+        photos["china.jpg"] = load_sample_image("china.jpg")  # a pagoda
+        photos["flower.jpg"] = load_sample_image("flower.jpg")
+    except ImportError:  # pragma: no cover - scikit-learn is in the test extra
+        pass
+    return photos
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    for name, array in real_photos().items():
+        (folder / name).write_bytes(jpeg_bytes(array))
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        environ={},
+        data_dir=tmp_path / "data",
+        retry_delay=0.0,
+        poll_interval=0.05,
+        visibility_timeout=30.0,
+    )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    svc = Services.from_settings(settings)
+    yield svc
+    svc.close()
+
+
+class ColourRecognizer:
+    """A tiny deterministic recognizer of our own protocol, for testing the worker's control
+    flow (retries, dead letters) without spending model time; the real model has its own tests
+    and the end-to-end tests."""
+
+    name = "test-colour"
+    version = "1"
+
+    def __init__(self, fail_times: int = 0, error: Exception | None = None) -> None:
+        self.fail_times = fail_times
+        self.error = error or RuntimeError("model runtime hiccup")
+        self.calls = 0
+
+    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+        self.calls += 1
+        if self.calls <= self.fail_times:
+            raise self.error
+        results = []
+        for image in images:
+            r, g, b = np.asarray(image.convert("RGB"), dtype=np.float32).mean(axis=(0, 1))
+            name = ("red", "green", "blue")[int(np.argmax([r, g, b]))]
+            results.append(Analysis(labels=[Label(name, 99.0, ("colour",))]))
+        return results

@@ -1,0 +1,134 @@
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from conftest import ColourRecognizer
+from imagedex.documents import SearchQuery, document_id
+from imagedex.events import make_notification
+from imagedex.ingest import upload_bytes
+from imagedex.services import Services
+from imagedex.worker import Worker
+
+
+def png(colour: tuple[int, int, int], size: int = 64) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def run_once(services: Services, recognizer: ColourRecognizer | None = None) -> Worker:
+    worker = Worker(services, recognizers=[recognizer or ColourRecognizer()])
+    worker.run(once=True)
+    return worker
+
+
+def test_indexes_uploads_and_empties_the_queue(services: Services) -> None:
+    upload_bytes(services, "red.png", png((255, 0, 0)), title="A red square")
+    upload_bytes(services, "dir/blue sky+1.png", png((0, 0, 255)))
+    worker = run_once(services)
+    assert worker.stats.indexed == 2
+    stats = services.queue.stats()
+    assert (stats.visible, stats.in_flight, stats.dead) == (0, 0, 0)
+    red = services.index.get(document_id("images", "red.png"))
+    assert red is not None
+    assert red.title == "A red square" and red.labels[0].label == "red"
+    assert (red.width, red.height, red.content_type) == (64, 64, "image/png")
+    assert red.analyzed_with == {"test-colour": "1"}
+    blue = services.index.search(SearchQuery(labels=("blue",))).documents
+    assert [d.title for d in blue] == ["blue sky+1.png"]
+
+
+def test_duplicate_events_index_once(services: Services) -> None:
+    upload = upload_bytes(services, "g.png", png((0, 255, 0)))
+    body = make_notification("created", "images", "g.png", upload.size, upload.etag)
+    services.queue.send(json.dumps(body))  # a second delivery, as S3 multipart uploads do
+    worker = run_once(services)
+    assert services.index.count() == 1
+    assert worker.stats.indexed + worker.stats.unchanged == 2
+    assert services.index.top_labels(5)[0].count == 1
+
+
+def test_bad_input_is_dead_lettered_with_reason_and_the_rest_indexed(services: Services) -> None:
+    upload_bytes(services, "good.png", png((255, 0, 0)))
+    upload_bytes(services, "empty.jpg", b"")
+    upload_bytes(services, "text.jpg", b"hello, I am not a JPEG\n" * 20)
+    upload_bytes(services, "truncated.png", png((0, 0, 255), 256)[:300])
+    services.queue.send("{not json")
+    services.queue.send(json.dumps(make_notification("created", "other-bucket", "x.jpg")))
+    worker = run_once(services)
+    assert services.index.count() == 1
+    reasons = {d.body: d.error for d in services.queue.dead_letters()}
+    assert len(reasons) == 5
+    joined = "\n".join(reasons.values())
+    assert "empty" in joined
+    assert "EventParseError" in joined and "not JSON" in joined
+    assert "other-bucket" in joined
+    assert joined.count("ImageDecodeError") == 3
+    assert worker.stats.dead_lettered == 5
+
+
+def test_transient_failures_are_retried_then_succeed(services: Services) -> None:
+    upload_bytes(services, "r.png", png((255, 0, 0)))
+    recognizer = ColourRecognizer(fail_times=2)
+    worker = run_once(services, recognizer)
+    assert services.index.count() == 1
+    assert worker.stats.retried == 2
+    assert services.queue.stats().dead == 0
+
+
+def test_persistent_failure_goes_to_dlq_after_max_receives(services: Services) -> None:
+    upload_bytes(services, "r.png", png((255, 0, 0)))
+    recognizer = ColourRecognizer(fail_times=99, error=RuntimeError("onnx exploded"))
+    run_once(services, recognizer)
+    (dead,) = services.queue.dead_letters()
+    assert "onnx exploded" in dead.error
+    assert dead.receive_count == services.settings.max_receive_count
+    assert services.index.count() == 0
+    # retrying from the DLQ once the cause is fixed indexes it
+    assert services.queue.redrive() == 1
+    run_once(services)
+    assert services.index.count() == 1
+
+
+def test_removed_event_deletes_from_index(services: Services) -> None:
+    upload_bytes(services, "r.png", png((255, 0, 0)))
+    run_once(services)
+    assert services.index.count() == 1
+    info = services.store.head("r.png")
+    services.store.delete("r.png")
+    services.queue.send(json.dumps(make_notification("removed", info.bucket, info.key)))
+    run_once(services)
+    assert services.index.count() == 0
+
+
+def test_created_event_for_vanished_object_is_not_an_error(services: Services) -> None:
+    upload_bytes(services, "gone.png", png((255, 0, 0)))
+    services.store.delete("gone.png")
+    worker = run_once(services)
+    assert services.queue.stats().dead == 0
+    assert worker.stats.messages == 1 and services.index.count() == 0
+
+
+def test_reupload_with_new_content_replaces_document(services: Services, tmp_path: Path) -> None:
+    upload_bytes(services, "x.png", png((255, 0, 0)))
+    run_once(services)
+    upload_bytes(services, "x.png", png((0, 255, 0)))
+    run_once(services)
+    (doc,) = services.index.search(SearchQuery()).documents
+    assert [lb.label for lb in doc.labels] == ["green"]
+    assert {c.label: c.count for c in services.index.top_labels(5)} == {"green": 1}
+
+
+def test_huge_batch_mixed_with_hostile_keys(services: Services) -> None:
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    keys = [f"batch/{i} ü+%20.png" for i in range(20)]
+    for i, key in enumerate(keys):
+        upload_bytes(services, key, png(colours[i % 3], 32 + i))
+    run_once(services)
+    assert services.index.count() == 20
+    found = {d.key for d in services.index.search(SearchQuery(limit=100)).documents}
+    assert found == set(keys)
+    assert np.isclose(sum(c.count for c in services.index.top_labels(10)), 20)
