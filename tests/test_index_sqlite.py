@@ -6,7 +6,9 @@ from imagedex.documents import ImageDocument, Label, SearchQuery, document_id
 from imagedex.index.sqlite import SqliteIndex, fts_query
 
 
-def doc(key: str, labels: list[tuple[str, float, tuple[str, ...]]], **extra: object) -> ImageDocument:
+def doc(
+    key: str, labels: list[tuple[str, float, tuple[str, ...]]], **extra: object
+) -> ImageDocument:
     return ImageDocument(
         id=document_id("b", key),
         bucket="b",
@@ -24,13 +26,24 @@ def index(tmp_path: Path) -> SqliteIndex:
     idx = SqliteIndex(tmp_path / "index.sqlite3")
     idx.upsert(
         [
-            doc("pizza1.jpg", [("pizza", 95.0, ("food",)), ("plate", 40.0, ())],
-                ingested_at="2026-01-01T00:00:01Z"),
+            doc(
+                "pizza1.jpg",
+                [("pizza", 95.0, ("food",)), ("plate", 40.0, ())],
+                ingested_at="2026-01-01T00:00:01Z",
+            ),
             doc("pizza2.jpg", [("pizza", 85.0, ("food",))], ingested_at="2026-01-01T00:00:02Z"),
-            doc("dog.jpg", [("golden retriever", 88.0, ("dog", "animal"))],
-                title="Rex at the beach", ingested_at="2026-01-01T00:00:03Z"),
-            doc("cat.jpg", [("tabby cat", 70.0, ("cat", "animal"))], text=["OPEN 24 HOURS"],
-                ingested_at="2026-01-01T00:00:04Z"),
+            doc(
+                "dog.jpg",
+                [("golden retriever", 88.0, ("dog", "animal"))],
+                title="Rex at the beach",
+                ingested_at="2026-01-01T00:00:03Z",
+            ),
+            doc(
+                "cat.jpg",
+                [("tabby cat", 70.0, ("cat", "animal"))],
+                text=["OPEN 24 HOURS"],
+                ingested_at="2026-01-01T00:00:04Z",
+            ),
         ]
     )
     return idx
@@ -73,7 +86,7 @@ def test_hostile_text_is_just_text(index: SqliteIndex) -> None:
     for text in ['" OR 1=1 --', "NEAR(a b)", "title:pizza*", "'); DROP TABLE docs; --", "*"]:
         index.search(SearchQuery(text=text))
     assert index.count() == 4
-    assert fts_query("a\"b c") == '"a" "b" "c"*'
+    assert fts_query('a"b c') == '"a" "b" "c"*'
     assert fts_query("!!!") is None
 
 
@@ -85,7 +98,10 @@ def test_sorting_and_paging(index: SqliteIndex) -> None:
 
 
 def test_upsert_is_idempotent_and_updates_counts(index: SqliteIndex) -> None:
-    assert [(c.label, c.count) for c in index.top_labels(2)] == [("pizza", 2), ("golden retriever", 1)]
+    assert [(c.label, c.count) for c in index.top_labels(2)] == [
+        ("pizza", 2),
+        ("golden retriever", 1),
+    ]
     again = doc("pizza2.jpg", [("calzone", 60.0, ("food",))])
     index.upsert([again, again])
     assert index.count() == 4

@@ -18,7 +18,7 @@ def make(tmp_path: Path, max_receive_count: int = 3) -> tuple[SqliteQueue, Clock
 
 
 def test_receive_hides_then_delete_removes(tmp_path: Path) -> None:
-    queue, clock = make(tmp_path)
+    queue, _clock = make(tmp_path)
     ids = [queue.send(f"m{i}") for i in range(5)]
     first = queue.receive(max_messages=3, visibility_timeout=30)
     assert [m.body for m in first] == ["m0", "m1", "m2"]
@@ -46,7 +46,7 @@ def test_message_reappears_after_visibility_timeout_as_if_worker_died(tmp_path: 
 
 
 def test_dead_letter_after_max_receives_keeps_last_error(tmp_path: Path) -> None:
-    queue, clock = make(tmp_path, max_receive_count=2)
+    queue, _clock = make(tmp_path, max_receive_count=2)
     queue.send("poison")
     (m,) = queue.receive()
     queue.release(m.receipt, "boom 1")
@@ -86,7 +86,7 @@ def test_release_with_delay_and_extend(tmp_path: Path) -> None:
 
 
 def test_immediate_dead_letter_and_redrive(tmp_path: Path) -> None:
-    queue, clock = make(tmp_path)
+    queue, _clock = make(tmp_path)
     queue.send("bad")
     (m,) = queue.receive()
     queue.dead_letter(m.receipt, "ImageDecodeError: not an image")

@@ -39,8 +39,18 @@ def test_etag_follows_changes_made_outside_imagedex(store, tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     "key",
-    ["", "../escape.jpg", "a/../../escape.jpg", "/etc/passwd", "a//b.jpg", "a\\b.jpg", "x\x00.jpg",
-     ".imagedex-meta/x", "./a.jpg", "a" * 1100],
+    [
+        "",
+        "../escape.jpg",
+        "a/../../escape.jpg",
+        "/etc/passwd",
+        "a//b.jpg",
+        "a\\b.jpg",
+        "x\x00.jpg",
+        ".imagedex-meta/x",
+        "./a.jpg",
+        "a" * 1100,
+    ],
 )
 def test_hostile_keys_are_refused(store, key: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidKeyError):

@@ -132,3 +132,23 @@ def test_huge_batch_mixed_with_hostile_keys(services: Services) -> None:
     found = {d.key for d in services.index.search(SearchQuery(limit=100)).documents}
     assert found == set(keys)
     assert np.isclose(sum(c.count for c in services.index.top_labels(10)), 20)
+
+
+class PickyRecognizer(ColourRecognizer):
+    """Fails on any batch that contains a green image."""
+
+    def analyze(self, images):  # type: ignore[no-untyped-def]
+        results = super().analyze(images)
+        if any(r.labels[0].label == "green" for r in results):
+            raise RuntimeError("cannot handle green")
+        return results
+
+
+def test_one_failing_image_does_not_fail_its_batch(services: Services) -> None:
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255), (250, 5, 5)]):
+        upload_bytes(services, f"{i}.png", png(colour))
+    worker = run_once(services, PickyRecognizer())
+    assert services.index.count() == 3
+    (dead,) = services.queue.dead_letters()
+    assert "cannot handle green" in dead.error and "1.png" in dead.body
+    assert worker.stats.indexed == 3

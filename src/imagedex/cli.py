@@ -173,6 +173,17 @@ def ingest(
         sys.exit(1)
 
 
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM finish the batch in hand, hand back the rest, then exit cleanly."""
+    import signal
+
+    def handler(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="Drain the queue, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print run statistics as JSON at the end.")
@@ -183,6 +194,7 @@ def worker(ctx: _Context, once: bool, as_json: bool) -> None:
 
     services = ctx.services
     stop = threading.Event()
+    _stop_on_signals(stop)
     with Progress(
         TextColumn("{task.description}"),
         MofNCompleteColumn(),
@@ -192,11 +204,7 @@ def worker(ctx: _Context, once: bool, as_json: bool) -> None:
     ) as progress:
         task = progress.add_task("messages processed", total=None)
         runner = Worker(services, on_batch=lambda s: progress.update(task, completed=s.messages))
-        try:
-            stats = runner.run(stop, once=once)
-        except KeyboardInterrupt:
-            stop.set()
-            stats = runner.stats
+        stats = runner.run(stop, once=once)
     summary = {
         "messages": stats.messages,
         "indexed": stats.indexed,
@@ -471,6 +479,79 @@ def dlq_retry(ctx: _Context, ids: tuple[str, ...], retry_all: bool, as_json: boo
         _print_json({"retried": moved})
     else:
         console.print(f"{moved} message(s) sent back to the queue")
+
+
+# -- AWS --------------------------------------------------------------------------------------
+
+
+@main.group()
+def aws() -> None:
+    """Set up and inspect the AWS path (S3 bucket -> SQS queue -> workers).
+
+    Uses IMAGEDEX_STORE=s3://BUCKET and IMAGEDEX_QUEUE=sqs://QUEUE, and boto3's usual settings
+    (AWS_DEFAULT_REGION, credentials, AWS_ENDPOINT_URL for S3-compatible stores or moto).
+    """
+
+
+def _aws_target(settings: Settings) -> Any:
+    from urllib.parse import urlparse
+
+    from imagedex.aws_setup import AwsTarget
+
+    store = urlparse(settings.store_url)
+    if store.scheme != "s3" or not store.netloc:
+        raise click.UsageError("set IMAGEDEX_STORE=s3://BUCKET[/prefix] for the AWS path")
+    if not settings.queue.startswith("sqs://"):
+        raise click.UsageError("set IMAGEDEX_QUEUE=sqs://QUEUE-NAME for the AWS path")
+    return AwsTarget(
+        bucket=store.netloc,
+        queue=settings.queue.removeprefix("sqs://"),
+        prefix=store.path.strip("/") + "/" if store.path.strip("/") else "",
+    )
+
+
+@aws.command("setup")
+@click.option("--max-receive-count", type=click.IntRange(1, 1000), help="Attempts before the DLQ.")
+@click.option("--visibility-timeout", type=click.IntRange(1, 43200), help="Seconds.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def aws_setup_command(
+    ctx: _Context, max_receive_count: int | None, visibility_timeout: int | None, as_json: bool
+) -> None:
+    """Create (idempotently) the bucket, the queue and its DLQ, the queue policy and the
+    bucket's event notifications for image files."""
+    from imagedex import aws_setup
+    from imagedex.aws import client
+
+    settings = ctx.settings
+    result = aws_setup.setup(
+        _aws_target(settings),
+        client("s3"),
+        client("sqs"),
+        max_receive_count=max_receive_count or settings.max_receive_count,
+        visibility_timeout=visibility_timeout or int(settings.visibility_timeout),
+    )
+    if as_json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            out.print(f"{key}: {value}")
+
+
+@aws.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def aws_status_command(ctx: _Context, as_json: bool) -> None:
+    """Queue depth, messages in flight and dead letters, and the notification rules."""
+    from imagedex import aws_setup
+    from imagedex.aws import client
+
+    result = aws_setup.status(_aws_target(ctx.settings), client("s3"), client("sqs"))
+    if as_json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            out.print(f"{key}: {value}")
 
 
 @main.command("config")

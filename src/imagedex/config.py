@@ -43,6 +43,10 @@ class Settings:
     max_labels: int = 5
     max_pixels: int = 40_000_000
     recognition_threads: int = 0  # 0 = all cores
+    recognizers: str = "imagenet"  # comma-separated: imagenet, rekognition
+    rekognition_min_confidence: float = 55.0
+    rekognition_max_labels: int = 50
+    rekognition_moderation: bool = True
     # API
     host: str = "127.0.0.1"
     port: int = 8000
@@ -66,6 +70,13 @@ def _convert(name: str, raw: Any) -> Any:
     try:
         if kind == "Path":
             return Path(str(raw)).expanduser()
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError("expected true or false")
+            return text in ("1", "true", "yes", "on")
         if kind == "int":
             return int(raw)
         if kind == "float":

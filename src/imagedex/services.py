@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from imagedex.config import Settings
+from imagedex.errors import ConfigError
 from imagedex.index import SearchIndex, open_index
 from imagedex.queue import WorkQueue, open_queue
 from imagedex.recognition.base import Recognizer
@@ -14,15 +15,34 @@ from imagedex.storage import ObjectStore, open_store
 
 def build_recognizers(settings: Settings) -> list[Recognizer]:
     """The analyzers the settings enable (imports are local: models load only when needed)."""
-    from imagedex.recognition.imagenet import ImageNetLabeller
+    names = [n.strip() for n in settings.recognizers.split(",") if n.strip()]
+    recognizers: list[Recognizer] = []
+    for name in names:
+        if name == "imagenet":
+            from imagedex.recognition.imagenet import ImageNetLabeller
 
-    return [
-        ImageNetLabeller(
-            min_confidence=settings.min_confidence,
-            max_labels=settings.max_labels,
-            threads=settings.recognition_threads or None,
-        )
-    ]
+            recognizers.append(
+                ImageNetLabeller(
+                    min_confidence=settings.min_confidence,
+                    max_labels=settings.max_labels,
+                    threads=settings.recognition_threads or None,
+                )
+            )
+        elif name == "rekognition":
+            from imagedex.recognition.rekognition import RekognitionRecognizer
+
+            recognizers.append(
+                RekognitionRecognizer(
+                    min_confidence=settings.rekognition_min_confidence,
+                    max_labels=settings.rekognition_max_labels,
+                    moderation=settings.rekognition_moderation,
+                )
+            )
+        else:
+            raise ConfigError(f"unknown recognizer {name!r}; choose from imagenet, rekognition")
+    if not recognizers:
+        raise ConfigError("no recognizer enabled; set recognizers = 'imagenet'")
+    return recognizers
 
 
 @dataclass

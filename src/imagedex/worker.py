@@ -1,49 +1,28 @@
-"""The pipeline loop: receive -> fetch -> decode -> recognize -> upsert -> delete.
+"""The queue worker: receive -> pipeline -> delete, retry or dead-letter; runs until stopped.
 
 Delivery is at-least-once; the effect in the index is exactly-once because document ids are
-stable and upserts idempotent. Fetch and decode of the next batch overlap with recognition of
-the current one, so the model (the expensive part) is never waiting on I/O.
+stable and upserts idempotent. Fetch and decode of the next batch (a background thread) overlap
+with recognition of the current one, so the model is never waiting on I/O.
 """
 
 from __future__ import annotations
 
 import logging
-import posixpath
 import queue as stdqueue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from imagedex.documents import ImageDocument, document_id
-from imagedex.errors import (
-    EventParseError,
-    ImageDecodeError,
-    ImagedexError,
-    InvalidKeyError,
-    ObjectNotFoundError,
-)
-from imagedex.events import ObjectEvent, parse_notification
-from imagedex.imaging import DecodedImage, decode_image
+from imagedex.pipeline import Outcome, Pipeline, Prepared, describe
 from imagedex.queue.base import Message
-from imagedex.recognition.base import Analysis, Recognizer
+from imagedex.recognition.base import Recognizer
 from imagedex.services import Services
 
 log = logging.getLogger("imagedex.worker")
 
-# Errors that no retry can fix: the message goes straight to the dead-letter queue.
-PERMANENT_ERRORS: tuple[type[Exception], ...] = (
-    EventParseError,
-    ImageDecodeError,
-    InvalidKeyError,
-)
 MAX_RETRY_DELAY = 300.0
-
-
-class WrongBucketError(InvalidKeyError):
-    """The event names a bucket this worker's store does not serve."""
 
 
 @dataclass
@@ -55,35 +34,10 @@ class WorkerStats:
     retried: int = 0
     dead_lettered: int = 0
     started: float = field(default_factory=time.monotonic)
-    inference_seconds: float = 0.0
 
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
-
-
-@dataclass
-class _Item:
-    """One object event of one message, prepared for recognition."""
-
-    event: ObjectEvent
-    document: ImageDocument | None = None
-    image: DecodedImage | None = None
-
-
-@dataclass
-class _Prepared:
-    message: Message
-    items: list[_Item] = field(default_factory=list)
-    error: Exception | None = None
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class Worker:
@@ -96,31 +50,31 @@ class Worker:
         self.services = services
         self.settings = services.settings
         self._recognizers = list(recognizers) if recognizers is not None else None
+        self._pipeline: Pipeline | None = None
         self.on_batch = on_batch
         self.stats = WorkerStats()
         self._in_flight: dict[str, float] = {}
         self._in_flight_lock = threading.Lock()
-        self._decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imagedex-decode")
 
     @property
-    def recognizers(self) -> list[Recognizer]:
-        if self._recognizers is None:
-            self._recognizers = self.services.recognizers()
-        return self._recognizers
-
-    @property
-    def analyzed_with(self) -> dict[str, str]:
-        return {r.name: r.version for r in self.recognizers}
-
-    # -- the loop -------------------------------------------------------------------------------
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            recognizers = self._recognizers
+            if recognizers is None:
+                recognizers = self.services.recognizers()
+            self._pipeline = Pipeline(self.services, recognizers)
+        return self._pipeline
 
     def run(self, stop: threading.Event | None = None, once: bool = False) -> WorkerStats:
-        """Process batches until `stop` is set, or (once=True) until no message is visible."""
+        """Process batches until `stop` is set, or (once=True) until the queue is drained."""
         stop = stop or threading.Event()
-        prepared: stdqueue.Queue[list[_Prepared] | None] = stdqueue.Queue(maxsize=1)
-        _ = self.recognizers  # build before the first receive: no visibility time spent on it
+        prepared: stdqueue.Queue[list[Prepared] | None] = stdqueue.Queue(maxsize=1)
+        pipeline = self.pipeline  # load models before the first receive
         producer = threading.Thread(
-            target=self._produce, args=(stop, once, prepared), name="imagedex-fetch", daemon=True
+            target=self._produce,
+            args=(pipeline, stop, once, prepared),
+            name="imagedex-fetch",
+            daemon=True,
         )
         heartbeat = threading.Thread(
             target=self._heartbeat, args=(stop,), name="imagedex-heartbeat", daemon=True
@@ -128,11 +82,8 @@ class Worker:
         producer.start()
         heartbeat.start()
         try:
-            while True:
-                batch = prepared.get()
-                if batch is None:
-                    break
-                self._finish(batch)
+            while (batch := prepared.get()) is not None:
+                self._settle(pipeline.complete(batch))
                 if self.on_batch is not None:
                     self.on_batch(self.stats)
         finally:
@@ -141,13 +92,17 @@ class Worker:
             heartbeat.join(timeout=5)
         return self.stats
 
+    # -- stage 1 runs in its own thread ---------------------------------------------------------
+
     def _produce(
         self,
+        pipeline: Pipeline,
         stop: threading.Event,
         once: bool,
-        out: stdqueue.Queue[list[_Prepared] | None],
+        out: stdqueue.Queue[list[Prepared] | None],
     ) -> None:
         queue = self.services.queue
+        decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imagedex-decode")
         try:
             while not stop.is_set():
                 try:
@@ -157,8 +112,8 @@ class Worker:
                         wait_seconds=0.0 if once else self.settings.poll_interval,
                     )
                 except Exception as exc:  # the queue itself is down: wait, never crash the loop
-                    log.warning("cannot receive from the queue (%s); retrying", _describe(exc))
-                    stop.wait(min(5.0, self.settings.retry_delay))
+                    log.warning("cannot receive from the queue (%s); retrying", describe(exc))
+                    stop.wait(min(5.0, max(0.5, self.settings.retry_delay)))
                     continue
                 if not messages:
                     if once and self._drained():
@@ -167,7 +122,7 @@ class Worker:
                         stop.wait(self.settings.poll_interval)
                     continue
                 self._track(m.receipt for m in messages)
-                batch = list(self._decoders.map(self._prepare, messages))
+                batch = list(decoders.map(pipeline.prepare, messages))
                 while not stop.is_set():
                     try:
                         out.put(batch, timeout=0.5)
@@ -178,6 +133,7 @@ class Worker:
                     for item in batch:
                         self._release(item.message, "worker stopped", delay=0.0, count=False)
         finally:
+            decoders.shutdown(wait=False)
             out.put(None)
 
     def _drained(self) -> bool:
@@ -199,182 +155,74 @@ class Worker:
                 try:
                     self.services.queue.extend(receipt, timeout)
                 except Exception as exc:
-                    log.warning("cannot extend visibility (%s)", _describe(exc))
+                    log.warning("cannot extend visibility (%s)", describe(exc))
 
-    def _track(self, receipts: object) -> None:
+    def _track(self, receipts: Iterable[str]) -> None:
         now = time.monotonic()
         with self._in_flight_lock:
-            for receipt in receipts:  # type: ignore[attr-defined]
+            for receipt in receipts:
                 self._in_flight[receipt] = now
 
     def _untrack(self, receipt: str) -> None:
         with self._in_flight_lock:
             self._in_flight.pop(receipt, None)
 
-    # -- stage 1: parse, fetch, decode ----------------------------------------------------------
+    # -- acknowledging ----------------------------------------------------------------------------
 
-    def _prepare(self, message: Message) -> _Prepared:
-        result = _Prepared(message)
-        try:
-            for event in parse_notification(message.body):
-                result.items.append(self._prepare_event(event))
-        except Exception as exc:
-            result.error = exc
-        return result
-
-    def _prepare_event(self, event: ObjectEvent) -> _Item:
-        store = self.services.store
-        if event.bucket != store.bucket:
-            raise WrongBucketError(
-                f"event is for bucket {event.bucket!r} but this worker serves {store.bucket!r}"
-            )
-        item = _Item(event)
-        if event.kind == "removed":
-            return item
-        try:
-            info = store.head(event.key)
-        except ObjectNotFoundError:
-            return _Item(ObjectEvent("removed", event.bucket, event.key))  # deleted since
-        doc_id = document_id(info.bucket, info.key)
-        title = info.metadata.get("title") or posixpath.basename(info.key)
-        existing = self.services.index.get(doc_id)
-        if (
-            existing is not None
-            and existing.etag == info.etag
-            and existing.title == title
-            and existing.analyzed_with == self.analyzed_with
-        ):
-            return item  # duplicate delivery of an already indexed version: nothing to do
-        try:
-            data = store.get(event.key)
-        except ObjectNotFoundError:
-            return _Item(ObjectEvent("removed", event.bucket, event.key))
-        decoded = decode_image(data, max_pixels=self.settings.max_pixels, draft_size=(320, 320))
-        item.image = decoded
-        item.document = ImageDocument(
-            id=doc_id,
-            bucket=info.bucket,
-            key=info.key,
-            title=title,
-            s3_location=store.location(info.key),
-            etag=info.etag,
-            size=info.size,
-            content_type=decoded.content_type,
-            width=decoded.width,
-            height=decoded.height,
-            taken_at=decoded.taken_at,
-            camera=decoded.camera,
-            gps=decoded.gps,
-            ingested_at=_now_iso(),
-            analyzed_with=self.analyzed_with,
-        )
-        return item
-
-    # -- stage 2: recognize, index, acknowledge -------------------------------------------------
-
-    def _finish(self, batch: list[_Prepared]) -> None:
-        ok = [p for p in batch if p.error is None]
-        for failed in (p for p in batch if p.error is not None):
-            self._fail(failed, failed.error)  # type: ignore[arg-type]
-        to_analyze = [item for p in ok for item in p.items if item.image is not None]
-        if to_analyze:
+    def _settle(self, outcomes: list[Outcome]) -> None:
+        done = [o for o in outcomes if o.error is None]
+        for outcome in outcomes:
+            if outcome.error is not None:
+                self._fail(outcome)
+        receipts = [o.message.receipt for o in done]
+        if receipts:
             try:
-                self._analyze(to_analyze)
-            except Exception as exc:
-                for p in ok:
-                    self._fail(p, exc)
-                return
-        documents = [item.document for p in ok for item in p.items if item.document is not None]
-        removals = [item.event for p in ok for item in p.items if item.event.kind == "removed"]
-        index = self.services.index
-        try:
-            if documents:
-                index.upsert(documents)
-            for event in removals:
-                index.delete(document_id(event.bucket, event.key))
-        except Exception as exc:
-            log.warning("index write failed (%s); %d messages will be retried", exc, len(ok))
-            for p in ok:
-                self._fail(p, exc)
-            return
-        receipts = [p.message.receipt for p in ok]
-        try:
-            self.services.queue.delete(receipts)
-        except Exception as exc:  # documents are indexed; a redelivery is a harmless no-op
-            log.warning("cannot delete %d processed messages (%s)", len(receipts), exc)
+                self.services.queue.delete(receipts)
+            except Exception as exc:  # indexed already; a redelivery is a harmless no-op
+                log.warning("cannot delete %d processed messages (%s)", len(receipts), exc)
         for receipt in receipts:
             self._untrack(receipt)
-        self.stats.messages += len(ok)
-        self.stats.indexed += len(documents)
-        self.stats.removed += len(removals)
-        self.stats.unchanged += sum(
-            1 for p in ok for i in p.items if i.event.kind == "created" and i.document is None
-        )
+        self.stats.messages += len(done)
+        self.stats.indexed += sum(o.indexed for o in done)
+        self.stats.unchanged += sum(o.unchanged for o in done)
+        self.stats.removed += sum(o.removed for o in done)
 
-    def _analyze(self, items: list[_Item]) -> None:
-        images = [item.image.image for item in items]  # type: ignore[union-attr]
-        started = time.perf_counter()
-        for recognizer in self.recognizers:
-            analyses = recognizer.analyze(images)
-            for item, analysis in zip(items, analyses, strict=True):
-                _merge(item.document, analysis)  # type: ignore[arg-type]
-        self.stats.inference_seconds += time.perf_counter() - started
-        for item in items:
-            item.image = None  # free pixels early
+    def _fail(self, outcome: Outcome) -> None:
+        message = outcome.message
+        reason = describe(outcome.error)  # type: ignore[arg-type]
+        if outcome.permanent:
+            log.error("dead-lettering message %s [%s]: %s", message.id, outcome.keys, reason)
+            try:
+                self.services.queue.dead_letter(message.receipt, reason)
+                self.stats.dead_lettered += 1
+            except Exception as exc:
+                log.warning("cannot dead-letter message %s (%s)", message.id, describe(exc))
+            self._untrack(message.receipt)
+            return
+        delay = min(MAX_RETRY_DELAY, self.settings.retry_delay * 2 ** (message.receive_count - 1))
+        self._release(message, f"{reason} [{outcome.keys}]", delay)
 
-    def _fail(self, prepared: _Prepared, exc: BaseException) -> None:
-        message = prepared.message
-        reason = _describe(exc)
-        keys = ", ".join(i.event.key for i in prepared.items) or "(unparsed message)"
-        if isinstance(exc, PERMANENT_ERRORS):
-            log.error("dead-lettering message %s [%s]: %s", message.id, keys, reason)
-            self._dead_letter(message, reason)
-        else:
-            delay = min(
-                MAX_RETRY_DELAY, self.settings.retry_delay * 2 ** (message.receive_count - 1)
+    def _release(self, message: Message, reason: str, delay: float, count: bool = True) -> None:
+        queue = self.services.queue
+        if count and message.receive_count >= queue.max_receive_count:
+            log.error(
+                "giving up on message %s after %d attempts: %s",
+                message.id,
+                message.receive_count,
+                reason,
             )
+            self.stats.dead_lettered += 1
+        elif count:
             log.warning(
-                "attempt %d for message %s failed (%s); retrying in %.0fs",
+                "attempt %d of message %s failed (%s); retrying in %.1fs",
                 message.receive_count,
                 message.id,
                 reason,
                 delay,
             )
-            self._release(message, reason, delay)
-
-    def _dead_letter(self, message: Message, reason: str) -> None:
+            self.stats.retried += 1
         try:
-            self.services.queue.dead_letter(message.receipt, reason)
-            self.stats.dead_lettered += 1
-        except Exception as exc:
-            log.warning("cannot dead-letter message %s (%s)", message.id, _describe(exc))
-        self._untrack(message.receipt)
-
-    def _release(self, message: Message, reason: str, delay: float, count: bool = True) -> None:
-        try:
-            if count and message.receive_count >= self.services.queue.max_receive_count:
-                log.error(
-                    "giving up on message %s after %d attempts: %s",
-                    message.id,
-                    message.receive_count,
-                    reason,
-                )
-                self.stats.dead_lettered += 1
-            elif count:
-                self.stats.retried += 1
-            self.services.queue.release(message.receipt, reason, delay)
+            queue.release(message.receipt, reason, delay)
         except Exception as exc:  # the visibility timeout will bring it back anyway
-            log.warning("cannot release message %s (%s)", message.id, _describe(exc))
+            log.warning("cannot release message %s (%s)", message.id, describe(exc))
         self._untrack(message.receipt)
-
-
-def _merge(document: ImageDocument, analysis: Analysis) -> None:
-    document.labels.extend(analysis.labels)
-    document.faces.extend(analysis.faces)
-    document.text.extend(analysis.text)
-    document.moderation.extend(analysis.moderation)
-    if analysis.embedding is not None:
-        document.embedding = analysis.embedding
-
-
-__all__ = ["PERMANENT_ERRORS", "ImagedexError", "Worker", "WorkerStats"]

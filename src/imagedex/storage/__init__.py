@@ -12,8 +12,16 @@ __all__ = ["LocalObjectStore", "ObjectInfo", "ObjectStore", "open_store", "valid
 
 
 def open_store(url: str) -> ObjectStore:
-    """Open the store a URL names: `file:///folder` (the folder is the bucket)."""
+    """`file:///folder` (the folder is the bucket) or `s3://bucket[/prefix]`."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalObjectStore(unquote(parsed.path))
-    raise ConfigError(f"unsupported object store URL {url!r}; use file:///path/to/folder")
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ConfigError(f"object store URL {url!r} names no bucket")
+        from imagedex.storage.s3 import S3ObjectStore
+
+        return S3ObjectStore(parsed.netloc, prefix=unquote(parsed.path))
+    raise ConfigError(
+        f"unsupported object store URL {url!r}; use file:///path/to/folder or s3://bucket"
+    )

@@ -1,0 +1,261 @@
+"""One batch of queue messages through fetch -> decode -> recognise -> index.
+
+Used by the queue worker (`worker.py`) and the Lambda handler (`aws_lambda.py`); it decides what
+happened to each message but never touches the queue itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from imagedex.documents import ImageDocument, document_id
+from imagedex.errors import (
+    EventParseError,
+    ImageDecodeError,
+    InvalidKeyError,
+    ObjectNotFoundError,
+)
+from imagedex.events import ObjectEvent, parse_notification
+from imagedex.imaging import DecodedImage, decode_image
+from imagedex.queue.base import Message
+from imagedex.recognition.base import Analysis, Recognizer
+from imagedex.services import Services
+
+log = logging.getLogger("imagedex.pipeline")
+
+# Errors that no retry can fix: the message goes straight to the dead-letter queue.
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (
+    EventParseError,
+    ImageDecodeError,
+    InvalidKeyError,
+)
+DECODE_SIZE = (320, 320)  # JPEG draft-mode target: enough for the 224-px classifier input
+
+
+class WrongBucketError(InvalidKeyError):
+    """The event names a bucket this worker's store does not serve."""
+
+
+@dataclass
+class Item:
+    """One object event of one message, prepared for recognition."""
+
+    event: ObjectEvent
+    document: ImageDocument | None = None
+    image: DecodedImage | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class Prepared:
+    """A message after stage 1; `error` is set when it could not be parsed or fetched."""
+
+    message: Message
+    events: list[ObjectEvent] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    error: Exception | None = None
+
+    @property
+    def keys(self) -> str:
+        """The object keys the message is about, for log lines a person can act on."""
+        return ", ".join(e.key for e in self.events) or "(unparsed message)"
+
+
+@dataclass
+class Outcome:
+    message: Message
+    error: Exception | None = None
+    keys: str = ""
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+    @property
+    def permanent(self) -> bool:
+        return isinstance(self.error, PERMANENT_ERRORS)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class Pipeline:
+    def __init__(self, services: Services, recognizers: Sequence[Recognizer]) -> None:
+        self.services = services
+        self.recognizers = list(recognizers)
+        self.analyzed_with = {r.name: r.version for r in self.recognizers}
+        self.inference_seconds = 0.0
+
+    # -- stage 1: parse, fetch, decode (thread-safe; runs in a pool) ----------------------------
+
+    def prepare(self, message: Message) -> Prepared:
+        result = Prepared(message)
+        try:
+            result.events = parse_notification(message.body)
+            for event in result.events:
+                result.items.append(self._prepare_event(event))
+        except Exception as exc:
+            result.error = exc
+        return result
+
+    def _prepare_event(self, event: ObjectEvent) -> Item:
+        store = self.services.store
+        if event.bucket != store.bucket:
+            raise WrongBucketError(
+                f"event is for bucket {event.bucket!r} but this worker serves {store.bucket!r}"
+            )
+        if event.kind == "removed":
+            return Item(event)
+        try:
+            info = store.head(event.key)
+        except ObjectNotFoundError:
+            return Item(ObjectEvent("removed", event.bucket, event.key))  # deleted since
+        doc_id = document_id(info.bucket, info.key)
+        title = info.metadata.get("title") or posixpath.basename(info.key)
+        existing = self.services.index.get(doc_id)
+        if (
+            existing is not None
+            and existing.etag == info.etag
+            and existing.title == title
+            and existing.analyzed_with == self.analyzed_with
+        ):
+            return Item(event)  # a repeated delivery of an indexed version: nothing to do
+        try:
+            data = store.get(event.key)
+        except ObjectNotFoundError:
+            return Item(ObjectEvent("removed", event.bucket, event.key))
+        decoded = decode_image(
+            data, max_pixels=self.services.settings.max_pixels, draft_size=DECODE_SIZE
+        )
+        document = ImageDocument(
+            id=doc_id,
+            bucket=info.bucket,
+            key=info.key,
+            title=title,
+            s3_location=store.location(info.key),
+            etag=info.etag,
+            size=info.size,
+            content_type=decoded.content_type,
+            width=decoded.width,
+            height=decoded.height,
+            taken_at=decoded.taken_at,
+            camera=decoded.camera,
+            gps=decoded.gps,
+            ingested_at=now_iso(),
+            analyzed_with=dict(self.analyzed_with),
+        )
+        return Item(event, document=document, image=decoded)
+
+    # -- stage 2: recognise and index -----------------------------------------------------------
+
+    def complete(self, batch: Sequence[Prepared]) -> list[Outcome]:
+        """Recognise and index a prepared batch; one Outcome per message, in order."""
+        outcomes = {id(p): Outcome(p.message, error=p.error, keys=p.keys) for p in batch}
+        live = [p for p in batch if p.error is None]
+        self._drop_duplicates(live)
+        self._analyze_isolating_failures(live)
+        for prepared in live:
+            failed = next((i.error for i in prepared.items if i.error is not None), None)
+            if failed is not None:
+                outcomes[id(prepared)].error = failed
+        writable = [p for p in live if outcomes[id(p)].error is None]
+        documents = [i.document for p in writable for i in p.items if i.document is not None]
+        try:
+            if documents:
+                self.services.index.upsert(documents)
+            for prepared in writable:
+                for item in prepared.items:
+                    if item.event.kind == "removed":
+                        self.services.index.delete(document_id(item.event.bucket, item.event.key))
+        except Exception as exc:
+            log.warning("index write failed (%s); %d messages will be retried", exc, len(writable))
+            for prepared in writable:
+                outcomes[id(prepared)].error = exc
+            return [outcomes[id(p)] for p in batch]
+        for prepared in writable:
+            outcome = outcomes[id(prepared)]
+            for item in prepared.items:
+                if item.event.kind == "removed":
+                    outcome.removed += 1
+                elif item.document is not None:
+                    outcome.indexed += 1
+                else:
+                    outcome.unchanged += 1
+        return [outcomes[id(p)] for p in batch]
+
+    @staticmethod
+    def _drop_duplicates(batch: Sequence[Prepared]) -> None:
+        """Two events for one object version in one batch (S3 sends two for some multipart
+        uploads): recognise it once."""
+        seen: set[tuple[str, str]] = set()
+        for prepared in batch:
+            for item in prepared.items:
+                if item.document is None:
+                    continue
+                version = (item.document.id, item.document.etag)
+                if version in seen:
+                    item.document = None
+                    item.image = None
+                seen.add(version)
+
+    def _analyze_isolating_failures(self, batch: Sequence[Prepared]) -> None:
+        """Run the batch through every recognizer; if the batch fails, retry image by image so
+        one bad image cannot fail the others."""
+        items = [i for p in batch for i in p.items if i.image is not None]
+        if not items:
+            return
+        try:
+            self._analyze(items)
+        except Exception as exc:
+            if len(items) == 1:
+                items[0].error = exc
+                return
+            log.info("batch recognition failed (%s); retrying image by image", describe(exc))
+            for item in items:
+                for doc_field in ("labels", "faces", "text", "moderation"):
+                    getattr(item.document, doc_field).clear()
+                try:
+                    self._analyze([item])
+                except Exception as single:
+                    item.error = single
+        finally:
+            for item in items:
+                item.image = None  # free the pixels early
+
+    def _analyze(self, items: Sequence[Item]) -> None:
+        images = [item.image.image for item in items if item.image is not None]
+        started = time.perf_counter()
+        try:
+            for recognizer in self.recognizers:
+                located = getattr(recognizer, "analyze_located", None)
+                if located is not None:  # recognizers that can read the object themselves
+                    locations = [i.document.s3_location if i.document else None for i in items]
+                    analyses = located(images, locations)
+                else:
+                    analyses = recognizer.analyze(images)
+                if len(analyses) != len(images):
+                    raise RuntimeError(
+                        f"{recognizer.name} returned {len(analyses)} results for {len(images)}"
+                    )
+                for item, analysis in zip(items, analyses, strict=True):
+                    merge(item.document, analysis)  # type: ignore[arg-type]
+        finally:
+            self.inference_seconds += time.perf_counter() - started
+
+
+def merge(document: ImageDocument, analysis: Analysis) -> None:
+    document.labels.extend(analysis.labels)
+    document.faces.extend(analysis.faces)
+    document.text.extend(analysis.text)
+    document.moderation.extend(analysis.moderation)
+    if analysis.embedding is not None:
+        document.embedding = analysis.embedding

@@ -1,0 +1,217 @@
+"""Offline ImageNet-1k labeller: a MobileNetV2 ONNX graph run with onnxruntime on the CPU.
+
+The model (``recognition/models/mobilenet_v2.onnx``) and the label taxonomy
+(``recognition/data/imagenet_labels.json``) ship as package data, built from PyPI packages by
+``tools/build_imagenet_onnx.py`` and ``tools/build_label_taxonomy.py``; nothing is downloaded.
+Labels come back shaped like Amazon Rekognition's: a name, a confidence in percent, the WordNet
+parents (``tabby cat`` -> ``cat`` -> ``feline`` -> ... -> ``animal``) and aliases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from imagedex.documents import Label
+from imagedex.errors import RecognitionError
+from imagedex.recognition.base import Analysis
+
+__all__ = ["ImageNetClass", "ImageNetLabeller", "load_classes"]
+
+MODEL_NAME = "mobilenet_v2"
+_PACKAGE = "imagedex.recognition"
+_LABELS_FILE = "imagenet_labels.json"
+_CHUNK = 32  # images per onnxruntime run: bounds memory for very large batches
+
+
+@dataclass(frozen=True)
+class ImageNetClass:
+    """One of the 1000 classes with its Rekognition-style name, parents and aliases."""
+
+    index: int
+    wnid: str
+    name: str
+    parents: tuple[str, ...]
+    aliases: tuple[str, ...]
+
+
+def load_classes() -> list[ImageNetClass]:
+    """Read the shipped label taxonomy (1000 entries, in class-index order)."""
+    text = resources.files(_PACKAGE).joinpath("data", _LABELS_FILE).read_text("utf-8")
+    classes = [
+        ImageNetClass(
+            index=int(e["index"]),
+            wnid=str(e["wnid"]),
+            name=str(e["name"]),
+            parents=tuple(e["parents"]),
+            aliases=tuple(e["aliases"]),
+        )
+        for e in json.loads(text)
+    ]
+    if [c.index for c in classes] != list(range(1000)):
+        raise RecognitionError(f"{_LABELS_FILE} is not the 1000 ImageNet classes in order")
+    return classes
+
+
+def _available_cpus() -> int:
+    """CPUs this process may run on (respects taskset/cgroup affinity where the OS reports it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class ImageNetLabeller:
+    """Labels RGB images with the 1000 ImageNet classes (implements ``Recognizer``).
+
+    ``min_confidence`` (percent) and ``max_labels`` bound what ``analyze`` returns;
+    ``threads`` sets onnxruntime's intra-op threads (default: every CPU this process may use).
+    The model loads on the first ``analyze`` call, once per instance.
+    """
+
+    name: str = f"imagenet-{MODEL_NAME}"
+    version: str = "1"
+    #: Side of the square the model sees.
+    input_size: int = 224
+    #: Shorter side the image is scaled to before the centre crop; decoders can draft-decode to
+    #: any size at least this large without changing the result noticeably.
+    resize_size: int = 256
+
+    def __init__(
+        self, *, min_confidence: float = 1.0, max_labels: int = 5, threads: int | None = None
+    ) -> None:
+        if not 0.0 <= min_confidence <= 100.0:
+            raise ValueError("min_confidence must be between 0 and 100")
+        if max_labels < 1:
+            raise ValueError("max_labels must be at least 1")
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.min_confidence = float(min_confidence)
+        self.max_labels = int(max_labels)
+        self.threads = threads or _available_cpus()
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._classes: list[ImageNetClass] = []
+        self._mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+        self._std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                self._classes = load_classes()
+                self._session = self._create_session()
+            return self._session
+
+    def _create_session(self) -> Any:
+        import onnxruntime as ort
+
+        model = resources.files(_PACKAGE).joinpath("models", f"{MODEL_NAME}.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(
+                model.read_bytes(), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own, unexported exception types
+            raise RecognitionError(f"cannot load the {MODEL_NAME} ImageNet model: {exc}") from exc
+        self._apply_metadata(session.get_modelmeta().custom_metadata_map)
+        return session
+
+    def _apply_metadata(self, meta: dict[str, str]) -> None:
+        raw = meta.get("imagedex.preprocess")
+        if not raw:
+            return
+        pre = json.loads(raw)
+        self.input_size = int(pre["input_size"])
+        self.resize_size = int(pre["resize_size"])
+        self._mean = np.asarray(pre["mean"], dtype=np.float32)
+        self._std = np.asarray(pre["std"], dtype=np.float32)
+
+    # ------------------------------------------------------------------ preprocessing
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """Scale the shorter side to ``resize_size``, centre-crop ``input_size``, normalise.
+
+        Done as one Pillow resize of the matching source box (antialiased bicubic), so large
+        photos are not first scaled as a whole. Returns float32 ``[3, input_size, input_size]``.
+        """
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        width, height = image.size
+        if width < 1 or height < 1:
+            raise RecognitionError("cannot label an empty (0-pixel) image")
+        crop = min(width, height) * self.input_size / self.resize_size
+        left = (width - crop) / 2
+        top = (height - crop) / 2
+        square = image.resize(
+            (self.input_size, self.input_size),
+            Image.Resampling.BICUBIC,
+            box=(left, top, left + crop, top + crop),
+            reducing_gap=3.0,
+        )
+        pixels = np.asarray(square, dtype=np.float32) * np.float32(1.0 / 255.0)
+        pixels = (pixels - self._mean) / self._std
+        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+    # ------------------------------------------------------------------ inference
+
+    def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Softmax class probabilities, float32 ``[len(images), 1000]``."""
+        session = self._load()
+        if not images:
+            return np.zeros((0, len(self._classes)), dtype=np.float32)
+        batch = np.stack([self.preprocess(image) for image in images])
+        outputs = []
+        for start in range(0, len(batch), _CHUNK):
+            try:
+                (logits,) = session.run(["logits"], {"pixels": batch[start : start + _CHUNK]})
+            except Exception as exc:
+                raise RecognitionError(f"ImageNet model failed: {exc}") from exc
+            outputs.append(np.asarray(logits, dtype=np.float32))
+        logits = np.concatenate(outputs)
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return probs
+
+    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+        """One Analysis per image with up to ``max_labels`` labels, most confident first."""
+        probs = self.probabilities(images)
+        return [Analysis(labels=self._labels(row)) for row in probs]
+
+    def _labels(self, probs: np.ndarray) -> list[Label]:
+        # Two class pairs share a display name (e.g. the two "sunglasses" classes): merge them.
+        by_name: dict[str, tuple[float, ImageNetClass]] = {}
+        for index in np.argsort(-probs, kind="stable")[: self.max_labels * 2]:
+            cls = self._classes[int(index)]
+            confidence = float(probs[index]) * 100.0
+            if cls.name in by_name:
+                previous, first = by_name[cls.name]
+                by_name[cls.name] = (previous + confidence, first)
+            else:
+                by_name[cls.name] = (confidence, cls)
+        ranked = sorted(by_name.values(), key=lambda item: -item[0])
+        return [
+            Label(
+                label=cls.name,
+                confidence=min(confidence, 100.0),
+                parents=cls.parents,
+                aliases=cls.aliases,
+            )
+            for confidence, cls in ranked[: self.max_labels]
+            if confidence >= self.min_confidence
+        ]

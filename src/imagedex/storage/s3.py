@@ -1,0 +1,110 @@
+"""Amazon S3 (or any S3-compatible store) as the object store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from imagedex.errors import ObjectNotFoundError
+from imagedex.storage.base import ObjectInfo, validate_key
+
+PRESIGNED_URL_SECONDS = 3600
+_CHUNK = 1 << 20
+
+
+def _missing(exc: Exception) -> bool:
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+class S3ObjectStore:
+    """Objects in one bucket. S3 itself notifies the queue of changes (see `imagedex aws setup`),
+    so uploads through imagedex emit no events of their own here."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        from imagedex.aws import client as aws_client
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = client or aws_client("s3")
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        validate_key(key)
+        extra: dict[str, Any] = {}
+        if content_type:
+            extra["ContentType"] = content_type
+        if metadata:
+            # S3 user metadata must be ASCII: keep non-ASCII titles percent-encoded
+            from urllib.parse import quote
+
+            extra["Metadata"] = {k: quote(v, safe=" ") for k, v in metadata.items()}
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
+        return self.head(key)
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey as exc:
+            raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket!r}") from exc
+        body = response["Body"]
+        try:
+            return b"".join(iter(lambda: body.read(_CHUNK), b""))
+        finally:
+            body.close()
+
+    def head(self, key: str) -> ObjectInfo:
+        from urllib.parse import unquote
+
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if _missing(exc):
+                raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket!r}") from exc
+            raise
+        return ObjectInfo(
+            bucket=self.bucket,
+            key=key,
+            size=int(response.get("ContentLength", 0)),
+            etag=str(response.get("ETag", "")).strip('"'),
+            content_type=str(response.get("ContentType", "")),
+            last_modified=response["LastModified"].isoformat()
+            if "LastModified" in response
+            else "",
+            metadata={k: unquote(v) for k, v in (response.get("Metadata") or {}).items()},
+        )
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield ObjectInfo(
+                    bucket=self.bucket,
+                    key=item["Key"],
+                    size=int(item.get("Size", 0)),
+                    etag=str(item.get("ETag", "")).strip('"'),
+                    content_type="",
+                    last_modified=item["LastModified"].isoformat(),
+                )
+
+    def emits_events(self) -> bool:
+        return True
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def presigned_url(self, key: str, expires: int = PRESIGNED_URL_SECONDS) -> str:
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+            )
+        )

