@@ -1,5 +1,7 @@
 import io
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ from conftest import ColourRecognizer
 from imagedex.documents import SearchQuery, document_id
 from imagedex.events import make_notification
 from imagedex.ingest import upload_bytes
+from imagedex.queue.sqlite import SqliteQueue
 from imagedex.services import Services
 from imagedex.worker import Worker
 
@@ -152,3 +155,27 @@ def test_one_failing_image_does_not_fail_its_batch(services: Services) -> None:
     (dead,) = services.queue.dead_letters()
     assert "cannot handle green" in dead.error and "1.png" in dead.body
     assert worker.stats.indexed == 3
+
+
+class SlowRecognizer(ColourRecognizer):
+    def analyze(self, images):  # type: ignore[no-untyped-def]
+        time.sleep(3.5)
+        return super().analyze(images)
+
+
+def test_visibility_is_extended_while_a_slow_image_is_processed(services: Services) -> None:
+    slow = Services.from_settings(services.settings.with_overrides(visibility_timeout=1.5))
+    upload_bytes(slow, "slow.png", png((255, 0, 0)))
+    worker = Worker(slow, recognizers=[SlowRecognizer()])
+    thread = threading.Thread(target=worker.run, kwargs={"once": True})
+    thread.start()
+    other = SqliteQueue(slow.settings.data_dir / "queue.sqlite3")
+    while other.stats().in_flight == 0:  # wait until the worker holds the message
+        time.sleep(0.01)
+    stolen = []
+    while thread.is_alive():
+        stolen += other.receive(max_messages=10, visibility_timeout=30)
+        time.sleep(0.1)
+    thread.join()
+    assert stolen == [], "the message became visible to another worker mid-processing"
+    assert worker.stats.indexed == 1 and worker.stats.retried == 0
