@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
+import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -95,3 +97,56 @@ class ColourRecognizer:
             name = ("red", "green", "blue")[int(np.argmax([r, g, b]))]
             results.append(Analysis(labels=[Label(name, 99.0, ("colour",))]))
         return results
+
+
+ROOT = Path(__file__).resolve().parent.parent
+OPENSEARCH_SCRIPT = ROOT / "deploy" / "opensearch.sh"
+
+
+def start_opensearch(data: Path, nodes: int = 1) -> str:
+    """Start real OpenSearch node(s) with the project's script; they stop when the tests end.
+
+    A detached watchdog stops them too if the test process dies without running finalizers.
+    """
+    proc = subprocess.run(
+        [
+            str(OPENSEARCH_SCRIPT),
+            "start",
+            "--port",
+            "auto",
+            "--nodes",
+            str(nodes),
+            "--data",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"deploy/opensearch.sh start failed:\n{proc.stderr[-4000:]}")
+    watchdog = (
+        f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+        f"'{OPENSEARCH_SCRIPT}' stop --data '{data}' >/dev/null 2>&1"
+    )
+    subprocess.Popen(
+        ["sh", "-c", watchdog],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def stop_opensearch(data: Path) -> None:
+    subprocess.run(
+        [str(OPENSEARCH_SCRIPT), "stop", "--data", str(data)], capture_output=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="session")
+def opensearch_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("opensearch")
+    url = start_opensearch(data)
+    yield url
+    stop_opensearch(data)

@@ -47,6 +47,15 @@ class Settings:
     rekognition_min_confidence: float = 55.0
     rekognition_max_labels: int = 50
     rekognition_moderation: bool = True
+    # OpenSearch / Elasticsearch index (IMAGEDEX_INDEX=opensearch+http://host:9200/images)
+    index_username: str = ""
+    index_password: str = ""
+    index_api_key: str = ""
+    index_verify_tls: bool = True
+    index_ca_file: str = ""
+    index_sigv4_service: str = ""  # "es" for Amazon OpenSearch Service, "aoss" for Serverless
+    index_replicas: int = 0
+    index_refresh: str = "wait_for"  # wait_for | true | false
     # API
     host: str = "127.0.0.1"
     port: int = 8000

@@ -61,7 +61,7 @@ class Services:
             settings=settings,
             store=open_store(settings.store_url),
             queue=open_queue(settings.queue, settings.data_dir, settings.max_receive_count),
-            index=open_index(settings.index, settings.data_dir),
+            index=open_index(settings.index, settings.data_dir, settings),
         )
 
     def recognizers(self) -> list[Recognizer]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
@@ -26,5 +26,9 @@ class SearchIndex(Protocol):
     def top_labels(self, limit: int = 20, min_confidence: float = 0.0) -> list[LabelCount]: ...
 
     def count(self) -> int: ...
+
+    def iter_documents(self, batch: int = 500) -> Iterable[ImageDocument]:
+        """Every document, in a stable order (for copies and migrations)."""
+        ...
 
     def close(self) -> None: ...

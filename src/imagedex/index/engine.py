@@ -1,0 +1,267 @@
+"""The OpenSearch / Elasticsearch search index, behind a versioned index and an alias.
+
+`images` (the alias) points at `images-v<N>`; a mapping change creates `images-v<N+1>`, copies the
+documents across and swaps the alias atomically (`imagedex index migrate`), so searches never see
+a half-built index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
+from imagedex.index import engine_dsl as dsl
+from imagedex.index.engine_client import EngineClient, EngineRequestError
+
+log = logging.getLogger("imagedex.index.engine")
+
+Flavor = Literal["opensearch", "elasticsearch"]
+BULK_CHUNK = 500
+
+
+def _engine_document(doc: ImageDocument) -> dict[str, Any]:
+    body = doc.to_dict()
+    body["label_text"] = " | ".join(
+        " ".join((lb.label, *lb.parents, *lb.aliases)) for lb in doc.labels
+    )
+    if not body.get("taken_at"):
+        body["taken_at"] = None
+    return body
+
+
+def _from_source(source: dict[str, Any]) -> ImageDocument:
+    source = {k: v for k, v in source.items() if k != "label_text"}
+    return ImageDocument.from_dict(source)
+
+
+class EngineIndex:
+    def __init__(
+        self,
+        client: EngineClient,
+        alias: str,
+        flavor: Flavor = "opensearch",
+        refresh: str = "wait_for",
+        replicas: int = 0,
+        embedding_dim: int = 384,
+    ) -> None:
+        if not alias or alias.startswith(("_", "-")) or alias.lower() != alias:
+            raise ValueError(f"invalid index name {alias!r}: lower case, not starting with _ or -")
+        self.client = client
+        self.alias = alias
+        self.flavor = flavor
+        self.refresh = refresh
+        self.replicas = replicas
+        self.embedding_dim = embedding_dim
+        self._vector_field: dict[str, Any] | None = None
+        self.ensure()
+
+    # -- index lifecycle ------------------------------------------------------------------------
+
+    def _detect_vector_field(self) -> dict[str, Any] | None:
+        """A real vector field where the engine has one: ES `dense_vector`, OpenSearch k-NN
+        `knn_vector` (Lucene engine) when the k-NN plugin is installed; else None (stored only)."""
+        if self.flavor == "elasticsearch":
+            return {
+                "type": "dense_vector",
+                "dims": self.embedding_dim,
+                "index": True,
+                "similarity": "cosine",
+            }
+        plugins = self.client.request("GET", "/_cat/plugins", params={"format": "json"}) or []
+        if any(p.get("component") == "opensearch-knn" for p in plugins):
+            return {
+                "type": "knn_vector",
+                "dimension": self.embedding_dim,
+                "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
+            }
+        return None
+
+    def _aliased_indices(self) -> list[str]:
+        found = self.client.request("GET", f"/_alias/{self.alias}", allow=(404,))
+        return sorted(found or {})
+
+    def _versions(self) -> list[int]:
+        found = (
+            self.client.request(
+                "GET", f"/{self.alias}-v*", params={"expand_wildcards": "open"}, allow=(404,)
+            )
+            or {}
+        )
+        versions = []
+        for name in found:
+            suffix = name.removeprefix(f"{self.alias}-v")
+            if suffix.isdigit():
+                versions.append(int(suffix))
+        return sorted(versions)
+
+    def _create_version(self, version: int) -> str:
+        name = f"{self.alias}-v{version}"
+        self._vector_field = self._detect_vector_field()
+        settings = dsl.index_settings(replicas=self.replicas)
+        if self._vector_field and self._vector_field["type"] == "knn_vector":
+            settings["knn"] = True
+        self.client.request(
+            "PUT",
+            f"/{name}",
+            {"settings": settings, "mappings": dsl.mappings(self._vector_field)},
+        )
+        return name
+
+    def ensure(self) -> None:
+        """Create the first versioned index and its alias if neither exists."""
+        if self._aliased_indices():
+            return
+        if self._index_exists(self.alias):
+            raise EngineRequestError(
+                400, f"{self.alias!r} is a plain index, not an alias; imagedex needs the name free"
+            )
+        name = f"{self.alias}-v{dsl.MAPPING_VERSION}"
+        if not self._index_exists(name):
+            try:
+                self._create_version(dsl.MAPPING_VERSION)
+            except EngineRequestError as exc:
+                if "already_exists" not in exc.reason:  # another process won the race
+                    raise
+        self.client.request(
+            "POST", "/_aliases", {"actions": [{"add": {"index": name, "alias": self.alias}}]}
+        )
+
+    def _index_exists(self, name: str) -> bool:
+        try:
+            self.client.request("HEAD", f"/{name}")
+            return True
+        except EngineRequestError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def migrate(self, on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Copy every document into a new versioned index with the current mapping, then
+        move the alias in one atomic step. The old index is kept (delete it when satisfied)."""
+        current = self._aliased_indices()
+        versions = self._versions()
+        new_version = (versions[-1] if versions else 0) + 1
+        new_name = self._create_version(new_version)
+        copied = 0
+        batch: list[ImageDocument] = []
+        for doc in self.iter_documents():
+            batch.append(doc)
+            if len(batch) == BULK_CHUNK:
+                self._bulk(batch, index=new_name, refresh="false")
+                copied += len(batch)
+                batch.clear()
+                if on_progress:
+                    on_progress(copied)
+        if batch:
+            self._bulk(batch, index=new_name, refresh="false")
+            copied += len(batch)
+            if on_progress:
+                on_progress(copied)
+        self.client.request("POST", f"/{new_name}/_refresh")
+        actions: list[dict[str, Any]] = [
+            {"remove": {"index": i, "alias": self.alias}} for i in current
+        ]
+        actions.append({"add": {"index": new_name, "alias": self.alias}})
+        self.client.request("POST", "/_aliases", {"actions": actions})
+        return {"from": current, "to": new_name, "documents": copied}
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _bulk(self, documents: Sequence[ImageDocument], index: str, refresh: str) -> None:
+        lines = []
+        for doc in documents:
+            lines.append(json.dumps({"index": {"_index": index, "_id": doc.id}}))
+            lines.append(json.dumps(_engine_document(doc), ensure_ascii=False))
+        payload = ("\n".join(lines) + "\n").encode()
+        response = self.client.request(
+            "POST", "/_bulk", ndjson=payload, params={"refresh": refresh}
+        )
+        if response and response.get("errors"):
+            failures = [
+                item["index"]["error"]
+                for item in response["items"]
+                if "error" in item.get("index", {})
+            ]
+            first = failures[0]
+            raise EngineRequestError(
+                400,
+                f"{len(failures)} of {len(documents)} documents rejected; first: "
+                f"{first.get('type')}: {first.get('reason')}",
+            )
+
+    def upsert(self, documents: Sequence[ImageDocument]) -> None:
+        for start in range(0, len(documents), BULK_CHUNK):
+            self._bulk(
+                documents[start : start + BULK_CHUNK], index=self.alias, refresh=self.refresh
+            )
+
+    def delete(self, doc_id: str) -> bool:
+        response = self.client.request(
+            "DELETE",
+            f"/{self.alias}/_doc/{doc_id}",
+            params={"refresh": self.refresh},
+            allow=(404,),
+        )
+        return response is not None and response.get("result") == "deleted"
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, doc_id: str) -> ImageDocument | None:
+        if not doc_id or "/" in doc_id:
+            return None
+        response = self.client.request("GET", f"/{self.alias}/_doc/{doc_id}", allow=(404,))
+        if not response or not response.get("found"):
+            return None
+        return _from_source(response["_source"])
+
+    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = self.client.request("POST", f"/{self.alias}/_search", body)
+        return response
+
+    def find_by_title(self, title: str, limit: int = 10) -> list[ImageDocument]:
+        response = self._search(
+            {
+                "query": {"term": {"title.keyword": title.lower()}},
+                "sort": [{"ingested_at": "desc"}, {"id": "asc"}],
+                "size": limit,
+            }
+        )
+        return [_from_source(h["_source"]) for h in response["hits"]["hits"]]
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        response = self._search(dsl.search_body(query))
+        hits = response["hits"]
+        return SearchResult(
+            total=int(hits["total"]["value"]),
+            documents=[_from_source(h["_source"]) for h in hits["hits"]],
+        )
+
+    def top_labels(self, limit: int = 20, min_confidence: float = 0.0) -> list[LabelCount]:
+        response = self._search(dsl.top_labels_body(limit, min_confidence))
+        return [LabelCount(label, count) for label, count in dsl.top_labels_from(response)]
+
+    def count(self) -> int:
+        return int(self.client.request("GET", f"/{self.alias}/_count")["count"])
+
+    def iter_documents(self, batch: int = 500) -> Iterator[ImageDocument]:
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "size": batch,
+                "sort": [{"id": "asc"}],
+                "query": {"match_all": {}},
+            }
+            if after is not None:
+                body["search_after"] = after
+            hits = self._search(body)["hits"]["hits"]
+            if not hits:
+                return
+            for hit in hits:
+                yield _from_source(hit["_source"])
+            after = hits[-1]["sort"]
+
+    def close(self) -> None:
+        self.client.close()

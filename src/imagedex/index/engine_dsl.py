@@ -1,0 +1,190 @@
+"""The query model as OpenSearch/Elasticsearch query DSL, built structurally.
+
+User text only ever becomes the *value* of a `multi_match` or `term` clause; it is never parsed
+as query syntax (no query_string) and never reaches a script.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagedex.documents import SearchQuery
+
+MAPPING_VERSION = 1
+TEXT_FIELDS = ["title", "label_text", "text"]
+
+
+def index_settings(replicas: int = 0, shards: int = 1) -> dict[str, Any]:
+    return {
+        "number_of_shards": shards,
+        "number_of_replicas": replicas,
+        "analysis": {
+            "normalizer": {"folded": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
+            "analyzer": {
+                "folded": {
+                    "type": "custom",
+                    "tokenizer": "standard",
+                    "filter": ["lowercase", "asciifolding"],
+                }
+            },
+        },
+    }
+
+
+def _keyword() -> dict[str, Any]:
+    return {"type": "keyword", "normalizer": "folded"}
+
+
+def mappings(vector_field: dict[str, Any] | None) -> dict[str, Any]:
+    """The document of DESIGN.md. `labels` is nested so label and confidence match together."""
+    properties: dict[str, Any] = {
+        "id": {"type": "keyword"},
+        "title": {"type": "text", "analyzer": "folded", "fields": {"keyword": _keyword()}},
+        "s3_location": {"type": "keyword"},
+        "bucket": {"type": "keyword"},
+        "key": {"type": "keyword"},
+        "etag": {"type": "keyword"},
+        "size": {"type": "long"},
+        "content_type": {"type": "keyword"},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "taken_at": {"type": "date", "ignore_malformed": True},
+        "camera": {"type": "keyword"},
+        "gps": {"type": "object", "enabled": False},
+        "ingested_at": {"type": "date"},
+        "analyzed_with": {"type": "object", "enabled": False},
+        "labels": {
+            "type": "nested",
+            "properties": {
+                "label": {**_keyword(), "fields": {"raw": {"type": "keyword"}}},
+                "confidence": {"type": "float"},
+                "parents": _keyword(),
+                "aliases": _keyword(),
+                "instances": {"type": "object", "enabled": False},
+            },
+        },
+        "label_text": {"type": "text", "analyzer": "folded"},
+        "faces": {"type": "object", "enabled": False},
+        "text": {"type": "text", "analyzer": "folded"},
+        "moderation": {
+            "type": "nested",
+            "properties": {
+                "label": _keyword(),
+                "confidence": {"type": "float"},
+                "parent": _keyword(),
+            },
+        },
+        "errors": {"type": "object", "enabled": False},
+        "embedding": vector_field or {"type": "float", "index": False, "doc_values": False},
+    }
+    return {"dynamic": "strict", "properties": properties}
+
+
+def _label_filter(term: str, min_confidence: float) -> dict[str, Any]:
+    names = [{"term": {f"labels.{f}": term}} for f in ("label", "parents", "aliases")]
+    return {
+        "bool": {
+            "filter": [
+                {"bool": {"should": names, "minimum_should_match": 1}},
+                {"range": {"labels.confidence": {"gte": min_confidence}}},
+            ]
+        }
+    }
+
+
+def _nested_labels(inner: dict[str, Any], scored: bool) -> dict[str, Any]:
+    """Scored: the document scores the best confidence among its matching labels."""
+    if scored:
+        inner = {
+            "function_score": {
+                "query": inner,
+                "field_value_factor": {"field": "labels.confidence", "missing": 0},
+                "boost_mode": "replace",
+            }
+        }
+    return {"nested": {"path": "labels", "query": inner, "score_mode": "max" if scored else "none"}}
+
+
+def label_clause(term: str, min_confidence: float, scored: bool) -> dict[str, Any]:
+    return _nested_labels(_label_filter(term.strip().lower(), min_confidence), scored)
+
+
+def text_clause(text: str) -> dict[str, Any] | None:
+    if not any(ch.isalnum() for ch in text):
+        return None
+    return {
+        "multi_match": {
+            "query": text,
+            "type": "bool_prefix",
+            "fields": TEXT_FIELDS,
+            "operator": "and",
+        }
+    }
+
+
+def search_body(query: SearchQuery) -> dict[str, Any]:
+    must: list[dict[str, Any]] = []
+    filters: list[dict[str, Any]] = []
+    terms = [t for t in (t.strip().lower() for t in query.labels) if t]
+    if terms and query.match_all_labels:
+        must.append(label_clause(terms[0], query.min_confidence, scored=True))
+        filters += [label_clause(t, query.min_confidence, scored=False) for t in terms[1:]]
+    elif terms:
+        must.append(
+            {"dis_max": {"queries": [label_clause(t, query.min_confidence, True) for t in terms]}}
+        )
+    elif query.min_confidence > 0:
+        inner = {"range": {"labels.confidence": {"gte": query.min_confidence}}}
+        must.append(_nested_labels(inner, scored=True))
+    text = text_clause(query.text) if query.text else None
+    if text is not None:  # text without a word in it (only punctuation) is no text filter
+        (filters if must else must).append(text)
+    bool_query: dict[str, Any] = {"must": must or [{"match_all": {}}], "filter": filters}
+    sort = {
+        "relevance": ["_score", {"ingested_at": "desc"}, {"id": "asc"}],
+        "newest": [{"ingested_at": "desc"}, {"id": "asc"}],
+        "oldest": [{"ingested_at": "asc"}, {"id": "asc"}],
+        "title": [{"title.keyword": "asc"}, {"id": "asc"}],
+    }[query.sort]
+    return {
+        "query": {"bool": bool_query},
+        "sort": sort,
+        "from": query.offset,
+        "size": query.limit,
+        "track_total_hits": True,
+        "_source": {"excludes": ["label_text"]},
+    }
+
+
+def top_labels_body(limit: int, min_confidence: float) -> dict[str, Any]:
+    names = {
+        "terms": {
+            "field": "labels.label",
+            "size": limit,
+            "order": [{"images": "desc"}, {"_key": "asc"}],
+        },
+        "aggs": {
+            "images": {"reverse_nested": {}},  # images, not label rows, are counted
+            "display": {"terms": {"field": "labels.label.raw", "size": 1}},
+        },
+    }
+    inner: dict[str, Any] = {"names": names}
+    if min_confidence > 0:
+        inner = {
+            "confident": {
+                "filter": {"range": {"labels.confidence": {"gte": min_confidence}}},
+                "aggs": inner,
+            }
+        }
+    return {"size": 0, "aggs": {"labels": {"nested": {"path": "labels"}, "aggs": inner}}}
+
+
+def top_labels_from(response: dict[str, Any]) -> list[tuple[str, int]]:
+    node = response["aggregations"]["labels"]
+    node = node.get("confident", node)
+    rows = []
+    for bucket in node["names"]["buckets"]:
+        display = bucket["display"]["buckets"]
+        count = int(bucket["images"]["doc_count"])
+        rows.append((display[0]["key"] if display else bucket["key"], count))
+    return rows
