@@ -47,10 +47,13 @@ def build_recognizers(settings: Settings) -> list[Recognizer]:
 
 @dataclass
 class Services:
+    """The parts of one deployment. The index opens on first use, so commands that only upload
+    work while a remote search engine is down."""
+
     settings: Settings
     store: ObjectStore
     queue: WorkQueue
-    index: SearchIndex
+    _index: SearchIndex | None = field(default=None, repr=False)
     _recognizers: list[Recognizer] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -61,8 +64,14 @@ class Services:
             settings=settings,
             store=open_store(settings.store_url),
             queue=open_queue(settings.queue, settings.data_dir, settings.max_receive_count),
-            index=open_index(settings.index, settings.data_dir, settings),
         )
+
+    @property
+    def index(self) -> SearchIndex:
+        with self._lock:
+            if self._index is None:
+                self._index = open_index(self.settings.index, self.settings.data_dir, self.settings)
+            return self._index
 
     def recognizers(self) -> list[Recognizer]:
         with self._lock:
@@ -72,4 +81,5 @@ class Services:
 
     def close(self) -> None:
         self.queue.close()
-        self.index.close()
+        if self._index is not None:
+            self._index.close()

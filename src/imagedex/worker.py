@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from imagedex.errors import IndexUnavailableError
 from imagedex.pipeline import Outcome, Pipeline, Prepared, describe
 from imagedex.queue.base import Message
 from imagedex.recognition.base import Recognizer
@@ -54,6 +55,7 @@ class Worker:
         self.on_batch = on_batch
         self.stats = WorkerStats()
         self._in_flight: dict[str, float] = {}
+        self._index_down = threading.Event()
         self._in_flight_lock = threading.Lock()
 
     @property
@@ -105,6 +107,9 @@ class Worker:
         decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imagedex-decode")
         try:
             while not stop.is_set():
+                if self._index_down.is_set():
+                    self._wait_for_index(stop)
+                    continue
                 try:
                     messages = queue.receive(
                         max_messages=self.settings.batch_size,
@@ -135,6 +140,24 @@ class Worker:
         finally:
             decoders.shutdown(wait=False)
             out.put(None)
+
+    def _wait_for_index(self, stop: threading.Event) -> None:
+        """Circuit breaker: while the index is down, receive nothing (every receive would only
+        burn an attempt of the message's redrive budget); probe until it answers again."""
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                self.services.index.count()
+            except Exception as exc:
+                log.warning(
+                    "search index still unavailable (%s); next check in %.0fs", describe(exc), delay
+                )
+                stop.wait(delay)
+                delay = min(30.0, delay * 2)
+                continue
+            log.warning("search index is reachable again; resuming")
+            self._index_down.clear()
+            return
 
     def _drained(self) -> bool:
         """Nothing visible and nothing in flight (ours, or retries waiting out their delay)."""
@@ -171,6 +194,8 @@ class Worker:
 
     def _settle(self, outcomes: list[Outcome]) -> None:
         done = [o for o in outcomes if o.error is None]
+        if any(isinstance(o.error, IndexUnavailableError) for o in outcomes):
+            self._index_down.set()
         for outcome in outcomes:
             if outcome.error is not None:
                 self._fail(outcome)

@@ -1,0 +1,174 @@
+"""The OpenSearch backend through the real CLI, plus fault tests against real nodes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cli_helpers import cli_json, imagedex_env, run_cli
+from conftest import OPENSEARCH_SCRIPT, start_opensearch, stop_opensearch
+from services import start_process
+
+
+def _env(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
+    alias = f"t-{uuid.uuid4().hex[:8]}"
+    return imagedex_env(tmp_path / "data", IMAGEDEX_INDEX=f"opensearch+{url}/{alias}", **extra)
+
+
+def _keys(result: dict[str, Any]) -> list[str]:
+    return [h["key"] for h in result["hits"]]
+
+
+def test_cli_answers_match_sqlite(opensearch_url: str, photo_dir: Path, tmp_path: Path) -> None:
+    on_os = _env(tmp_path / "os", opensearch_url)
+    on_sqlite = imagedex_env(tmp_path / "sqlite" / "data")
+    for env in (on_os, on_sqlite):
+        outcome = cli_json(env, "ingest", str(photo_dir), "--wait")
+        assert outcome["failed"] == 0 and outcome["pending"] == 0
+    for args in (
+        ("search", "--label", "cat"),
+        ("search", "--label", "dog"),
+        ("search", "--label", "espresso", "--min-confidence", "50"),
+        ("search", "--sort", "title", "--limit", "50"),
+        ("labels", "--top", "20"),
+    ):
+        a, b = cli_json(on_os, *args), cli_json(on_sqlite, *args)
+        if args[0] == "labels":
+            assert a == b, args
+            continue
+        assert a["total"] == b["total"] and _keys(a) == _keys(b), args
+        for hit_a, hit_b in zip(a["hits"], b["hits"], strict=True):
+            assert hit_a["labels"] == hit_b["labels"]
+            assert hit_a["id"] == hit_b["id"] and hit_a["key"] == hit_b["key"]
+    shown = cli_json(on_os, "show", "chelsea.jpg")
+    assert shown["title"] == "chelsea.jpg" and shown["labels"]
+    assert "chelsea.jpg" in [
+        h["title"] for h in cli_json(on_os, "search", "--label", "cat")["hits"]
+    ]
+
+
+def test_copy_between_backends_and_migrate(
+    opensearch_url: str, photo_dir: Path, tmp_path: Path
+) -> None:
+    env = imagedex_env(tmp_path / "data")
+    cli_json(env, "ingest", str(photo_dir), "--wait")
+    target = f"opensearch+{opensearch_url}/copy-{uuid.uuid4().hex[:8]}"
+    copied = cli_json(env, "index", "copy", "--from", "sqlite", "--to", target)
+    assert copied["copied"] == copied["target_count"] == len(list(photo_dir.iterdir()))
+    os_env = {**env, "IMAGEDEX_INDEX": target}
+    assert _keys(cli_json(os_env, "search", "--label", "cat")) == _keys(
+        cli_json(env, "search", "--label", "cat")
+    )
+    migrated = cli_json(os_env, "index", "migrate")
+    assert migrated["documents"] == copied["copied"] and migrated["to"].endswith("-v2")
+    alias = target.rsplit("/", 1)[1]
+    aliases = httpx.get(f"{opensearch_url}/_alias/{alias}").json()
+    assert list(aliases) == [f"{alias}-v2"]
+    assert cli_json(os_env, "status")["documents"] == copied["copied"]
+    # and back into a fresh SQLite file
+    back = f"sqlite:///{tmp_path / 'back.sqlite3'}"
+    assert (
+        cli_json(env, "index", "copy", "--from", target, "--to", back)["target_count"]
+        == copied["copied"]
+    )
+
+
+def test_unreachable_engine_gives_a_clear_error(tmp_path: Path) -> None:
+    env = imagedex_env(tmp_path / "data", IMAGEDEX_INDEX="opensearch+http://127.0.0.1:9/images")
+    proc = run_cli(env, "search", "--label", "cat", check=False)
+    assert proc.returncode != 0
+    assert "unreachable" in proc.stderr and "127.0.0.1:9" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_node_stopped_mid_ingest_loses_nothing(photo_dir: Path, tmp_path: Path) -> None:
+    node_data = tmp_path / "node"
+    url = start_opensearch(node_data)
+    env = _env(tmp_path, url, IMAGEDEX_BATCH_SIZE="2", IMAGEDEX_RETRY_DELAY="1")
+    try:
+        run_cli(env, "ingest", str(photo_dir / "chelsea.jpg"), "--wait")  # creates the index
+        worker = start_process([sys.executable, "-m", "imagedex.cli", "worker"], env=env)
+        stop_opensearch(node_data)
+        uploaded = cli_json(env, "ingest", str(photo_dir))["uploaded"]
+        time.sleep(8)  # the worker meets a dead engine: it must keep messages, not drop them
+        assert worker.poll() is None, "the worker died while the engine was down"
+        stats = cli_json({**env, "IMAGEDEX_INDEX": "sqlite"}, "status")["queue"]
+        assert stats["visible"] + stats["in_flight"] >= 1 and stats["dead"] == 0
+        restart = subprocess.run(
+            [
+                str(OPENSEARCH_SCRIPT),
+                "start",
+                "--port",
+                url.rsplit(":", 1)[1],
+                "--data",
+                str(node_data),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert restart.returncode == 0, restart.stderr[-2000:]
+        deadline = time.monotonic() + 180
+        while True:
+            status = cli_json(env, "status")
+            if status["documents"] == len(uploaded) + 1 and status["queue"]["visible"] == 0:
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(1)
+        assert status["queue"]["dead"] == 0
+        worker.terminate()
+        worker.wait(timeout=30)
+    finally:
+        stop_opensearch(node_data)
+
+
+def test_one_node_of_two_stopped_searches_keep_working(photo_dir: Path, tmp_path: Path) -> None:
+    node_data = tmp_path / "cluster"
+    url = start_opensearch(node_data, nodes=2)
+    env = _env(tmp_path, url, IMAGEDEX_INDEX_REPLICAS="1")
+    try:
+        cli_json(env, "ingest", str(photo_dir), "--wait")
+        before = cli_json(env, "search", "--label", "cat")
+        assert before["total"] >= 1
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{url}/_cluster/health").json()["status"] != "green":
+            assert time.monotonic() < deadline, "replicas never allocated"
+            time.sleep(0.5)
+        subprocess.run(
+            [str(OPENSEARCH_SCRIPT), "stop-node", "2", "--data", str(node_data)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        assert httpx.get(f"{url}/_cluster/health").json()["number_of_nodes"] == 1
+        after = cli_json(env, "search", "--label", "cat")
+        assert after == before
+        assert cli_json(env, "labels")["labels"]
+    finally:
+        stop_opensearch(node_data)
+
+
+@pytest.mark.parametrize("flavor", ["opensearch", "elasticsearch"])
+def test_vector_field_mapping(flavor: str, opensearch_url: str) -> None:
+    """The embedding field: k-NN `knn_vector` (Lucene) on OpenSearch when the plugin is there,
+    `dense_vector` on Elasticsearch (checked on the mapping we would send)."""
+    from imagedex.index.engine import EngineIndex
+    from imagedex.index.engine_client import EngineClient
+
+    index = EngineIndex.__new__(EngineIndex)
+    index.client = EngineClient(opensearch_url)
+    index.flavor = flavor  # type: ignore[assignment]
+    index.embedding_dim = 384
+    field = index._detect_vector_field()
+    assert field is not None
+    if flavor == "opensearch":
+        assert field["type"] == "knn_vector" and field["method"]["engine"] == "lucene"
+    else:
+        assert field == {"type": "dense_vector", "dims": 384, "index": True, "similarity": "cosine"}
