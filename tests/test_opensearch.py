@@ -172,3 +172,35 @@ def test_vector_field_mapping(flavor: str, opensearch_url: str) -> None:
         assert field["type"] == "knn_vector" and field["method"]["engine"] == "lucene"
     else:
         assert field == {"type": "dense_vector", "dims": 384, "index": True, "similarity": "cosine"}
+
+
+def test_mapping_conflict_is_a_clear_error(opensearch_url: str, tmp_path: Path) -> None:
+    from imagedex.documents import ImageDocument, Label
+    from imagedex.index import open_index
+    from imagedex.index.engine_client import EngineRequestError
+
+    alias = f"conflict-{uuid.uuid4().hex[:6]}"
+    mapping = {"mappings": {"properties": {"labels": {"type": "keyword"}}}}
+    httpx.put(f"{opensearch_url}/{alias}-v1", json=mapping).raise_for_status()
+    httpx.post(
+        f"{opensearch_url}/_aliases",
+        json={"actions": [{"add": {"index": f"{alias}-v1", "alias": alias}}]},
+    ).raise_for_status()
+    index = open_index(f"opensearch+{opensearch_url}/{alias}", tmp_path)
+    doc = ImageDocument(
+        id="x1",
+        bucket="b",
+        key="k.jpg",
+        title="k",
+        s3_location="s3://b/k.jpg",
+        ingested_at="2026-01-01T00:00:00Z",
+        labels=[Label("dog", 90.0)],
+    )
+    with pytest.raises(
+        EngineRequestError, match=r"1 of 1 documents rejected; first: \w*(mapper|parsing)"
+    ):
+        index.upsert([doc])
+    plain = f"plain-{uuid.uuid4().hex[:6]}"
+    httpx.put(f"{opensearch_url}/{plain}").raise_for_status()
+    with pytest.raises(EngineRequestError, match="plain index, not an alias"):
+        open_index(f"opensearch+{opensearch_url}/{plain}", tmp_path)
