@@ -52,6 +52,8 @@ def test_seed_query_what_one_image_shows(indexed: dict[str, str]) -> None:
     labels = shown["labels"]
     assert labels and all(0 < lb["confidence"] <= 100 for lb in labels)
     assert any("cat" in [lb["label"].lower(), *lb["parents"]] for lb in labels)
+    assert shown["description"].startswith(("A ", "An ")) and labels[0]["label"] in shown["description"]
+    assert len(shown["phash"]) == 16
     by_id = cli_json(indexed, "show", shown["id"])
     assert by_id["id"] == shown["id"]
 

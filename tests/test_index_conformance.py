@@ -156,3 +156,21 @@ def test_find_by_title(index: SearchIndex) -> None:
     (found,) = index.find_by_title("rex at the BEACH")
     assert found.key == "dog.jpg"
     assert index.find_by_title("nope") == []
+
+
+def test_near_duplicates_by_perceptual_hash(index: SearchIndex) -> None:
+    import dataclasses
+
+    base = make_doc("orig.jpg", [("tabby cat", 70.0, ("cat",))], 7)
+    near = make_doc("copy.jpg", [("tabby cat", 69.0, ("cat",))], 8)
+    far = make_doc("other.jpg", [("espresso", 90.0, ())], 9)
+    index.upsert(
+        [
+            dataclasses.replace(base, phash="f0f0f0f0f0f0f0f0"),
+            dataclasses.replace(near, phash="f0f0f0f0f0f0f0f3"),  # 2 bits away
+            dataclasses.replace(far, phash="0f0f0f0f0f0f0f0f"),
+        ]
+    )
+    found = index.near_duplicates("f0f0f0f0f0f0f0f1")  # type: ignore[attr-defined]
+    assert set(found) == {base.id, near.id}
+    assert index.near_duplicates("1234567812345678") == []  # type: ignore[attr-defined]

@@ -370,6 +370,8 @@ def show(ctx: _Context, title_or_id: str, as_json: bool) -> None:
         return
     out.print(f"[bold]{doc.title}[/bold]  ({doc.width}×{doc.height}, {doc.content_type})")
     out.print(f"id {doc.id}\n{doc.s3_location}")
+    if doc.description:
+        out.print(f"[italic]{doc.description}[/italic]")
     table = Table()
     table.add_column("label")
     table.add_column("confidence", justify="right")

@@ -70,12 +70,20 @@ class ImageDocument:
     text: list[str] = field(default_factory=list)
     moderation: list[dict[str, Any]] = field(default_factory=list)
     embedding: list[float] | None = None
+    description: str = ""
+    phash: str = ""
+    near_duplicates: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["labels"] = [label.to_dict() for label in self.labels]
         return data
+
+    @property
+    def unsafe_confidence(self) -> float:
+        """The highest moderation confidence (0 when nothing unsafe was detected)."""
+        return max((float(m.get("confidence", 0.0)) for m in self.moderation), default=0.0)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageDocument:
@@ -103,6 +111,7 @@ class ImageDocument:
             "width": self.width,
             "height": self.height,
             "ingested_at": self.ingested_at,
+            "description": self.description,
         }
         if url is not None:
             hit["url"] = url

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from imagedex.documents import ImageDocument, document_id
+from imagedex.enrich.base import Enricher
+from imagedex.enrich.description import describe as describe_image
+from imagedex.enrich.phash import dhash
 from imagedex.errors import (
     EventParseError,
     ImageDecodeError,
@@ -89,10 +92,17 @@ def describe(exc: BaseException) -> str:
 
 
 class Pipeline:
-    def __init__(self, services: Services, recognizers: Sequence[Recognizer]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        recognizers: Sequence[Recognizer],
+        enrichers: Sequence[Enricher] = (),
+    ) -> None:
         self.services = services
         self.recognizers = list(recognizers)
+        self.enrichers = list(enrichers)
         self.analyzed_with = {r.name: r.version for r in self.recognizers}
+        self.analyzed_with.update({e.name: e.version for e in self.enrichers})
         self.inference_seconds = 0.0
 
     # -- stage 1: parse, fetch, decode (thread-safe; runs in a pool) ----------------------------
@@ -152,6 +162,7 @@ class Pipeline:
             gps=decoded.gps,
             ingested_at=now_iso(),
             analyzed_with=dict(self.analyzed_with),
+            phash=dhash(decoded.image),
         )
         return Item(event, document=document, image=decoded)
 
@@ -170,6 +181,7 @@ class Pipeline:
         writable = [p for p in live if outcomes[id(p)].error is None]
         documents = [i.document for p in writable for i in p.items if i.document is not None]
         try:
+            self._enrich(documents)
             if documents:
                 self.services.index.upsert(documents)
             for prepared in writable:
@@ -192,6 +204,16 @@ class Pipeline:
                     outcome.unchanged += 1
         return [outcomes[id(p)] for p in batch]
 
+    def _enrich(self, documents: Sequence[ImageDocument]) -> None:
+        """Fields derived from the recognised ones: description, near-duplicates, embedding."""
+        find = getattr(self.services.index, "near_duplicates", None)
+        for doc in documents:
+            doc.description = describe_image(doc)
+            if find is not None and doc.phash:
+                doc.near_duplicates = [i for i in find(doc.phash) if i != doc.id]
+        for enricher in self.enrichers:
+            enricher.enrich(documents)
+
     @staticmethod
     def _drop_duplicates(batch: Sequence[Prepared]) -> None:
         """Two events for one object version in one batch (S3 sends two for some multipart
@@ -208,48 +230,62 @@ class Pipeline:
                 seen.add(version)
 
     def _analyze_isolating_failures(self, batch: Sequence[Prepared]) -> None:
-        """Run the batch through every recognizer; if the batch fails, retry image by image so
-        one bad image cannot fail the others."""
+        """Run every recognizer on the batch. A recognizer that fails on the batch is retried
+        image by image, so one bad image cannot fail the others; an image on which some (not
+        all) recognizers fail is indexed with the others' results and the failures recorded in
+        `errors`; an image on which every recognizer fails fails its message (retried)."""
         items = [i for p in batch for i in p.items if i.image is not None]
         if not items:
             return
-        try:
-            self._analyze(items)
-        except Exception as exc:
-            if len(items) == 1:
-                items[0].error = exc
-                return
-            log.info("batch recognition failed (%s); retrying image by image", describe(exc))
-            for item in items:
-                for doc_field in ("labels", "faces", "text", "moderation"):
-                    getattr(item.document, doc_field).clear()
-                try:
-                    self._analyze([item])
-                except Exception as single:
-                    item.error = single
-        finally:
-            for item in items:
-                item.image = None  # free the pixels early
-
-    def _analyze(self, items: Sequence[Item]) -> None:
-        images = [item.image.image for item in items if item.image is not None]
+        failures: dict[int, dict[str, Exception]] = {id(i): {} for i in items}
         started = time.perf_counter()
         try:
             for recognizer in self.recognizers:
-                located = getattr(recognizer, "analyze_located", None)
-                if located is not None:  # recognizers that can read the object themselves
-                    locations = [i.document.s3_location if i.document else None for i in items]
-                    analyses = located(images, locations)
-                else:
-                    analyses = recognizer.analyze(images)
-                if len(analyses) != len(images):
-                    raise RuntimeError(
-                        f"{recognizer.name} returned {len(analyses)} results for {len(images)}"
+                try:
+                    self._run(recognizer, items)
+                except Exception as exc:
+                    if len(items) == 1:
+                        failures[id(items[0])][recognizer.name] = exc
+                        continue
+                    log.info(
+                        "%s failed on a batch (%s); retrying image by image",
+                        recognizer.name,
+                        describe(exc),
                     )
-                for item, analysis in zip(items, analyses, strict=True):
-                    merge(item.document, analysis)  # type: ignore[arg-type]
+                    for item in items:
+                        try:
+                            self._run(recognizer, [item])
+                        except Exception as single:
+                            failures[id(item)][recognizer.name] = single
         finally:
             self.inference_seconds += time.perf_counter() - started
+        for item in items:
+            failed = failures[id(item)]
+            document = item.document
+            if document is None:
+                continue
+            if failed and len(failed) == len(self.recognizers):
+                item.error = next(iter(failed.values()))
+            for name, problem in failed.items():
+                document.errors[name] = describe(problem)
+                document.analyzed_with.pop(name, None)
+            item.image = None  # free the pixels early
+
+    @staticmethod
+    def _run(recognizer: Recognizer, items: Sequence[Item]) -> None:
+        images = [item.image.image for item in items if item.image is not None]
+        located = getattr(recognizer, "analyze_located", None)
+        if located is not None:  # recognizers that can read the object themselves
+            locations = [i.document.s3_location if i.document else None for i in items]
+            analyses = located(images, locations)
+        else:
+            analyses = recognizer.analyze(images)
+        if len(analyses) != len(images):
+            raise RuntimeError(
+                f"{recognizer.name} returned {len(analyses)} results for {len(images)}"
+            )
+        for item, analysis in zip(items, analyses, strict=True):
+            merge(item.document, analysis)  # type: ignore[arg-type]
 
 
 def merge(document: ImageDocument, analysis: Analysis) -> None:

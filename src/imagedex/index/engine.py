@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
+from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
+from imagedex.enrich.phash import bands as phash_bands
 from imagedex.index import engine_dsl as dsl
 from imagedex.index.engine_client import EngineClient, EngineRequestError
 
@@ -29,11 +31,12 @@ def _engine_document(doc: ImageDocument) -> dict[str, Any]:
     )
     if not body.get("taken_at"):
         body["taken_at"] = None
+    body["phash_bands"] = phash_bands(doc.phash) if doc.phash else []
     return body
 
 
 def _from_source(source: dict[str, Any]) -> ImageDocument:
-    source = {k: v for k, v in source.items() if k != "label_text"}
+    source = {k: v for k, v in source.items() if k not in ("label_text", "phash_bands")}
     return ImageDocument.from_dict(source)
 
 
@@ -111,8 +114,11 @@ class EngineIndex:
         return name
 
     def ensure(self) -> None:
-        """Create the first versioned index and its alias if neither exists."""
+        """Create the first versioned index and its alias if neither exists; on an existing
+        index, add fields this version of imagedex introduced (additive mapping changes need no
+        reindex; incompatible ones are reported with the advice to run `imagedex index migrate`)."""
         if self._aliased_indices():
+            self._add_new_fields()
             return
         if self._index_exists(self.alias):
             raise EngineRequestError(
@@ -128,6 +134,22 @@ class EngineIndex:
         self.client.request(
             "POST", "/_aliases", {"actions": [{"add": {"index": name, "alias": self.alias}}]}
         )
+
+    def _add_new_fields(self) -> None:
+        current = self.client.request("GET", f"/{self.alias}/_mapping") or {}
+        known: set[str] = set()
+        for body in current.values():
+            known |= set(body.get("mappings", {}).get("properties", {}))
+        wanted = dsl.mappings(None)["properties"]
+        missing = {k: v for k, v in wanted.items() if k not in known}
+        if not missing:
+            return
+        try:
+            self.client.request("PUT", f"/{self.alias}/_mapping", {"properties": missing})
+        except EngineRequestError as exc:
+            raise EngineRequestError(
+                exc.status, f"{exc.reason}; run `imagedex index migrate` to rebuild the index"
+            ) from exc
 
     def _index_exists(self, name: str) -> bool:
         try:
@@ -242,6 +264,21 @@ class EngineIndex:
     def top_labels(self, limit: int = 20, min_confidence: float = 0.0) -> list[LabelCount]:
         response = self._search(dsl.top_labels_body(limit, min_confidence))
         return [LabelCount(label, count) for label, count in dsl.top_labels_from(response)]
+
+    def near_duplicates(self, phash: str, limit: int = 20) -> list[str]:
+        response = self._search(
+            {
+                "query": {"terms": {"phash_bands": phash_bands(phash)}},
+                "size": 1000,
+                "_source": ["id", "phash"],
+            }
+        )
+        close = sorted(
+            (distance(phash, h["_source"]["phash"]), h["_source"]["id"])
+            for h in response["hits"]["hits"]
+            if h["_source"].get("phash")
+        )
+        return [i for dist, i in close if dist <= NEAR_DUPLICATE_DISTANCE][:limit]
 
     def count(self) -> int:
         return int(self.client.request("GET", f"/{self.alias}/_count")["count"])

@@ -75,6 +75,10 @@ def mappings(vector_field: dict[str, Any] | None) -> dict[str, Any]:
             },
         },
         "errors": {"type": "object", "enabled": False},
+        "description": {"type": "text", "analyzer": "folded"},
+        "phash": {"type": "keyword"},
+        "phash_bands": {"type": "keyword"},
+        "near_duplicates": {"type": "keyword"},
         "embedding": vector_field or {"type": "float", "index": False, "doc_values": False},
     }
     return {"dynamic": "strict", "properties": properties}
@@ -152,7 +156,7 @@ def search_body(query: SearchQuery) -> dict[str, Any]:
         "from": query.offset,
         "size": query.limit,
         "track_total_hits": True,
-        "_source": {"excludes": ["label_text"]},
+        "_source": {"excludes": ["label_text", "phash_bands"]},
     }
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
+from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
+from imagedex.enrich.phash import bands as phash_bands
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -47,6 +49,12 @@ CREATE TABLE IF NOT EXISTS label_counts (
     count INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS label_counts_count ON label_counts (count DESC);
+CREATE TABLE IF NOT EXISTS phash_bands (
+    band TEXT NOT NULL,
+    doc INTEGER NOT NULL,
+    PRIMARY KEY (band, doc)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS phash_bands_doc ON phash_bands (doc);
 CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(
     title, labels, text, tokenize = 'unicode61 remove_diacritics 2'
 );
@@ -125,6 +133,11 @@ class SqliteIndex:
             [(rowid, term, conf, own) for term, conf, own in _label_terms(doc)],
         )
         self._bump_counts(db, _primary_labels(doc), +1)
+        if doc.phash:
+            db.executemany(
+                "INSERT OR IGNORE INTO phash_bands (band, doc) VALUES (?, ?)",
+                [(band, rowid) for band in phash_bands(doc.phash)],
+            )
         label_text = " | ".join(" ".join((lb.label, *lb.parents, *lb.aliases)) for lb in doc.labels)
         db.execute(
             "INSERT INTO docs_fts (rowid, title, labels, text) VALUES (?, ?, ?, ?)",
@@ -147,6 +160,7 @@ class SqliteIndex:
         old = ImageDocument.from_dict(json.loads(body))
         self._bump_counts(db, _primary_labels(old), -1)
         db.execute("DELETE FROM label_terms WHERE doc = ?", (rowid,))
+        db.execute("DELETE FROM phash_bands WHERE doc = ?", (rowid,))
         db.execute("DELETE FROM docs_fts WHERE rowid = ?", (rowid,))
         db.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
 
@@ -175,6 +189,22 @@ class SqliteIndex:
             (title.lower(), limit),
         )
         return [ImageDocument.from_dict(json.loads(r[0])) for r in rows]
+
+    def near_duplicates(self, phash: str, limit: int = 20) -> list[str]:
+        """Ids of documents whose perceptual hash is within NEAR_DUPLICATE_DISTANCE."""
+        bands = phash_bands(phash)
+        marks = ",".join("?" * len(bands))
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT DISTINCT d.id, json_extract(d.body, '$.phash') FROM phash_bands b"
+                f" JOIN docs d ON d.rowid = b.doc WHERE b.band IN ({marks}) LIMIT 1000",
+                bands,
+            )
+            .fetchall()
+        )
+        close = [(distance(phash, h), i) for i, h in rows if h]
+        return [i for dist, i in sorted(close) if dist <= NEAR_DUPLICATE_DISTANCE][:limit]
 
     def count(self) -> int:
         return int(self._db().execute("SELECT COUNT(*) FROM docs").fetchone()[0])

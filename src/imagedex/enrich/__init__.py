@@ -1,0 +1,1 @@
+"""Document enrichers: fields derived after recognition (description, perceptual hash, ...)."""

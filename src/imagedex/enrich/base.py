@@ -1,0 +1,17 @@
+"""The enricher protocol: derives document fields from the other fields, after recognition."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from imagedex.documents import ImageDocument
+
+
+class Enricher(Protocol):
+    name: str
+    version: str
+
+    def enrich(self, documents: Sequence[ImageDocument]) -> None:
+        """Set derived fields in place (e.g. `embedding`)."""
+        ...
