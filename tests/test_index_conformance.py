@@ -174,3 +174,24 @@ def test_near_duplicates_by_perceptual_hash(index: SearchIndex) -> None:
     found = index.near_duplicates("f0f0f0f0f0f0f0f1")  # type: ignore[attr-defined]
     assert set(found) == {base.id, near.id}
     assert index.near_duplicates("1234567812345678") == []  # type: ignore[attr-defined]
+
+
+def test_moderation_filter(index: SearchIndex) -> None:
+    import dataclasses
+
+    flagged = dataclasses.replace(
+        make_doc("beach.jpg", [("swimsuit", 80.0, ("clothing",))], 10),
+        moderation=[{"label": "Suggestive", "confidence": 72.0, "parent": ""}],
+    )
+    mild = dataclasses.replace(
+        make_doc("mild.jpg", [("swimsuit", 60.0, ("clothing",))], 11),
+        moderation=[{"label": "Suggestive", "confidence": 20.0, "parent": ""}],
+    )
+    index.upsert([flagged, mild])
+    assert keys(index, moderation="unsafe") == ["beach.jpg"]
+    assert keys(index, labels=("swimsuit",), moderation="safe") == ["mild.jpg"]
+    assert keys(index, moderation="unsafe", unsafe_threshold=10, sort="newest") == [
+        "mild.jpg",
+        "beach.jpg",
+    ]
+    assert index.search(SearchQuery(moderation="safe")).total == len(CORPUS) + 1

@@ -315,6 +315,11 @@ def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
     default="relevance",
     show_default=True,
 )
+@click.option(
+    "--moderation",
+    type=click.Choice(["safe", "unsafe"]),
+    help="Only images without (safe) or with (unsafe) moderation labels >= 50%.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {total, hits} as JSON.")
 @pass_ctx
 def search(
@@ -326,6 +331,7 @@ def search(
     limit: int,
     offset: int,
     sort: str,
+    moderation: str | None,
     as_json: bool,
 ) -> None:
     """Find images by label (with a minimum confidence) and/or free text."""
@@ -339,6 +345,7 @@ def search(
         limit=limit,
         offset=offset,
         sort=sort,
+        moderation=moderation or "",
     )
     result = search_json(ctx.services, query)
     if as_json:

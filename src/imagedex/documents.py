@@ -129,6 +129,8 @@ class SearchQuery:
     limit: int = 20
     offset: int = 0
     sort: str = "relevance"  # relevance | newest | oldest | title
+    moderation: str = ""  # "" (any) | "safe" | "unsafe"
+    unsafe_threshold: float = 50.0  # moderation confidence at which an image counts as unsafe
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_confidence <= 100:
@@ -137,6 +139,8 @@ class SearchQuery:
             raise ValueError("limit must be between 1 and 1000")
         if self.offset < 0:
             raise ValueError("offset must be >= 0")
+        if self.moderation not in ("", "safe", "unsafe"):
+            raise ValueError("moderation must be '', 'safe' or 'unsafe'")
         if self.sort not in ("relevance", "newest", "oldest", "title"):
             raise ValueError("sort must be one of relevance, newest, oldest, title")
 

@@ -81,6 +81,7 @@ def create_app(services: Services) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=1000)] = 20,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         sort: Annotated[str, Query(pattern="^(relevance|newest|oldest|title)$")] = "relevance",
+        moderation: Annotated[str, Query(pattern="^(|safe|unsafe)$")] = "",
     ) -> dict[str, Any]:
         query = SearchQuery(
             text=q,
@@ -90,6 +91,7 @@ def create_app(services: Services) -> FastAPI:
             limit=limit,
             offset=offset,
             sort=sort,
+            moderation=moderation,
         )
         return search_json(services, query)
 

@@ -143,7 +143,20 @@ def search_body(query: SearchQuery) -> dict[str, Any]:
     text = text_clause(query.text) if query.text else None
     if text is not None:  # text without a word in it (only punctuation) is no text filter
         (filters if must else must).append(text)
-    bool_query: dict[str, Any] = {"must": must or [{"match_all": {}}], "filter": filters}
+    must_not: list[dict[str, Any]] = []
+    if query.moderation:
+        unsafe = {
+            "nested": {
+                "path": "moderation",
+                "query": {"range": {"moderation.confidence": {"gte": query.unsafe_threshold}}},
+            }
+        }
+        (filters if query.moderation == "unsafe" else must_not).append(unsafe)
+    bool_query: dict[str, Any] = {
+        "must": must or [{"match_all": {}}],
+        "filter": filters,
+        "must_not": must_not,
+    }
     sort = {
         "relevance": ["_score", {"ingested_at": "desc"}, {"id": "asc"}],
         "newest": [{"ingested_at": "desc"}, {"id": "asc"}],

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS docs (
     title TEXT NOT NULL,
     title_lower TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    unsafe REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS docs_title ON docs (title_lower);
 CREATE INDEX IF NOT EXISTS docs_ingested ON docs (ingested_at);
@@ -92,7 +93,11 @@ class SqliteIndex:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        db = self._db()
+        db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(docs)")}
+        if "unsafe" not in columns:  # an index created by an earlier version
+            db.execute("ALTER TABLE docs ADD COLUMN unsafe REAL NOT NULL DEFAULT 0")
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -124,8 +129,9 @@ class SqliteIndex:
             self._remove_rows(db, row[0])
         body = json.dumps(doc.to_dict(), separators=(",", ":"), ensure_ascii=False)
         cur = db.execute(
-            "INSERT INTO docs (id, title, title_lower, ingested_at, body) VALUES (?, ?, ?, ?, ?)",
-            (doc.id, doc.title, doc.title.lower(), doc.ingested_at, body),
+            "INSERT INTO docs (id, title, title_lower, ingested_at, body, unsafe)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (doc.id, doc.title, doc.title.lower(), doc.ingested_at, body, doc.unsafe_confidence),
         )
         rowid = cur.lastrowid
         db.executemany(
@@ -227,8 +233,17 @@ class SqliteIndex:
 
     def search(self, query: SearchQuery) -> SearchResult:
         sql_from, params, score = self._matching(query)
+        where, where_params = "", []
+        if query.moderation:
+            where = (
+                " WHERE d.unsafe >= ?" if query.moderation == "unsafe" else " WHERE d.unsafe < ?"
+            )
+            where_params = [query.unsafe_threshold]
         db = self._db()
-        total = int(db.execute(f"SELECT COUNT(*) FROM {sql_from}", params).fetchone()[0])
+        counted = f"{sql_from} JOIN docs d ON d.rowid = m.doc{where}" if where else sql_from
+        total = int(
+            db.execute(f"SELECT COUNT(*) FROM {counted}", [*params, *where_params]).fetchone()[0]
+        )
         order = {
             "relevance": f"{score}, d.ingested_at DESC, d.id",
             "newest": "d.ingested_at DESC, d.id",
@@ -236,9 +251,9 @@ class SqliteIndex:
             "title": "d.title_lower ASC, d.id",
         }[query.sort]
         rows = db.execute(
-            f"SELECT d.body FROM {sql_from} JOIN docs d ON d.rowid = m.doc"
+            f"SELECT d.body FROM {sql_from} JOIN docs d ON d.rowid = m.doc{where}"
             f" ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, query.limit, query.offset],
+            [*params, *where_params, query.limit, query.offset],
         ).fetchall()
         docs = [ImageDocument.from_dict(json.loads(r[0])) for r in rows]
         return SearchResult(total=total, documents=docs)
