@@ -37,6 +37,7 @@ class Settings:
     max_receive_count: int = 3
     retry_delay: float = 2.0
     batch_size: int = 8
+    fetch_threads: int = 0  # 0 = auto: 8 for S3 (hides request latency), 2 for a local folder
     poll_interval: float = 0.5
     # recognition
     min_confidence: float = 1.0

@@ -104,7 +104,8 @@ class Worker:
         out: stdqueue.Queue[list[Prepared] | None],
     ) -> None:
         queue = self.services.queue
-        decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imagedex-decode")
+        threads = self.settings.fetch_threads or (8 if self.services.store.emits_events() else 2)
+        decoders = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="imagedex-fetch")
         try:
             while not stop.is_set():
                 if self._index_down.is_set():
