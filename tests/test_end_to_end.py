@@ -52,7 +52,10 @@ def test_seed_query_what_one_image_shows(indexed: dict[str, str]) -> None:
     labels = shown["labels"]
     assert labels and all(0 < lb["confidence"] <= 100 for lb in labels)
     assert any("cat" in [lb["label"].lower(), *lb["parents"]] for lb in labels)
-    assert shown["description"].startswith(("A ", "An ")) and labels[0]["label"] in shown["description"]
+    assert (
+        shown["description"].startswith(("A ", "An "))
+        and labels[0]["label"] in shown["description"]
+    )
     assert len(shown["phash"]) == 16
     by_id = cli_json(indexed, "show", shown["id"])
     assert by_id["id"] == shown["id"]
@@ -259,3 +262,27 @@ def test_watched_folder_uploads_and_removes(photo_dir: Path, tmp_path: Path) -> 
     finally:
         watcher.terminate()
         watcher.wait(timeout=10)
+
+
+def test_all_vision_analyzers_through_the_pipeline(photo_dir: Path, tmp_path: Path) -> None:
+    env = imagedex_env(tmp_path / "data", IMAGEDEX_RECOGNIZERS="imagenet,moderation,faces,people")
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("astronaut.jpg", "chelsea.jpg"):
+        shutil.copy(photo_dir / name, folder / name)
+    assert cli_json(env, "ingest", str(folder), "--wait")["indexed"] == 2
+    astronaut = cli_json(env, "show", "astronaut.jpg")
+    assert len(astronaut["faces"]) == 1 and "1 face" in astronaut["description"]
+    assert set(astronaut["analyzed_with"]) == {
+        "imagenet-mobilenet_v2",
+        "moderation-opennsfw",
+        "faces-haar",
+        "people-hog",
+    }
+    assert any(lb["label"] == "Person" for lb in astronaut["labels"])
+    assert astronaut["moderation"] == [] and astronaut["errors"] == {}
+    cat = cli_json(env, "show", "chelsea.jpg")
+    assert cat["faces"] == []
+    assert cli_json(env, "search", "--label", "person")["hits"][0]["title"] == "astronaut.jpg"
+    assert cli_json(env, "search", "--moderation", "safe")["total"] == 2
+    assert cli_json(env, "search", "--moderation", "unsafe")["total"] == 0

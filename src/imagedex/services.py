@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from imagedex.config import Settings
@@ -13,36 +14,71 @@ from imagedex.recognition.base import Recognizer
 from imagedex.storage import ObjectStore, open_store
 
 
+def _imagenet(settings: Settings) -> Recognizer:
+    from imagedex.recognition.imagenet import ImageNetLabeller
+
+    return ImageNetLabeller(
+        min_confidence=settings.min_confidence,
+        max_labels=settings.max_labels,
+        threads=settings.recognition_threads or None,
+    )
+
+
+def _moderation(settings: Settings) -> Recognizer:
+    from imagedex.recognition.moderation import ModerationAnalyzer
+
+    return ModerationAnalyzer(threads=settings.recognition_threads or None)
+
+
+def _faces(_settings: Settings) -> Recognizer:
+    from imagedex.recognition.faces import FaceAnalyzer
+
+    return FaceAnalyzer()
+
+
+def _people(_settings: Settings) -> Recognizer:
+    from imagedex.recognition.people import PeopleAnalyzer
+
+    return PeopleAnalyzer()
+
+
+def _ocr(_settings: Settings) -> Recognizer:
+    from imagedex.recognition.ocr import TextAnalyzer
+
+    return TextAnalyzer()
+
+
+def _rekognition(settings: Settings) -> Recognizer:
+    from imagedex.recognition.rekognition import RekognitionRecognizer
+
+    return RekognitionRecognizer(
+        min_confidence=settings.rekognition_min_confidence,
+        max_labels=settings.rekognition_max_labels,
+        moderation=settings.rekognition_moderation,
+    )
+
+
+RECOGNIZERS: dict[str, Callable[[Settings], Recognizer]] = {
+    "imagenet": _imagenet,
+    "moderation": _moderation,
+    "faces": _faces,
+    "people": _people,
+    "ocr": _ocr,
+    "rekognition": _rekognition,
+}
+
+
 def build_recognizers(settings: Settings) -> list[Recognizer]:
     """The analyzers the settings enable (imports are local: models load only when needed)."""
     names = [n.strip() for n in settings.recognizers.split(",") if n.strip()]
-    recognizers: list[Recognizer] = []
-    for name in names:
-        if name == "imagenet":
-            from imagedex.recognition.imagenet import ImageNetLabeller
-
-            recognizers.append(
-                ImageNetLabeller(
-                    min_confidence=settings.min_confidence,
-                    max_labels=settings.max_labels,
-                    threads=settings.recognition_threads or None,
-                )
-            )
-        elif name == "rekognition":
-            from imagedex.recognition.rekognition import RekognitionRecognizer
-
-            recognizers.append(
-                RekognitionRecognizer(
-                    min_confidence=settings.rekognition_min_confidence,
-                    max_labels=settings.rekognition_max_labels,
-                    moderation=settings.rekognition_moderation,
-                )
-            )
-        else:
-            raise ConfigError(f"unknown recognizer {name!r}; choose from imagenet, rekognition")
-    if not recognizers:
+    unknown = [n for n in names if n not in RECOGNIZERS]
+    if unknown:
+        raise ConfigError(
+            f"unknown recognizer(s) {', '.join(unknown)}; choose from {', '.join(RECOGNIZERS)}"
+        )
+    if not names:
         raise ConfigError("no recognizer enabled; set recognizers = 'imagenet'")
-    return recognizers
+    return [RECOGNIZERS[name](settings) for name in dict.fromkeys(names)]
 
 
 @dataclass
