@@ -195,3 +195,40 @@ def test_moderation_filter(index: SearchIndex) -> None:
         "beach.jpg",
     ]
     assert index.search(SearchQuery(moderation="safe")).total == len(CORPUS) + 1
+
+
+def _vec(**components: float) -> list[float]:
+    v = [0.0] * 384
+    for index, value in components.items():
+        v[int(index[1:])] = value
+    return v
+
+
+def test_vector_search_semantic_and_like(index: SearchIndex) -> None:
+    import dataclasses
+
+    docs = [
+        dataclasses.replace(make_doc("v-dog.jpg", [("dog", 90.0, ())], 20), embedding=_vec(d0=1.0)),
+        dataclasses.replace(
+            make_doc("v-puppy.jpg", [("dog", 60.0, ())], 21), embedding=_vec(d0=1.0, d1=0.5)
+        ),
+        dataclasses.replace(
+            make_doc("v-tax.jpg", [("paper", 70.0, ())], 22), embedding=_vec(d2=1.0)
+        ),
+        dataclasses.replace(
+            make_doc("v-near.jpg", [("paper", 50.0, ())], 23), embedding=_vec(d0=0.25, d2=1.0)
+        ),
+    ]
+    index.upsert(docs)
+    got = index.get(docs[1].id)
+    assert got is not None and got.embedding == docs[1].embedding
+    query = tuple(_vec(d0=2.0))
+    result = index.search(SearchQuery(vector=query))
+    assert [d.key for d in result.documents] == ["v-dog.jpg", "v-puppy.jpg", "v-near.jpg"]
+    assert result.total == 3  # the orthogonal one is no match
+    like = index.search(SearchQuery(vector=query, exclude_id=docs[0].id))
+    assert [d.key for d in like.documents] == ["v-puppy.jpg", "v-near.jpg"]
+    filtered = index.search(SearchQuery(vector=query, labels=("paper",)))
+    assert [d.key for d in filtered.documents] == ["v-near.jpg"]
+    paged = index.search(SearchQuery(vector=query, limit=1, offset=1))
+    assert [d.key for d in paged.documents] == ["v-puppy.jpg"]

@@ -130,6 +130,8 @@ class SearchQuery:
     offset: int = 0
     sort: str = "relevance"  # relevance | newest | oldest | title
     moderation: str = ""  # "" (any) | "safe" | "unsafe"
+    vector: tuple[float, ...] | None = None  # semantic / similar-image: nearest neighbours first
+    exclude_id: str = ""  # "more like this": leave the example image itself out
     unsafe_threshold: float = 50.0  # moderation confidence at which an image counts as unsafe
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
 from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
 from imagedex.enrich.phash import bands as phash_bands
+from imagedex.errors import ConfigError
 from imagedex.index import engine_dsl as dsl
 from imagedex.index.engine_client import EngineClient, EngineRequestError
 
@@ -253,8 +254,23 @@ class EngineIndex:
         )
         return [_from_source(h["_source"]) for h in response["hits"]["hits"]]
 
+    def _vector_type(self) -> str:
+        mapping = self.client.request("GET", f"/{self.alias}/_mapping/field/embedding") or {}
+        for body in mapping.values():
+            field = body.get("mappings", {}).get("embedding", {}).get("mapping", {})
+            return str(field.get("embedding", {}).get("type", ""))
+        return ""
+
     def search(self, query: SearchQuery) -> SearchResult:
-        response = self._search(dsl.search_body(query))
+        if query.vector is not None:
+            if self._vector_type() not in ("knn_vector", "dense_vector"):
+                raise ConfigError(
+                    "semantic and similar-image search need vector search in the engine: "
+                    "install the OpenSearch k-NN plugin (then `imagedex index migrate`)"
+                )
+            response = self._search(dsl.vector_body(query, self.flavor))
+        else:
+            response = self._search(dsl.search_body(query))
         hits = response["hits"]
         return SearchResult(
             total=int(hits["total"]["value"]),

@@ -11,6 +11,7 @@ from typing import Any
 from imagedex.documents import SearchQuery
 
 MAPPING_VERSION = 1
+MIN_SIMILARITY = 0.2  # as the SQLite index: weaker "matches" are noise
 TEXT_FIELDS = ["title", "label_text", "text"]
 
 
@@ -126,6 +127,36 @@ def text_clause(text: str) -> dict[str, Any] | None:
     }
 
 
+def vector_body(query: SearchQuery, flavor: str) -> dict[str, Any]:
+    """Nearest neighbours of `query.vector`, restricted by the query's other filters."""
+    import dataclasses
+
+    filtered = search_body(dataclasses.replace(query, vector=None, exclude_id=""))["query"]
+    if query.exclude_id:
+        filtered["bool"]["must_not"].append({"ids": {"values": [query.exclude_id]}})
+    k = min(10_000, max(query.offset + query.limit, 1000))
+    vector = [float(x) for x in query.vector or ()]
+    body: dict[str, Any] = {
+        "from": query.offset,
+        "size": query.limit,
+        "track_total_hits": True,
+        "_source": {"excludes": ["label_text", "phash_bands", "embedding"]},
+    }
+    if flavor == "elasticsearch":
+        body["knn"] = {
+            "field": "embedding",
+            "query_vector": vector,
+            "k": k,
+            "num_candidates": max(k, 100),
+            "filter": filtered,
+            "similarity": MIN_SIMILARITY,
+        }
+    else:
+        body["query"] = {"knn": {"embedding": {"vector": vector, "k": k, "filter": filtered}}}
+        body["min_score"] = (1 + MIN_SIMILARITY) / 2  # Lucene cosine score = (1 + cos) / 2
+    return body
+
+
 def search_body(query: SearchQuery) -> dict[str, Any]:
     must: list[dict[str, Any]] = []
     filters: list[dict[str, Any]] = []
@@ -169,7 +200,7 @@ def search_body(query: SearchQuery) -> dict[str, Any]:
         "from": query.offset,
         "size": query.limit,
         "track_total_hits": True,
-        "_source": {"excludes": ["label_text", "phash_bands"]},
+        "_source": {"excludes": ["label_text", "phash_bands", "embedding"]},
     }
 
 

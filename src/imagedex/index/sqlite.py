@@ -12,6 +12,7 @@ Layout, chosen for the three queries that matter at a million images:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
@@ -20,9 +21,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
 from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
 from imagedex.enrich.phash import bands as phash_bands
+from imagedex.index import sqlite_vectors as vectors
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -95,6 +99,8 @@ class SqliteIndex:
         self._local = threading.local()
         db = self._db()
         db.executescript(_SCHEMA)
+        db.executescript(vectors.SCHEMA)
+        self._vectors = vectors.VectorCache()
         columns = {row[1] for row in db.execute("PRAGMA table_info(docs)")}
         if "unsafe" not in columns:  # an index created by an earlier version
             db.execute("ALTER TABLE docs ADD COLUMN unsafe REAL NOT NULL DEFAULT 0")
@@ -127,13 +133,21 @@ class SqliteIndex:
         row = db.execute("SELECT rowid FROM docs WHERE id = ?", (doc.id,)).fetchone()
         if row is not None:
             self._remove_rows(db, row[0])
-        body = json.dumps(doc.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        data = doc.to_dict()
+        embedding = data.pop("embedding", None)  # kept as a float32 blob, not JSON text
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         cur = db.execute(
             "INSERT INTO docs (id, title, title_lower, ingested_at, body, unsafe)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (doc.id, doc.title, doc.title.lower(), doc.ingested_at, body, doc.unsafe_confidence),
         )
         rowid = cur.lastrowid
+        if embedding:
+            db.execute(
+                "INSERT OR REPLACE INTO embeddings (doc, vec) VALUES (?, ?)",
+                (rowid, vectors.encode(embedding)),
+            )
+            vectors.bump_generation(db)
         db.executemany(
             "INSERT INTO label_terms (doc, term, confidence, is_label) VALUES (?, ?, ?, ?)",
             [(rowid, term, conf, own) for term, conf, own in _label_terms(doc)],
@@ -167,6 +181,8 @@ class SqliteIndex:
         self._bump_counts(db, _primary_labels(old), -1)
         db.execute("DELETE FROM label_terms WHERE doc = ?", (rowid,))
         db.execute("DELETE FROM phash_bands WHERE doc = ?", (rowid,))
+        if db.execute("DELETE FROM embeddings WHERE doc = ?", (rowid,)).rowcount:
+            vectors.bump_generation(db)
         db.execute("DELETE FROM docs_fts WHERE rowid = ?", (rowid,))
         db.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
 
@@ -185,9 +201,16 @@ class SqliteIndex:
 
     # -- reads ----------------------------------------------------------------------------------
 
+    def _with_embedding(self, rowid: int, body: str) -> ImageDocument:
+        doc = ImageDocument.from_dict(json.loads(body))
+        row = self._db().execute("SELECT vec FROM embeddings WHERE doc = ?", (rowid,)).fetchone()
+        if row is not None:
+            doc.embedding = vectors.decode(row[0])
+        return doc
+
     def get(self, doc_id: str) -> ImageDocument | None:
-        row = self._db().execute("SELECT body FROM docs WHERE id = ?", (doc_id,)).fetchone()
-        return ImageDocument.from_dict(json.loads(row[0])) if row else None
+        row = self._db().execute("SELECT rowid, body FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        return self._with_embedding(row[0], row[1]) if row else None
 
     def find_by_title(self, title: str, limit: int = 10) -> list[ImageDocument]:
         rows = self._db().execute(
@@ -232,6 +255,8 @@ class SqliteIndex:
         return [LabelCount(label, int(n)) for label, n in rows]
 
     def search(self, query: SearchQuery) -> SearchResult:
+        if query.vector is not None:
+            return self._vector_search(query)
         sql_from, params, score = self._matching(query)
         where, where_params = "", []
         if query.moderation:
@@ -257,6 +282,46 @@ class SqliteIndex:
         ).fetchall()
         docs = [ImageDocument.from_dict(json.loads(r[0])) for r in rows]
         return SearchResult(total=total, documents=docs)
+
+    def _doc_filter(self, query: SearchQuery) -> tuple[str, list[Any]]:
+        if not query.moderation:
+            return "", []
+        op = ">=" if query.moderation == "unsafe" else "<"
+        return f" WHERE d.unsafe {op} ?", [query.unsafe_threshold]
+
+    def _vector_search(self, query: SearchQuery) -> SearchResult:
+        """Nearest neighbours of `query.vector` among the documents the other filters allow."""
+        db = self._db()
+        candidates = None
+        filtered = query.labels or query.min_confidence > 0 or query.text or query.moderation
+        if filtered:
+            plain = dataclasses.replace(query, vector=None)
+            sql_from, params, _score = self._matching(plain)
+            where, where_params = self._doc_filter(plain)
+            rows = db.execute(
+                f"SELECT m.doc FROM {sql_from} JOIN docs d ON d.rowid = m.doc{where}",
+                [*params, *where_params],
+            ).fetchall()
+            candidates = np.array([r[0] for r in rows], dtype=np.int64)
+        exclude = None
+        if query.exclude_id:
+            row = db.execute("SELECT rowid FROM docs WHERE id = ?", (query.exclude_id,)).fetchone()
+            exclude = row[0] if row else None
+        assert query.vector is not None
+        rowids, _sims = self._vectors.search(db, query.vector, candidates, exclude)
+        page = [int(r) for r in rowids[query.offset : query.offset + query.limit]]
+        bodies = (
+            dict(
+                db.execute(
+                    f"SELECT rowid, body FROM docs WHERE rowid IN ({','.join('?' * len(page))})",
+                    page,
+                ).fetchall()
+            )
+            if page
+            else {}
+        )
+        docs = [ImageDocument.from_dict(json.loads(bodies[r])) for r in page if r in bodies]
+        return SearchResult(total=len(rowids), documents=docs)
 
     def _matching(self, query: SearchQuery) -> tuple[str, list[Any], str]:
         """A subquery `m(doc, score)` of matching rowids, its parameters and the ORDER BY score.
@@ -325,7 +390,7 @@ class SqliteIndex:
                 return
             for rowid, body in rows:
                 last = rowid
-                yield ImageDocument.from_dict(json.loads(body))
+                yield self._with_embedding(rowid, body)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
