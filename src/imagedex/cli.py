@@ -320,6 +320,8 @@ def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
     type=click.Choice(["safe", "unsafe"]),
     help="Only images without (safe) or with (unsafe) moderation labels >= 50%.",
 )
+@click.option("--semantic", is_flag=True, help="Search TEXT by meaning, not by words.")
+@click.option("--like", "like", metavar="ID", help="Images similar to this one (by meaning).")
 @click.option("--json", "as_json", is_flag=True, help="Print {total, hits} as JSON.")
 @pass_ctx
 def search(
@@ -332,10 +334,13 @@ def search(
     offset: int,
     sort: str,
     moderation: str | None,
+    semantic: bool,
+    like: str | None,
     as_json: bool,
 ) -> None:
-    """Find images by label (with a minimum confidence) and/or free text."""
-    from imagedex.search import search_json
+    """Find images by label (with a minimum confidence) and/or free text, by meaning
+    (--semantic "a dog on a beach") or by example (--like ID)."""
+    from imagedex.search import search_json, with_vector
 
     query = SearchQuery(
         text=text,
@@ -347,6 +352,7 @@ def search(
         sort=sort,
         moderation=moderation or "",
     )
+    query = with_vector(ctx.services, query, semantic=semantic, like=like)
     result = search_json(ctx.services, query)
     if as_json:
         _print_json(result)

@@ -44,7 +44,8 @@ class Settings:
     max_labels: int = 5
     max_pixels: int = 40_000_000
     recognition_threads: int = 0  # 0 = all cores
-    recognizers: str = "imagenet"  # comma-separated: imagenet, rekognition
+    recognizers: str = "imagenet,moderation"  # imagenet, moderation, faces, people, ocr, ...
+    semantic: bool = True  # embed each image's description for semantic / similar search
     rekognition_min_confidence: float = 55.0
     rekognition_max_labels: int = 50
     rekognition_moderation: bool = True

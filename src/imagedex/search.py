@@ -13,6 +13,30 @@ def content_url(doc: ImageDocument) -> str:
     return f"/api/images/{doc.id}/content"
 
 
+def with_vector(
+    services: Services, query: SearchQuery, semantic: bool = False, like: str | None = None
+) -> SearchQuery:
+    """Turn `semantic` (embed the query text) or `like` (an image's own vector) into a vector
+    query; the query's other filters still apply."""
+    import dataclasses
+
+    from imagedex.errors import ConfigError
+
+    if like:
+        example = services.index.get(like)
+        if example is None:
+            raise ConfigError(f"no indexed image with id {like!r} to find similar images to")
+        if not example.embedding:
+            raise ConfigError(f"image {like!r} has no embedding yet (reprocess it)")
+        return dataclasses.replace(query, vector=tuple(example.embedding), exclude_id=like)
+    if semantic:
+        if not query.text:
+            raise ConfigError("semantic search needs text to search for")
+        vector = services.query_embedder().embed_query(query.text)
+        return dataclasses.replace(query, vector=tuple(vector), text=None)
+    return query
+
+
 def search_json(services: Services, query: SearchQuery) -> dict[str, Any]:
     result = services.index.search(query)
     return {

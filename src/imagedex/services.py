@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from imagedex.config import Settings
+from imagedex.enrich.base import Enricher
 from imagedex.errors import ConfigError
 from imagedex.index import SearchIndex, open_index
 from imagedex.queue import WorkQueue, open_queue
@@ -81,6 +83,15 @@ def build_recognizers(settings: Settings) -> list[Recognizer]:
     return [RECOGNIZERS[name](settings) for name in dict.fromkeys(names)]
 
 
+def build_enrichers(settings: Settings) -> list[Enricher]:
+    if not settings.semantic:
+        return []
+    from imagedex.enrich.embedding import TextEmbeddingEnricher
+    from imagedex.recognition.text_embedding import TextEmbedder
+
+    return [TextEmbeddingEnricher(TextEmbedder(threads=settings.recognition_threads or None))]
+
+
 @dataclass
 class Services:
     """The parts of one deployment. The index opens on first use, so commands that only upload
@@ -91,6 +102,7 @@ class Services:
     queue: WorkQueue
     _index: SearchIndex | None = field(default=None, repr=False)
     _recognizers: list[Recognizer] | None = field(default=None, repr=False)
+    _enrichers: list[Enricher] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -114,6 +126,19 @@ class Services:
             if self._recognizers is None:
                 self._recognizers = build_recognizers(self.settings)
             return self._recognizers
+
+    def enrichers(self) -> list[Enricher]:
+        with self._lock:
+            if self._enrichers is None:
+                self._enrichers = build_enrichers(self.settings)
+            return self._enrichers
+
+    def query_embedder(self) -> Any:
+        """The enricher that turns query text into the same vector space as the images."""
+        embedders = [e for e in self.enrichers() if hasattr(e, "embed_query")]
+        if not embedders:
+            raise ConfigError("semantic search is off (set semantic = true and reprocess)")
+        return embedders[0]
 
     def close(self) -> None:
         self.queue.close()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from imagedex.enrich.base import Enricher
 from imagedex.errors import IndexUnavailableError
 from imagedex.pipeline import Outcome, Pipeline, Prepared, describe
 from imagedex.queue.base import Message
@@ -47,10 +48,15 @@ class Worker:
         services: Services,
         recognizers: Sequence[Recognizer] | None = None,
         on_batch: Callable[[WorkerStats], None] | None = None,
+        enrichers: Sequence[Enricher] | None = None,
     ) -> None:
         self.services = services
         self.settings = services.settings
         self._recognizers = list(recognizers) if recognizers is not None else None
+        # tests that pass their own recognizers get no default enrichers unless they ask
+        self._enrichers = (
+            list(enrichers) if enrichers is not None else ([] if recognizers is not None else None)
+        )
         self._pipeline: Pipeline | None = None
         self.on_batch = on_batch
         self.stats = WorkerStats()
@@ -64,7 +70,10 @@ class Worker:
             recognizers = self._recognizers
             if recognizers is None:
                 recognizers = self.services.recognizers()
-            self._pipeline = Pipeline(self.services, recognizers)
+            enrichers = self._enrichers
+            if enrichers is None:
+                enrichers = self.services.enrichers()
+            self._pipeline = Pipeline(self.services, recognizers, enrichers)
         return self._pipeline
 
     def run(self, stop: threading.Event | None = None, once: bool = False) -> WorkerStats:

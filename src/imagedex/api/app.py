@@ -12,10 +12,10 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from imagedex import __version__
 from imagedex.documents import SearchQuery
-from imagedex.errors import ImagedexError, InvalidKeyError, ObjectNotFoundError
+from imagedex.errors import ConfigError, ImagedexError, InvalidKeyError, ObjectNotFoundError
 from imagedex.imaging import sniff_content_type
 from imagedex.ingest import upload_bytes
-from imagedex.search import document_json, labels_json, search_json
+from imagedex.search import document_json, labels_json, search_json, with_vector
 from imagedex.services import Services
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
@@ -82,6 +82,8 @@ def create_app(services: Services) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         sort: Annotated[str, Query(pattern="^(relevance|newest|oldest|title)$")] = "relevance",
         moderation: Annotated[str, Query(pattern="^(|safe|unsafe)$")] = "",
+        semantic: Annotated[bool, Query(description="search q by meaning")] = False,
+        like: Annotated[str | None, Query(max_length=64, description="similar to image id")] = None,
     ) -> dict[str, Any]:
         query = SearchQuery(
             text=q,
@@ -93,6 +95,10 @@ def create_app(services: Services) -> FastAPI:
             sort=sort,
             moderation=moderation,
         )
+        try:
+            query = with_vector(services, query, semantic=semantic, like=like)
+        except ConfigError as exc:
+            raise HTTPException(400, str(exc)) from exc
         return search_json(services, query)
 
     @app.get("/api/images/{doc_id}", tags=["images"])

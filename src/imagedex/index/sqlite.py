@@ -214,10 +214,11 @@ class SqliteIndex:
 
     def find_by_title(self, title: str, limit: int = 10) -> list[ImageDocument]:
         rows = self._db().execute(
-            "SELECT body FROM docs WHERE title_lower = ? ORDER BY ingested_at DESC, id LIMIT ?",
+            "SELECT rowid, body FROM docs WHERE title_lower = ?"
+            " ORDER BY ingested_at DESC, id LIMIT ?",
             (title.lower(), limit),
         )
-        return [ImageDocument.from_dict(json.loads(r[0])) for r in rows]
+        return [self._with_embedding(rowid, body) for rowid, body in rows.fetchall()]
 
     def near_duplicates(self, phash: str, limit: int = 20) -> list[str]:
         """Ids of documents whose perceptual hash is within NEAR_DUPLICATE_DISTANCE."""

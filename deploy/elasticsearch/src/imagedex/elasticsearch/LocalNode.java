@@ -1,0 +1,135 @@
+/*
+ * Launcher for one local Elasticsearch node, used by deploy/elasticsearch.sh.
+ *
+ * A stock distribution starts org.elasticsearch.bootstrap.Elasticsearch through the
+ * server-cli, which (besides reading the keystore, installing entitlements / the security
+ * manager and running bootstrap checks) ends in creating and starting the public
+ * org.elasticsearch.node.Node. This launcher does only that last part: it sets up logging,
+ * builds the Environment from the generated config dir and starts the Node. Modules
+ * (transport-netty4, the imagedex-extras plugin) are loaded by the server itself from
+ * <home>/modules/NAME/, which the script lays out like a distribution.
+ *
+ * The server must run on the module path, as in a distribution: its plugin loader reads the
+ * module descriptor of org.elasticsearch.server (on the class path it fails with a
+ * NullPointerException in ModuleQualifiedExportsService).
+ *
+ * Usage: java --module-path <server jars> --add-modules ALL-MODULE-PATH -cp <classes> \
+ *            imagedex.elasticsearch.LocalNode <home-dir> <config-dir>
+ *
+ *   <home-dir>/modules/NAME/        plugin-descriptor.properties + jars of each module
+ *   <config-dir>/elasticsearch.yml  node settings (written by deploy/elasticsearch.sh)
+ *   <config-dir>/log4j2.properties  logging (written by deploy/elasticsearch.sh)
+ *
+ * The node stops cleanly on SIGTERM/SIGINT (a shutdown hook closes it).
+ */
+package imagedex.elasticsearch;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Collections;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import org.elasticsearch.common.logging.LogConfigurator;
+import org.elasticsearch.common.settings.Settings;
+import org.elasticsearch.env.Environment;
+import org.elasticsearch.node.InternalSettingsPreparer;
+import org.elasticsearch.node.Node;
+
+public final class LocalNode {
+
+    private LocalNode() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 2) {
+            System.err.println("usage: LocalNode <home-dir> <config-dir>");
+            System.exit(2);
+        }
+        Path home = Paths.get(args[0]).toAbsolutePath();
+        Path config = Paths.get(args[1]).toAbsolutePath();
+        if (!Files.isRegularFile(config.resolve("elasticsearch.yml"))) {
+            System.err.println("missing " + config.resolve("elasticsearch.yml"));
+            System.exit(2);
+        }
+
+        // what the distribution's bootstrap does first: route the server's logging API to log4j
+        LogConfigurator.configureESLogging();
+        LogConfigurator.registerErrorListener();
+        Settings input = Settings.builder().put("path.home", home.toString()).build();
+        Environment env = InternalSettingsPreparer.prepareEnvironment(
+            input, Collections.emptyMap(), config, () -> "node");
+        LogConfigurator.setNodeName(Node.NODE_NAME_SETTING.get(env.settings()));
+        LogConfigurator.configure(env, true);
+
+        final Node node;
+        try {
+            node = newNode(env);
+        } catch (Throwable t) {
+            if (t instanceof java.lang.reflect.InvocationTargetException && t.getCause() != null) {
+                t = t.getCause();
+            }
+            System.err.println("node construction failed: " + t);
+            t.printStackTrace();
+            Runtime.getRuntime().halt(1);
+            return;
+        }
+        final CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                node.prepareForClose();
+                node.close();
+                node.awaitClose(20, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                e.printStackTrace();
+            } finally {
+                stopped.countDown();
+            }
+        }, "imagedex-node-shutdown"));
+
+        try {
+            node.start();
+        } catch (Throwable t) {
+            System.err.println("node failed to start: " + t);
+            t.printStackTrace();
+            // halt: the shutdown hook could block on a half-started node
+            Runtime.getRuntime().halt(1);
+        }
+        System.out.println("imagedex: node started");
+        stopped.await();
+    }
+
+    /**
+     * The public Node constructor: `Node(Environment)` up to 8.17 (it scans the modules and
+     * plugins dirs itself); from 8.18 on `Node(Environment, PluginsLoader)`, where the
+     * distribution's bootstrap first loads the bundles of <home>/modules and <home>/plugins.
+     * Reflection, so one source compiles against either.
+     */
+    private static Node newNode(Environment env) throws Exception {
+        try {
+            return Node.class.getConstructor(Environment.class).newInstance(env);
+        } catch (NoSuchMethodException e) {
+            // 8.18+
+        }
+        Class<?> loaderClass = Class.forName("org.elasticsearch.plugins.PluginsLoader");
+        Path modules = (Path) dirOf(env, "modulesDir", "modulesFile");
+        Path plugins = (Path) dirOf(env, "pluginsDir", "pluginsFile");
+        Object moduleBundles = loaderClass.getMethod("loadModulesBundles", Path.class).invoke(null, modules);
+        Object pluginBundles = loaderClass.getMethod("loadPluginsBundles", Path.class).invoke(null, plugins);
+        // last argument: plugin name -> its modules that may use native access (none here)
+        Object loader = loaderClass.getMethod("createPluginsLoader", java.util.Set.class, java.util.Set.class, java.util.Map.class)
+            .invoke(null, moduleBundles, pluginBundles, Collections.emptyMap());
+        return Node.class.getConstructor(Environment.class, loaderClass).newInstance(env, loader);
+    }
+
+    private static Object dirOf(Environment env, String... methods) throws Exception {
+        for (String m : methods) {
+            try {
+                return Environment.class.getMethod(m).invoke(env);
+            } catch (NoSuchMethodException e) {
+                // older/newer name
+            }
+        }
+        throw new NoSuchMethodException("Environment." + String.join("/", methods));
+    }
+}
