@@ -242,10 +242,11 @@ node_dir() { echo "$DATA_DIR/node-$1"; }
 pid_of() { local f; f="$(node_dir "$1")/node.pid"; if [ -f "$f" ]; then cat "$f"; fi; }
 
 is_our_node() { # pid is alive and is the launcher for node dir $2 (guards against pid reuse)
-  local pid="$1" dir="$2"
+  local pid="$1" dir="$2" args
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' '\n' < "/proc/$pid/cmdline" | grep -qxF -- "$dir/config" 2>/dev/null \
-    && tr '\0' '\n' < "/proc/$pid/cmdline" | grep -qxF -- "$LAUNCHER_CLASS" 2>/dev/null
+  # read it whole first: `tr | grep -q` can fail under pipefail (SIGPIPE once grep has matched)
+  args="$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  grep -qxF -- "$dir/config" <<< "$args" && grep -qxF -- "$LAUNCHER_CLASS" <<< "$args"
 }
 
 node_running() { is_our_node "$(pid_of "$1")" "$(node_dir "$1")"; }

@@ -101,16 +101,17 @@ class ColourRecognizer:
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENSEARCH_SCRIPT = ROOT / "deploy" / "opensearch.sh"
+ELASTICSEARCH_SCRIPT = ROOT / "deploy" / "elasticsearch.sh"
 
 
-def start_opensearch(data: Path, nodes: int = 1) -> str:
-    """Start real OpenSearch node(s) with the project's script; they stop when the tests end.
-
-    A detached watchdog stops them too if the test process dies without running finalizers.
+def start_opensearch(data: Path, nodes: int = 1, script: Path = OPENSEARCH_SCRIPT) -> str:
+    """Start real OpenSearch (or Elasticsearch) node(s) with the project's script; they stop
+    when the tests end. A detached watchdog stops them too if the test process dies without
+    running finalizers.
     """
     proc = subprocess.run(
         [
-            str(OPENSEARCH_SCRIPT),
+            str(script),
             "start",
             "--port",
             "auto",
@@ -124,10 +125,10 @@ def start_opensearch(data: Path, nodes: int = 1) -> str:
         timeout=900,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"deploy/opensearch.sh start failed:\n{proc.stderr[-4000:]}")
+        raise RuntimeError(f"{script.name} start failed:\n{proc.stderr[-4000:]}")
     watchdog = (
         f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
-        f"'{OPENSEARCH_SCRIPT}' stop --data '{data}' >/dev/null 2>&1"
+        f"'{script}' stop --data '{data}' >/dev/null 2>&1"
     )
     subprocess.Popen(
         ["sh", "-c", watchdog],
@@ -138,10 +139,8 @@ def start_opensearch(data: Path, nodes: int = 1) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def stop_opensearch(data: Path) -> None:
-    subprocess.run(
-        [str(OPENSEARCH_SCRIPT), "stop", "--data", str(data)], capture_output=True, timeout=120
-    )
+def stop_opensearch(data: Path, script: Path = OPENSEARCH_SCRIPT) -> None:
+    subprocess.run([str(script), "stop", "--data", str(data)], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")
@@ -150,3 +149,11 @@ def opensearch_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = start_opensearch(data)
     yield url
     stop_opensearch(data)
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("elasticsearch")
+    url = start_opensearch(data, script=ELASTICSEARCH_SCRIPT)
+    yield url
+    stop_opensearch(data, script=ELASTICSEARCH_SCRIPT)

@@ -1,6 +1,7 @@
 """One conformance suite for every SearchIndex backend: same documents in, same answers out.
 
-SQLite always runs; OpenSearch runs against a real node started by deploy/opensearch.sh.
+SQLite always runs; OpenSearch and Elasticsearch run against real nodes started by
+deploy/opensearch.sh and deploy/elasticsearch.sh (from Maven Central artifacts).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from imagedex.documents import ImageDocument, Label, SearchQuery, document_id
 from imagedex.index import SearchIndex, open_index
 
-BACKENDS = ["sqlite", "opensearch"]
+BACKENDS = ["sqlite", "opensearch", "elasticsearch"]
 
 
 def make_doc(
@@ -60,9 +61,9 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchInde
         yield idx
         idx.close()
         return
-    base = request.getfixturevalue("opensearch_url")
+    base = request.getfixturevalue(f"{request.param}_url")
     alias = f"conformance-{uuid.uuid4().hex[:8]}"
-    idx = open_index(f"opensearch+{base}/{alias}", tmp_path)
+    idx = open_index(f"{request.param}+{base}/{alias}", tmp_path)
     idx.upsert(CORPUS)
     yield idx
     idx.client.request("DELETE", f"/{alias}-v*")  # type: ignore[attr-defined]

@@ -176,11 +176,14 @@ def test_vector_field_mapping(flavor: str, opensearch_url: str) -> None:
 
 def test_mapping_conflict_is_a_clear_error(opensearch_url: str, tmp_path: Path) -> None:
     from imagedex.documents import ImageDocument, Label
-    from imagedex.index import open_index
+    from imagedex.index import engine_dsl, open_index
     from imagedex.index.engine_client import EngineRequestError
 
     alias = f"conflict-{uuid.uuid4().hex[:6]}"
-    mapping = {"mappings": {"properties": {"labels": {"type": "keyword"}}}}
+    # an index made by some other tool: imagedex's fields, but `labels` a plain keyword
+    mappings = engine_dsl.mappings(None)
+    mappings["properties"]["labels"] = {"type": "keyword"}
+    mapping = {"settings": engine_dsl.index_settings(), "mappings": mappings}
     httpx.put(f"{opensearch_url}/{alias}-v1", json=mapping).raise_for_status()
     httpx.post(
         f"{opensearch_url}/_aliases",
@@ -200,6 +203,17 @@ def test_mapping_conflict_is_a_clear_error(opensearch_url: str, tmp_path: Path) 
         EngineRequestError, match=r"1 of 1 documents rejected; first: \w*(mapper|parsing)"
     ):
         index.upsert([doc])
+    # a mapping imagedex cannot extend in place: the advice is to migrate
+    odd = f"odd-{uuid.uuid4().hex[:6]}"
+    httpx.put(
+        f"{opensearch_url}/{odd}-v1", json={"mappings": {"properties": {"title": {"type": "long"}}}}
+    ).raise_for_status()
+    httpx.post(
+        f"{opensearch_url}/_aliases",
+        json={"actions": [{"add": {"index": f"{odd}-v1", "alias": odd}}]},
+    ).raise_for_status()
+    with pytest.raises(EngineRequestError, match="imagedex index migrate"):
+        open_index(f"opensearch+{opensearch_url}/{odd}", tmp_path)
     plain = f"plain-{uuid.uuid4().hex[:6]}"
     httpx.put(f"{opensearch_url}/{plain}").raise_for_status()
     with pytest.raises(EngineRequestError, match="plain index, not an alias"):
