@@ -301,3 +301,27 @@ def test_semantic_and_similar_image_search(indexed: dict[str, str]) -> None:
     assert similar["total"] >= 1
     only_cats = cli_json(indexed, "search", "an animal", "--semantic", "--label", "cat")
     assert {h["title"] for h in only_cats["hits"]} == {"chelsea.jpg"}  # filters still apply
+
+
+def test_reprocess_after_enabling_an_analyzer(photo_dir: Path, tmp_path: Path) -> None:
+    env = imagedex_env(
+        tmp_path / "data", IMAGEDEX_RECOGNIZERS="imagenet", IMAGEDEX_SEMANTIC="false"
+    )
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("astronaut.jpg", "coffee.jpg"):
+        shutil.copy(photo_dir / name, folder / name)
+    cli_json(env, "ingest", str(folder), "--wait")
+    before = cli_json(env, "show", "astronaut.jpg")
+    assert before["faces"] == [] and set(before["analyzed_with"]) == {"imagenet-mobilenet_v2"}
+    # nothing to do while everything is current
+    assert cli_json(env, "reprocess")["queued"] == 0
+    richer = {**env, "IMAGEDEX_RECOGNIZERS": "imagenet,faces"}
+    result = cli_json(richer, "reprocess", "--analyzer", "faces-haar")
+    assert result == {"queued": 2, "processed": 2, "indexed": 2, "dead_lettered": 0}
+    after = cli_json(richer, "show", "astronaut.jpg")
+    assert len(after["faces"]) == 1 and "faces-haar" in after["analyzed_with"]
+    assert after["id"] == before["id"]
+    assert cli_json(richer, "reprocess")["queued"] == 0  # resumable: done ones are current
+    assert cli_json(richer, "reprocess", "--all", "--label", "espresso")["indexed"] == 1
+    assert cli_json(richer, "status")["documents"] == 2

@@ -496,6 +496,68 @@ def dlq_retry(ctx: _Context, ids: tuple[str, ...], retry_all: bool, as_json: boo
         console.print(f"{moved} message(s) sent back to the queue")
 
 
+@main.command()
+@click.option("--analyzer", help="Only images where this analyzer is missing or outdated.")
+@click.option("--label", help="Only images with this label (parents and aliases count).")
+@click.option("--all", "force", is_flag=True, help="Every selected image, even if current.")
+@click.option(
+    "--process/--no-process",
+    default=True,
+    show_default=True,
+    help="On the embedded queue, also do the work in this process (else workers do it).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def reprocess(
+    ctx: _Context,
+    analyzer: str | None,
+    label: str | None,
+    force: bool,
+    process: bool,
+    as_json: bool,
+) -> None:
+    """Re-run recognition on stored images after a model or setting changed.
+
+    Without --all, only images analysed by other analyzer versions are redone, so an
+    interrupted run continues where it stopped when run again.
+    """
+    from imagedex.reprocess import Selection, enqueue
+    from imagedex.worker import Worker
+
+    services = ctx.services
+    selection = Selection(analyzer=analyzer, label=label, force=force)
+    with Progress(
+        TextColumn("{task.description}"),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
+    ) as progress:
+        queued = progress.add_task("queued for reprocessing", total=None)
+        sent = enqueue(services, selection, lambda n: progress.update(queued, completed=n))
+        stats = None
+        if process and sent and services.settings.queue in ("", "sqlite"):
+            done = progress.add_task("reprocessed", total=sent)
+            runner = Worker(
+                services, on_batch=lambda s: progress.update(done, completed=s.messages)
+            )
+            stats = runner.run(once=True)
+    result = {
+        "queued": sent,
+        "processed": stats.messages if stats else 0,
+        "indexed": stats.indexed if stats else 0,
+        "dead_lettered": stats.dead_lettered if stats else 0,
+    }
+    if as_json:
+        _print_json(result)
+    else:
+        console.print(
+            f"{sent} image(s) queued; {result['indexed']} reprocessed here"
+            if stats
+            else f"{sent} image(s) queued for the workers"
+        )
+
+
 # -- index maintenance ------------------------------------------------------------------------
 
 

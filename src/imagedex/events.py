@@ -25,6 +25,7 @@ class ObjectEvent:
     event_name: str = ""
     event_time: str = ""
     sequencer: str = ""
+    force: bool = False  # imagedex's own reprocess events: analyse even if already current
 
 
 def _now() -> str:
@@ -95,6 +96,7 @@ def _record_to_event(record: Any) -> ObjectEvent | None:
         event_name=name,
         event_time=str(record.get("eventTime", "")),
         sequencer=str(obj.get("sequencer", "")),
+        force=record.get("imagedexReprocess") is True,
     )
 
 

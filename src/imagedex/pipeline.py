@@ -134,6 +134,7 @@ class Pipeline:
         existing = self.services.index.get(doc_id)
         if (
             existing is not None
+            and not event.force
             and existing.etag == info.etag
             and existing.title == title
             and existing.analyzed_with == self.analyzed_with

@@ -137,9 +137,17 @@ class SqliteIndex:
         embedding = data.pop("embedding", None)  # kept as a float32 blob, not JSON text
         body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         cur = db.execute(
-            "INSERT INTO docs (id, title, title_lower, ingested_at, body, unsafe)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (doc.id, doc.title, doc.title.lower(), doc.ingested_at, body, doc.unsafe_confidence),
+            "INSERT INTO docs (rowid, id, title, title_lower, ingested_at, body, unsafe)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row[0] if row else None,  # an update keeps its place in iteration order
+                doc.id,
+                doc.title,
+                doc.title.lower(),
+                doc.ingested_at,
+                body,
+                doc.unsafe_confidence,
+            ),
         )
         rowid = cur.lastrowid
         if embedding:

@@ -1,0 +1,73 @@
+"""Re-run analysis on stored images when models or settings change.
+
+Reprocessing sends the same S3-shaped "object created" event an upload would, so the normal
+worker (local or a fleet on SQS) does the work with all its retries and dead-lettering. By
+default only documents whose analyzers are missing or at another version are sent, which makes
+an interrupted run resumable by simply running it again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from imagedex.documents import ImageDocument
+from imagedex.events import make_notification
+from imagedex.services import Services
+
+
+@dataclass(frozen=True)
+class Selection:
+    analyzer: str | None = None  # only documents where this analyzer is missing or outdated
+    label: str | None = None  # only documents with this label (or parent/alias)
+    force: bool = False  # every selected document, even if up to date
+
+
+def current_versions(services: Services) -> dict[str, str]:
+    """name -> version of every analyzer and enricher the settings enable (no model loads)."""
+    versions = {r.name: r.version for r in services.recognizers()}
+    versions.update({e.name: e.version for e in services.enrichers()})
+    return versions
+
+
+def _wanted(doc: ImageDocument, selection: Selection, versions: dict[str, str]) -> bool:
+    if selection.label and selection.label.lower() not in {
+        t for lb in doc.labels for t in lb.terms()
+    }:
+        return False
+    if selection.force:
+        return True
+    if selection.analyzer:
+        return doc.analyzed_with.get(selection.analyzer) != versions.get(selection.analyzer)
+    return doc.analyzed_with != versions
+
+
+def select(services: Services, selection: Selection) -> Iterator[ImageDocument]:
+    versions = current_versions(services)
+    if selection.analyzer and selection.analyzer not in versions:
+        from imagedex.errors import ConfigError
+
+        raise ConfigError(
+            f"analyzer {selection.analyzer!r} is not enabled; enabled: {', '.join(versions)}"
+        )
+    for doc in services.index.iter_documents():
+        if _wanted(doc, selection, versions):
+            yield doc
+
+
+def enqueue(
+    services: Services,
+    selection: Selection,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Send a reprocess event for every selected document; returns how many were sent."""
+    sent = 0
+    for doc in select(services, selection):
+        body = make_notification("created", doc.bucket, doc.key, doc.size, doc.etag)
+        body["Records"][0]["imagedexReprocess"] = True
+        services.queue.send(json.dumps(body))
+        sent += 1
+        if on_progress is not None:
+            on_progress(sent)
+    return sent
