@@ -394,3 +394,23 @@ def test_errors_are_imagedex_errors(tmp_path: Path) -> None:
         ClipModel(tmp_path)
     with pytest.raises(ValueError):
         ClipModel(tmp_path, threads=0)
+
+
+def test_clip_model_drives_semantic_search_end_to_end(clip_dir: Path, tmp_path: Path) -> None:
+    """A user-supplied CLIP directory: images embedded by its image tower at ingest, queries by
+    its text tower, through the real CLI."""
+    from cli_helpers import cli_json, imagedex_env
+
+    folder = tmp_path / "colours"
+    folder.mkdir()
+    for name, rgb in (("red.png", (220, 20, 20)), ("blue.png", (20, 20, 220))):
+        solid(rgb, (64, 48)).save(folder / name)
+    env = imagedex_env(tmp_path / "data", IMAGEDEX_CLIP_MODEL_DIR=str(clip_dir))
+    assert cli_json(env, "ingest", str(folder), "--wait")["indexed"] == 2
+    shown = cli_json(env, "show", "red.png")
+    assert len(shown["embedding"]) == 4 and any(
+        k.startswith("clip-") for k in shown["analyzed_with"]
+    )
+    for word, first in (("a photo of red", "red.png"), ("blue", "blue.png")):
+        hits = cli_json(env, "search", word, "--semantic")["hits"]
+        assert hits[0]["title"] == first

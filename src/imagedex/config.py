@@ -46,6 +46,7 @@ class Settings:
     recognition_threads: int = 0  # 0 = all cores
     recognizers: str = "imagenet,moderation"  # imagenet, moderation, faces, people, ocr, ...
     semantic: bool = True  # embed each image's description for semantic / similar search
+    clip_model_dir: str = ""  # a user-supplied ONNX CLIP model (see docs/models.md)
     rekognition_min_confidence: float = 55.0
     rekognition_max_labels: int = 50
     rekognition_moderation: bool = True

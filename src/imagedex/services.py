@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from imagedex.config import Settings
@@ -70,9 +71,26 @@ RECOGNIZERS: dict[str, Callable[[Settings], Recognizer]] = {
 }
 
 
+@lru_cache(maxsize=4)
+def _clip_model_for(directory: str, threads: int) -> Any:
+    from imagedex.recognition.clip import ClipModel
+
+    return ClipModel(directory, threads=threads or None)
+
+
+def _clip_model(settings: Settings) -> Any:
+    """One model shared by the image embedder and the query embedder."""
+    return _clip_model_for(settings.clip_model_dir, settings.recognition_threads)
+
+
 def build_recognizers(settings: Settings) -> list[Recognizer]:
     """The analyzers the settings enable (imports are local: models load only when needed)."""
     names = [n.strip() for n in settings.recognizers.split(",") if n.strip()]
+    extra: list[Recognizer] = []
+    if settings.clip_model_dir:
+        from imagedex.recognition.clip import ClipImageEmbedder
+
+        extra.append(ClipImageEmbedder(_clip_model(settings)))
     unknown = [n for n in names if n not in RECOGNIZERS]
     if unknown:
         raise ConfigError(
@@ -80,10 +98,14 @@ def build_recognizers(settings: Settings) -> list[Recognizer]:
         )
     if not names:
         raise ConfigError("no recognizer enabled; set recognizers = 'imagenet'")
-    return [RECOGNIZERS[name](settings) for name in dict.fromkeys(names)]
+    return [RECOGNIZERS[name](settings) for name in dict.fromkeys(names)] + extra
 
 
 def build_enrichers(settings: Settings) -> list[Enricher]:
+    if settings.clip_model_dir:  # the CLIP image tower embeds images; its text tower, queries
+        from imagedex.enrich.embedding import ClipQueryEmbedder
+
+        return [ClipQueryEmbedder(_clip_model(settings))]
     if not settings.semantic:
         return []
     from imagedex.enrich.embedding import TextEmbeddingEnricher

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imagedex.documents import ImageDocument
+from imagedex.recognition.clip import ClipModel
 from imagedex.recognition.text_embedding import TextEmbedder
 
 MAX_TEXT_LINES = 5
@@ -45,3 +46,20 @@ class TextEmbeddingEnricher:
         vectors = self.embedder.embed([embedding_text(doc) for doc in documents])
         for doc, vector in zip(documents, vectors, strict=True):
             doc.embedding = [float(x) for x in vector]
+
+
+class ClipQueryEmbedder:
+    """With a user-supplied CLIP model, images are embedded by its image tower (a recognizer)
+    and query text by its text tower, so "a dog on a beach" meets the pixels directly."""
+
+    name = "clip-queries"
+
+    def __init__(self, model: ClipModel) -> None:
+        self.model = model
+        self.version = model.version
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(x) for x in self.model.embed_texts([text])[0]]
+
+    def enrich(self, documents: Sequence[ImageDocument]) -> None:
+        """Nothing to add: the CLIP image embedder has set `embedding` already."""
