@@ -126,9 +126,12 @@ def start_opensearch(data: Path, nodes: int = 1, script: Path = OPENSEARCH_SCRIP
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{script.name} start failed:\n{proc.stderr[-4000:]}")
+    # The watchdog kills the node processes themselves (not via the data dir, which pytest may
+    # have rotated away by then) once this test process is gone.
+    pids = " ".join(p.read_text().strip() for p in data.rglob("node.pid"))
     watchdog = (
         f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
-        f"'{script}' stop --data '{data}' >/dev/null 2>&1"
+        f"'{script}' stop --data '{data}' >/dev/null 2>&1; kill {pids} 2>/dev/null"
     )
     subprocess.Popen(
         ["sh", "-c", watchdog],
