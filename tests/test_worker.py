@@ -179,3 +179,22 @@ def test_visibility_is_extended_while_a_slow_image_is_processed(services: Servic
     thread.join()
     assert stolen == [], "the message became visible to another worker mid-processing"
     assert worker.stats.indexed == 1 and worker.stats.retried == 0
+
+
+class BrokenAnalyzer:
+    name = "always-broken"
+    version = "1"
+
+    def analyze(self, images):  # type: ignore[no-untyped-def]
+        raise RuntimeError("model file is corrupt")
+
+
+def test_one_analyzer_failing_keeps_the_others_results(services: Services) -> None:
+    upload_bytes(services, "r.png", png((255, 0, 0)))
+    worker = Worker(services, recognizers=[ColourRecognizer(), BrokenAnalyzer()])
+    worker.run(once=True)
+    doc = services.index.get(document_id("images", "r.png"))
+    assert doc is not None and [lb.label for lb in doc.labels] == ["red"]
+    assert "model file is corrupt" in doc.errors["always-broken"]
+    assert doc.analyzed_with == {"test-colour": "1"}  # so `reprocess` will retry the broken one
+    assert services.queue.stats().dead == 0
