@@ -1,0 +1,335 @@
+"""Offline OCR: text lines in images with RapidOCR's bundled PP-OCRv6 ONNX models.
+
+The PyPI package ``rapidocr`` (3.x, Apache-2.0; PP-OCR weights Apache-2.0 by PaddlePaddle) ships
+three ONNX models inside the wheel: ``PP-OCRv6_det_small`` (text detection, DB),
+``PP-OCRv6_rec_small`` (recognition, Chinese + English/Latin characters, dictionary embedded in
+the ONNX metadata) and ``ch_ppocr_mobile_v2.0_cls_mobile`` (0°/180° line orientation). This
+module points rapidocr at those files by explicit path, so its downloader (used for every other
+language, version or size) is never reached; ``bundled_model_paths`` fails loudly if a file is
+missing instead of letting rapidocr fetch it.
+
+OCR costs roughly a second per photo on two cores, and most photos hold no text, so each image
+first goes through a **gate**: the detection model alone on a copy scaled to ``gate_side`` px
+(default 480) on its longer side. Only when it finds a text box with a score of at least
+``gate_box_score`` does the full pipeline (detection at up to ``max_side`` px, then recognition
+of every box) run. An image no larger than ``gate_side`` skips the gate: the full pipeline's own
+detection pass is then just as cheap and recognition runs only on the boxes it finds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from imagedex.errors import RecognitionError
+from imagedex.recognition.base import Analysis
+
+__all__ = [
+    "OcrResult",
+    "TextAnalyzer",
+    "TextLine",
+    "bundled_model_paths",
+    "reading_order",
+]
+
+#: The model files this analyzer uses, all inside the installed ``rapidocr`` package.
+DET_MODEL = "PP-OCRv6_det_small.onnx"
+REC_MODEL = "PP-OCRv6_rec_small.onnx"
+CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
+#: Score a line with fewer than two letters/digits needs (see ``TextAnalyzer._needed_score``).
+SHORT_LINE_SCORE = 0.95
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One recognised line: its text, recognition score (0-1) and box in input-image pixels.
+
+    ``box`` is ``(left, top, right, bottom)``, the axis-aligned bounds of the detected
+    quadrilateral, in the coordinates of the image passed to ``analyze``/``read``.
+    """
+
+    text: str
+    score: float
+    box: tuple[int, int, int, int]
+
+
+@dataclass
+class OcrResult:
+    """Everything ``TextAnalyzer.read`` learned about one image."""
+
+    lines: list[TextLine] = field(default_factory=list)
+    #: True when recognition ran (the detector found at least one text box); False when the
+    #: gate, or for small images the full pipeline's own detection, found none.
+    recognized: bool = False
+    #: Text boxes the gate found; for an image no larger than ``gate_side`` (no separate gate
+    #: pass) the boxes the full pipeline's detection found; ``None`` with the gate off.
+    gate_boxes: int | None = None
+
+    @property
+    def text(self) -> list[str]:
+        return [line.text for line in self.lines]
+
+    @property
+    def text_regions(self) -> list[dict[str, Any]]:
+        """The lines as plain dicts (``text``, ``score``, ``box``), ready for a JSON document."""
+        return [
+            {"text": line.text, "score": round(line.score, 4), "box": list(line.box)}
+            for line in self.lines
+        ]
+
+
+def bundled_model_paths() -> dict[str, Path]:
+    """Paths of the det/rec/cls ONNX files shipped inside the rapidocr wheel.
+
+    Raises RecognitionError when rapidocr is missing or a file is absent: rapidocr would
+    otherwise try to download it.
+    """
+    try:
+        import rapidocr
+    except ImportError as exc:  # pragma: no cover - rapidocr is a declared dependency
+        raise RecognitionError(f"OCR needs the rapidocr package: {exc}") from exc
+    root = Path(rapidocr.__file__).resolve().parent / "models"
+    paths = {"det": root / DET_MODEL, "rec": root / REC_MODEL, "cls": root / CLS_MODEL}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise RecognitionError(
+            "rapidocr's bundled OCR models are missing (expected rapidocr 3.10+): "
+            + ", ".join(missing)
+        )
+    return paths
+
+
+def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
+    """Sort lines top-to-bottom, and left-to-right within a row.
+
+    Two lines share a row when their vertical centres are closer than half the smaller line's
+    height (so a slightly tilted or taller neighbour still reads left-to-right).
+    """
+    if not lines:
+        return []
+    by_top = sorted(lines, key=lambda ln: ((ln.box[1] + ln.box[3]) / 2, ln.box[0]))
+    rows: list[list[TextLine]] = []
+    row_centre = 0.0
+    row_height = 0.0
+    for line in by_top:
+        centre = (line.box[1] + line.box[3]) / 2
+        height = max(1, line.box[3] - line.box[1])
+        if rows and abs(centre - row_centre) < 0.5 * min(height, row_height):
+            rows[-1].append(line)
+            count = len(rows[-1])
+            row_centre += (centre - row_centre) / count
+            row_height += (height - row_height) / count
+        else:
+            rows.append([line])
+            row_centre, row_height = centre, float(height)
+    return [line for row in rows for line in sorted(row, key=lambda ln: ln.box[0])]
+
+
+def _available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _scaled(image: Image.Image, side: int) -> tuple[Image.Image, float]:
+    """``image`` shrunk so its longer side is at most ``side`` px, and the factor applied."""
+    width, height = image.size
+    longest = max(width, height)
+    if longest <= side:
+        return image, 1.0
+    factor = side / longest
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    # reducing_gap: integer box-reduce first, then an antialiased resize (fast on huge images)
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0), factor
+
+
+def _bgr(image: Image.Image) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8)[:, :, ::-1])
+
+
+class TextAnalyzer:
+    """Reads text lines in RGB images (implements ``Recognizer``).
+
+    ``min_score``: recognition score (0-1) a line needs to be reported; a line with fewer
+    than two letters/digits needs at least ``SHORT_LINE_SCORE`` (0.95).
+    ``max_side``: longer side (px) the full pipeline works at; larger images are scaled down,
+    which bounds time and memory (text smaller than about 8 px after scaling is lost).
+    ``gate``: run the cheap detection-only gate before the full pipeline (default on).
+    ``gate_side``: longer side (px) of the copy the gate looks at.
+    ``gate_box_score``: mean detection score a box needs for the gate to pass the image.
+    ``use_angle_cls``: also run the 0°/180° line-orientation classifier (off: upside-down
+    text is rare in photos and the classifier adds ~10% per line).
+    ``threads``: onnxruntime intra-op threads (default: every CPU this process may use).
+
+    Models load on first use, once per instance. Calls are serialised by a lock: rapidocr's
+    pipeline object keeps per-call settings, and onnxruntime already uses every core.
+    """
+
+    name: str = "ocr-rapidocr"
+    version: str = "1"
+
+    def __init__(
+        self,
+        *,
+        min_score: float = 0.7,
+        max_side: int = 1280,
+        gate: bool = True,
+        gate_side: int = 480,
+        gate_box_score: float = 0.6,
+        use_angle_cls: bool = False,
+        threads: int | None = None,
+    ) -> None:
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError("min_score must be between 0 and 1")
+        if max_side < 64:
+            raise ValueError("max_side must be at least 64")
+        if not 64 <= gate_side <= max_side:
+            raise ValueError("gate_side must be between 64 and max_side")
+        if not 0.0 <= gate_box_score <= 1.0:
+            raise ValueError("gate_box_score must be between 0 and 1")
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.min_score = float(min_score)
+        self.max_side = int(max_side)
+        self.gate = bool(gate)
+        self.gate_side = int(gate_side)
+        self.gate_box_score = float(gate_box_score)
+        self.use_angle_cls = bool(use_angle_cls)
+        self.threads = threads or _available_cpus()
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._engine: Any = None
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._engine is None:
+                self._engine = self._create_engine()
+            return self._engine
+
+    def _create_engine(self) -> Any:
+        paths = bundled_model_paths()
+        try:
+            from rapidocr import RapidOCR
+
+            params: dict[str, Any] = {
+                "Global.log_level": "error",
+                "Global.text_score": 0.0,  # filtered here, with min_score
+                "Global.max_side_len": self.max_side,
+                "Global.min_side_len": 32,
+                "Global.use_cls": self.use_angle_cls,
+                "Det.model_path": str(paths["det"]),
+                "Det.limit_type": "max",
+                "Det.limit_side_len": self.max_side,
+                "Rec.model_path": str(paths["rec"]),
+                "Cls.model_path": str(paths["cls"]),
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+            engine = RapidOCR(params=params)
+            # Load the three sessions now (rapidocr would do it on first call), so load
+            # failures surface here rather than as an empty result.
+            loaders = ["_load_det_model", "_load_rec_model"]
+            if self.use_angle_cls:
+                loaders.append("_load_cls_model")
+            for attr in loaders:
+                loader = getattr(engine, attr, None)
+                if callable(loader):
+                    loader()
+        except RecognitionError:
+            raise
+        except Exception as exc:
+            raise RecognitionError(f"cannot load the RapidOCR models: {exc}") from exc
+        return engine
+
+    # ------------------------------------------------------------------ inference
+
+    def text_boxes(self, image: Image.Image, side: int | None = None) -> int:
+        """How many text boxes the detection model alone finds at ``side`` px (the gate)."""
+        engine = self._load()
+        small, _ = _scaled(self._rgb(image), side or self.gate_side)
+        with self._run_lock:
+            try:
+                det = engine(_bgr(small), use_det=True, use_cls=False, use_rec=False)
+            except Exception as exc:
+                raise RecognitionError(f"OCR text detection failed: {exc}") from exc
+        scores = getattr(det, "scores", None)
+        if scores is None:
+            return 0
+        return sum(1 for s in scores if float(s) >= self.gate_box_score)
+
+    def read(self, image: Image.Image) -> OcrResult:
+        """Gate, then (if it passes) detect and recognise; lines in reading order."""
+        image = self._rgb(image)
+        result = OcrResult()
+        small = max(image.size) <= self.gate_side
+        if self.gate and not small:
+            result.gate_boxes = self.text_boxes(image)
+            if result.gate_boxes == 0:
+                return result
+        engine = self._load()
+        work, factor = _scaled(image, self.max_side)
+        with self._run_lock:
+            try:
+                out = engine(_bgr(work), use_det=True, use_cls=self.use_angle_cls, use_rec=True)
+            except Exception as exc:
+                raise RecognitionError(f"OCR failed: {exc}") from exc
+        found = getattr(out, "boxes", None)
+        boxes = 0 if found is None else len(found)
+        if self.gate and small:
+            result.gate_boxes = boxes
+        result.recognized = boxes > 0 and getattr(out, "txts", None) is not None
+        result.lines = reading_order(self._lines(out, factor, image.size))
+        return result
+
+    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+        """One Analysis per image; ``text`` holds the recognised lines in reading order."""
+        return [Analysis(text=self.read(image).text) for image in images]
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _rgb(image: Image.Image) -> Image.Image:
+        if image.width < 1 or image.height < 1:
+            raise RecognitionError("cannot read text in an empty (0-pixel) image")
+        return image if image.mode == "RGB" else image.convert("RGB")
+
+    def _needed_score(self, text: str) -> float:
+        # A lone character is usually texture (latte art read as "8", a fence as "I"): it must
+        # be recognised with near certainty to count.
+        if sum(ch.isalnum() for ch in text) < 2:
+            return max(self.min_score, SHORT_LINE_SCORE)
+        return self.min_score
+
+    def _lines(self, out: Any, factor: float, size: tuple[int, int]) -> list[TextLine]:
+        boxes = getattr(out, "boxes", None)
+        texts = getattr(out, "txts", None)
+        scores = getattr(out, "scores", None)
+        if boxes is None or texts is None or scores is None:
+            return []
+        width, height = size
+        lines = []
+        for quad, text, score in zip(boxes, texts, scores, strict=False):
+            text = " ".join(str(text).split())
+            if not text or float(score) < self._needed_score(text):
+                continue
+            pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2) / factor
+            left, top = pts.min(axis=0)
+            right, bottom = pts.max(axis=0)
+            box = (
+                int(np.clip(np.floor(left), 0, width)),
+                int(np.clip(np.floor(top), 0, height)),
+                int(np.clip(np.ceil(right), 0, width)),
+                int(np.clip(np.ceil(bottom), 0, height)),
+            )
+            lines.append(TextLine(text=text, score=float(score), box=box))
+        return lines
