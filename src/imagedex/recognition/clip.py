@@ -50,6 +50,7 @@ from PIL import Image
 
 from imagedex.errors import ConfigError, RecognitionError
 from imagedex.recognition.base import Analysis
+from imagedex.recognition.runtime import available_cpus, session_options
 
 __all__ = ["CLIP_FILES", "ClipConfig", "ClipImageEmbedder", "ClipModel"]
 
@@ -62,14 +63,6 @@ CLIP_FILES = (IMAGE_MODEL, TEXT_MODEL, TOKENIZER, CONFIG)
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CHUNK = 32  # inputs per onnxruntime run: bounds memory for very large batches
 _INT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
-
-
-def _available_cpus() -> int:
-    """CPUs this process may run on (respects taskset/cgroup affinity where the OS reports it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -166,7 +159,7 @@ class ClipModel:
                 f"(needs {', '.join(CLIP_FILES)})"
             )
         self.config = ClipConfig.from_file(self.directory / CONFIG)
-        self.threads = threads or _available_cpus()
+        self.threads = threads or available_cpus()
         self._lock = threading.Lock()
         self._image: Any = None
         self._text: Any = None
@@ -206,12 +199,7 @@ class ClipModel:
     def _session(self, file: str) -> Any:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
+        options = session_options(self.threads)
         path = self.directory / file
         try:
             return ort.InferenceSession(

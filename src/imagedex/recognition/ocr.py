@@ -18,7 +18,6 @@ detection pass is then just as cheap and recognition runs only on the boxes it f
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from PIL import Image
 
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis
+from imagedex.recognition.runtime import available_cpus
 
 __all__ = [
     "OcrResult",
@@ -132,13 +132,6 @@ def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
     return [line for row in rows for line in sorted(row, key=lambda ln: ln.box[0])]
 
 
-def _available_cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def _scaled(image: Image.Image, side: int) -> tuple[Image.Image, float]:
     """``image`` shrunk so its longer side is at most ``side`` px, and the factor applied."""
     width, height = image.size
@@ -203,7 +196,7 @@ class TextAnalyzer:
         self.gate_side = int(gate_side)
         self.gate_box_score = float(gate_box_score)
         self.use_angle_cls = bool(use_angle_cls)
-        self.threads = threads or _available_cpus()
+        self.threads = threads or available_cpus()
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._engine: Any = None

@@ -10,7 +10,6 @@ the dot product of two embeddings is their cosine similarity.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from importlib import resources
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from imagedex.errors import RecognitionError
+from imagedex.recognition.runtime import available_cpus, session_options
 
 __all__ = ["TextEmbedder"]
 
@@ -26,14 +26,6 @@ _PACKAGE = "imagedex.recognition"
 _MODEL_FILE = "minilm_l6_int8.onnx"
 _TOKENIZER_FILE = "minilm_tokenizer.json"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def _available_cpus() -> int:
-    """CPUs this process may run on (respects taskset/cgroup affinity where the OS reports it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 class TextEmbedder:
@@ -66,7 +58,7 @@ class TextEmbedder:
             raise ValueError("threads must be at least 1")
         self.max_tokens = int(max_tokens)
         self.batch_size = int(batch_size)
-        self.threads = threads or _available_cpus()
+        self.threads = threads or available_cpus()
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
@@ -100,12 +92,7 @@ class TextEmbedder:
     def _create_session(self) -> Any:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
+        options = session_options(self.threads)
         try:
             model = resources.files(_PACKAGE).joinpath("models", _MODEL_FILE).read_bytes()
             session = ort.InferenceSession(
