@@ -24,6 +24,18 @@ console = Console(stderr=True)
 out = Console()
 
 
+def _progress(quiet: bool) -> Progress:
+    """A progress display on stderr (off when the output is JSON for a script)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    )
+
+
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -113,14 +125,7 @@ def ingest(
     from imagedex.ingest import upload_paths, wait_for
 
     services = ctx.services
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=as_json,
-    ) as progress:
+    with _progress(as_json) as progress:
         task = progress.add_task("uploading", total=None)
         uploads = upload_paths(
             services, paths, title=title, on_upload=lambda _u: progress.advance(task)
@@ -195,13 +200,7 @@ def worker(ctx: _Context, once: bool, as_json: bool) -> None:
     services = ctx.services
     stop = threading.Event()
     _stop_on_signals(stop)
-    with Progress(
-        TextColumn("{task.description}"),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=as_json,
-    ) as progress:
+    with _progress(as_json) as progress:
         task = progress.add_task("messages processed", total=None)
         runner = Worker(services, on_batch=lambda s: progress.update(task, completed=s.messages))
         stats = runner.run(stop, once=once)
@@ -526,13 +525,7 @@ def reprocess(
 
     services = ctx.services
     selection = Selection(analyzer=analyzer, label=label, force=force)
-    with Progress(
-        TextColumn("{task.description}"),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=as_json,
-    ) as progress:
+    with _progress(as_json) as progress:
         queued = progress.add_task("queued for reprocessing", total=None)
         sent = enqueue(services, selection, lambda n: progress.update(queued, completed=n))
         stats = None
@@ -581,15 +574,8 @@ def index_copy(ctx: _Context, source: str, target: str, as_json: bool) -> None:
     total = src.count()
     copied = 0
     batch = []
-    with Progress(
-        TextColumn("copying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task("copy", total=total)
+    with _progress(as_json) as progress:
+        task = progress.add_task("copying", total=total)
         for doc in src.iter_documents():
             batch.append(doc)
             if len(batch) == 500:
@@ -618,14 +604,8 @@ def index_migrate(ctx: _Context, as_json: bool) -> None:
     migrate = getattr(index, "migrate", None)
     if migrate is None:
         raise click.UsageError("migrate applies to OpenSearch/Elasticsearch indexes")
-    with Progress(
-        TextColumn("migrating"),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task("migrate", total=index.count())
+    with _progress(as_json) as progress:
+        task = progress.add_task("migrating", total=index.count())
         result = migrate(on_progress=lambda n: progress.update(task, completed=n))
     if as_json:
         _print_json(result)
