@@ -212,8 +212,12 @@ class Pipeline:
             doc.description = describe_image(doc)
             if find is not None and doc.phash:
                 doc.near_duplicates = [i for i in find(doc.phash) if i != doc.id]
-        for enricher in self.enrichers:
-            enricher.enrich(documents)
+        started = time.perf_counter()
+        try:
+            for enricher in self.enrichers:
+                enricher.enrich(documents)  # the embedding model: inference time too
+        finally:
+            self.inference_seconds += time.perf_counter() - started
 
     @staticmethod
     def _drop_duplicates(batch: Sequence[Prepared]) -> None:
