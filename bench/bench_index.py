@@ -321,6 +321,7 @@ def build(
     index = SqliteIndex(tmp)
     batch_seconds: list[float] = []
     gen_seconds = 0.0
+    load_at_start = common.machine_facts()["load"]
     wall = time.perf_counter()
     with Progress(
         TextColumn(f"building {size:,} docs"),
@@ -366,6 +367,7 @@ def build(
         "schema": schema_key(),
         "source_hash": source_hash(),
         "built_at": common.machine_facts()["date"],
+        "load_at_start": load_at_start,
         "upsert_seconds": sum(batch_seconds),
         "generate_seconds": gen_seconds,
         "wall_seconds": wall,
@@ -756,7 +758,8 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, facts: dict[st
             row[0] = "↳ " + metric.strip()
     first = results[0]
     built = ", ".join(
-        f"{r.size:,} on {r.build['built_at']}" + (" (cached)" if r.build.get("cached") else "")
+        f"{r.size:,} on {r.build['built_at']}"
+        + (f", load {r.build['load_at_start']}" if "load_at_start" in r.build else "")
         for r in results
     )
     lines = [
@@ -825,6 +828,13 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, facts: dict[st
                     for name, b in big.files["tables"].items()
                 ],
             ),
+            "",
+        ]
+    if float(facts["load"]) >= 1.0:
+        lines += [
+            f"Other jobs were running on this shared machine (1-min load average {facts['load']} "
+            f"on {facts['nproc']} CPUs at the start): throughputs are pessimistic and tails "
+            "noisy; the medians above are the numbers to compare.",
             "",
         ]
     lines += ["Targets:", "", *targets(results)]

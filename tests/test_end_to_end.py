@@ -325,3 +325,8 @@ def test_reprocess_after_enabling_an_analyzer(photo_dir: Path, tmp_path: Path) -
     assert cli_json(richer, "reprocess")["queued"] == 0  # resumable: done ones are current
     assert cli_json(richer, "reprocess", "--all", "--label", "espresso")["indexed"] == 1
     assert cli_json(richer, "status")["documents"] == 2
+
+
+def test_everyday_words_find_breeds(indexed: dict[str, str]) -> None:
+    assert "puppy.jpg" in hit_titles(cli_json(indexed, "search", "--label", "puppy"))
+    assert "chelsea.jpg" in hit_titles(cli_json(indexed, "search", "--label", "kitten"))

@@ -237,6 +237,18 @@ def package_dir(name: str) -> Path:
     return Path(next(iter(found.submodule_search_locations)))
 
 
+# Everyday words people search with that WordNet does not attach to the classes: every class
+# under the parent gets them as aliases (puppy -> any dog breed).
+EVERYDAY_ALIASES: dict[str, tuple[str, ...]] = {
+    "dog": ("puppy", "pup", "doggy"),
+    "domestic cat": ("kitten", "kitty"),
+    "bird": ("birdie",),
+    "car": ("auto",),
+    "bicycle": ("bike",),
+    "motorcycle": ("motorbike",),
+}
+
+
 def build_entries(wordnet: Path, classes_dir: Path) -> list[dict[str, object]]:
     clean = json.loads((classes_dir / "imagenet1k_clean_names.json").read_text("utf-8"))
     long_names = json.loads((classes_dir / "imagenet1k_label_to_names.json").read_text("utf-8"))
@@ -262,6 +274,9 @@ def build_entries(wordnet: Path, classes_dir: Path) -> list[dict[str, object]]:
         else:
             parents = parents_of(offset, synsets)
         parents = [p for p in parents if p.lower() != name.lower()]
+        for parent, words in EVERYDAY_ALIASES.items():
+            if parent in (p.lower() for p in parents) or parent == name.lower():
+                aliases += [w for w in words if w not in aliases and w != name.lower()]
         entries.append(
             {"index": index, "wnid": wnid, "name": name, "parents": parents, "aliases": aliases}
         )
