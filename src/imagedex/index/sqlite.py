@@ -374,7 +374,8 @@ class SqliteIndex:
             )
             params.append(match)
         if not parts:
-            return "(SELECT rowid AS doc, 0 AS score FROM docs) m", params, "m.score DESC"
+            # every score would be equal: order by date and let SQLite walk its date index
+            return "(SELECT rowid AS doc, 0 AS score FROM docs) m", params, "d.ingested_at DESC"
         if len(parts) == 1:
             return f"({parts[0]}) m", params, "m.score DESC"
         # text AND labels: intersect, ranking by label confidence then text relevance
