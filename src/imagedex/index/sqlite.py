@@ -255,10 +255,12 @@ class SqliteIndex:
                 (limit,),
             ).fetchall()
         else:
+            # one (term, confidence) range count per known label: far cheaper at 1M images than
+            # grouping every label row above the threshold (measured in bench/bench_index.py)
             rows = db.execute(
-                "SELECT c.label, COUNT(*) AS n FROM label_terms t JOIN label_counts c"
-                " ON c.term = t.term WHERE t.is_label = 1 AND t.confidence >= ?"
-                " GROUP BY t.term ORDER BY n DESC, t.term LIMIT ?",
+                "SELECT label, n FROM (SELECT c.term, c.label, (SELECT COUNT(*) FROM label_terms t"
+                " WHERE t.term = c.term AND t.confidence >= ? AND t.is_label = 1) AS n"
+                " FROM label_counts c) WHERE n > 0 ORDER BY n DESC, term LIMIT ?",
                 (min_confidence, limit),
             ).fetchall()
         return [LabelCount(label, int(n)) for label, n in rows]
