@@ -24,15 +24,16 @@ import importlib.util
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onnx_graph import OnnxGraph
 from torch_legacy import load_state_dict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -65,24 +66,8 @@ class Weights:
             raise ValueError(f"weights not used by the graph: {unused[:5]}")
 
 
-@dataclass
-class GraphBuilder:
-    """Accumulates nodes and initializers with deterministic, readable names."""
-
-    nodes: list[onnx.NodeProto] = field(default_factory=list)
-    initializers: list[onnx.TensorProto] = field(default_factory=list)
-    _names: set[str] = field(default_factory=set)
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        if name in self._names:
-            raise ValueError(f"duplicate initializer {name}")
-        self._names.add(name)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
-        return name
+class GraphBuilder(OnnxGraph):
+    """The convolution-network pieces on top of the shared graph accumulator."""
 
     def conv(
         self,
@@ -111,9 +96,8 @@ class GraphBuilder:
         return self.node("Conv", [x, w, b], name, **attrs)
 
     def relu6(self, x: str, name: str) -> str:
-        if "relu6.min" not in self._names:
-            self.const("relu6.min", np.array(0.0, dtype=np.float32))
-            self.const("relu6.max", np.array(6.0, dtype=np.float32))
+        self.shared("relu6.min", np.array(0.0, dtype=np.float32))
+        self.shared("relu6.max", np.array(6.0, dtype=np.float32))
         return self.node("Clip", [x, "relu6.min", "relu6.max"], name)
 
     def classifier_head(self, x: str, weight: np.ndarray, bias: np.ndarray) -> str:

@@ -31,13 +31,15 @@ import shutil
 import struct
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onnx_graph import OnnxGraph
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = REPO_ROOT / "src" / "imagedex" / "recognition"
@@ -169,29 +171,14 @@ class Weights:
             raise ValueError(f"weights not used by the graph: {unused[:5]}")
 
 
-@dataclass
-class GraphBuilder:
-    """Accumulates nodes and initializers with deterministic, readable names."""
-
-    nodes: list[onnx.NodeProto] = field(default_factory=list)
-    initializers: list[onnx.TensorProto] = field(default_factory=list)
-    _names: set[str] = field(default_factory=set)
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        if name not in self._names:
-            self._names.add(name)
-            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
+class GraphBuilder(OnnxGraph):
+    """The transformer pieces on top of the shared graph accumulator."""
 
     def scalar(self, value: float) -> str:
-        return self.const(f"const.f{value!r}", np.array(value, dtype=np.float32))
+        return self.shared(f"const.f{value!r}", np.array(value, dtype=np.float32))
 
     def ints(self, name: str, values: list[int]) -> str:
-        return self.const(f"const.{name}", np.array(values, dtype=np.int64))
-
-    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
-        return name
+        return self.shared(f"const.{name}", np.array(values, dtype=np.int64))
 
     def linear(self, x: str, name: str, weight: np.ndarray, bias: np.ndarray) -> str:
         """``x @ weight.T + bias`` with a torch ``[out, in]`` weight (MatMul, for quantization)."""
