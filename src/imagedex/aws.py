@@ -8,6 +8,12 @@ from typing import Any
 RETRY_CONFIG = {"max_attempts": 8, "mode": "standard"}
 
 
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ("" for anything else)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
 @lru_cache(maxsize=16)
 def client(service: str) -> Any:
     """A cached boto3 client; region, credentials and endpoint come from boto3's usual settings."""

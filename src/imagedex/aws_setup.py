@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from imagedex.aws import error_code
 from imagedex.ingest import IMAGE_SUFFIXES
 
 NOTIFICATION_ID_PREFIX = "imagedex-"
@@ -37,8 +38,7 @@ def _ensure_bucket(s3: Any, bucket: str) -> bool:
         s3.head_bucket(Bucket=bucket)
         return False
     except Exception as exc:
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        if code not in ("404", "NoSuchBucket", "NotFound"):
+        if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise
     region = s3.meta.region_name
     if region and region != "us-east-1":

@@ -36,6 +36,15 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
+def _print_fields(data: dict[str, Any], as_json: bool, separator: str = ": ") -> None:
+    """A flat result as JSON for scripts, or one `name: value` line each for people."""
+    if as_json:
+        _print_json(data)
+        return
+    for key, value in data.items():
+        out.print(f"{key}{separator}{value}")
+
+
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -432,11 +441,7 @@ def status(ctx: _Context, as_json: bool) -> None:
         "queue": {"visible": stats.visible, "in_flight": stats.in_flight, "dead": stats.dead},
         "documents": services.index.count(),
     }
-    if as_json:
-        _print_json(data)
-    else:
-        for key, value in data.items():
-            out.print(f"{key}: {value}")
+    _print_fields(data, as_json)
 
 
 # -- dead letters -----------------------------------------------------------------------------
@@ -670,11 +675,7 @@ def aws_setup_command(
         max_receive_count=max_receive_count or settings.max_receive_count,
         visibility_timeout=visibility_timeout or int(settings.visibility_timeout),
     )
-    if as_json:
-        _print_json(result)
-    else:
-        for key, value in result.items():
-            out.print(f"{key}: {value}")
+    _print_fields(result, as_json)
 
 
 @aws.command("status")
@@ -686,11 +687,7 @@ def aws_status_command(ctx: _Context, as_json: bool) -> None:
     from imagedex.aws import client
 
     result = aws_setup.status(_aws_target(ctx.settings), client("s3"), client("sqs"))
-    if as_json:
-        _print_json(result)
-    else:
-        for key, value in result.items():
-            out.print(f"{key}: {value}")
+    _print_fields(result, as_json)
 
 
 @main.command("config")
@@ -700,11 +697,7 @@ def show_config(ctx: _Context, as_json: bool) -> None:
     """The effective settings (defaults < imagedex.toml < IMAGEDEX_* env < flags)."""
     data = {k: str(v) for k, v in ctx.settings.__dict__.items()}
     data["store_url"] = ctx.settings.store_url
-    if as_json:
-        _print_json(data)
-    else:
-        for key, value in data.items():
-            out.print(f"{key} = {value}")
+    _print_fields(data, as_json, separator=" = ")
 
 
 def run() -> None:

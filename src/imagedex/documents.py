@@ -83,6 +83,10 @@ class ImageDocument:
         data["embedding"] = list(self.embedding) if self.embedding is not None else None
         return data
 
+    def label_text(self) -> str:
+        """Label names with their parents and aliases, as one string for full-text indexes."""
+        return " | ".join(" ".join((lb.label, *lb.parents, *lb.aliases)) for lb in self.labels)
+
     @property
     def unsafe_confidence(self) -> float:
         """The highest moderation confidence (0 when nothing unsafe was detected)."""

@@ -114,10 +114,16 @@ def _dead_letter_reasons(services: Services) -> dict[tuple[str, str, str], str]:
     return reasons
 
 
-def check_uploads(services: Services, uploads: Iterable[Upload]) -> list[UploadOutcome]:
-    """Indexed (this version), failed (dead-lettered, with the reason) or still pending."""
+def check_uploads(
+    services: Services,
+    uploads: Iterable[Upload],
+    dead: dict[tuple[str, str, str], str] | None = None,
+) -> list[UploadOutcome]:
+    """Indexed (this version), failed (dead-lettered, with the reason) or still pending.
+
+    `dead` is a reading of the dead-letter reasons to reuse; without it the queue is read once.
+    """
     outcomes = []
-    dead: dict[tuple[str, str, str], str] | None = None
     for upload in uploads:
         doc = services.index.get(upload.doc_id)
         if doc is not None and doc.etag == upload.etag:
@@ -142,8 +148,12 @@ def wait_for(
 ) -> list[UploadOutcome]:
     """Poll until every upload is indexed or dead-lettered, or the timeout passes."""
     deadline = time.monotonic() + timeout
+    dead_count, dead = -1, None
     while True:
-        outcomes = check_uploads(services, uploads)
+        count = services.queue.stats().dead
+        if count != dead_count:  # reading the DLQ is costly (on SQS a peek): only when it grew
+            dead_count, dead = count, _dead_letter_reasons(services)
+        outcomes = check_uploads(services, uploads, dead)
         done = sum(1 for o in outcomes if o.status != "pending")
         if on_progress is not None:
             on_progress(done, len(outcomes))

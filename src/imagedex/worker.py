@@ -80,7 +80,7 @@ class Worker:
         """Process batches until `stop` is set, or (once=True) until the queue is drained."""
         stop = stop or threading.Event()
         prepared: stdqueue.Queue[list[Prepared] | None] = stdqueue.Queue(maxsize=1)
-        pipeline = self.pipeline  # load models before the first receive
+        pipeline = self.pipeline  # build the analyzers now; each loads its model on first use
         producer = threading.Thread(
             target=self._produce,
             args=(pipeline, stop, once, prepared),

@@ -27,9 +27,7 @@ BULK_CHUNK = 500
 
 def _engine_document(doc: ImageDocument) -> dict[str, Any]:
     body = doc.to_dict()
-    body["label_text"] = " | ".join(
-        " ".join((lb.label, *lb.parents, *lb.aliases)) for lb in doc.labels
-    )
+    body["label_text"] = doc.label_text()
     if not body.get("taken_at"):
         body["taken_at"] = None
     body["phash_bands"] = phash_bands(doc.phash) if doc.phash else []
@@ -37,7 +35,7 @@ def _engine_document(doc: ImageDocument) -> dict[str, Any]:
 
 
 def _from_source(source: dict[str, Any]) -> ImageDocument:
-    source = {k: v for k, v in source.items() if k not in ("label_text", "phash_bands")}
+    source = {k: v for k, v in source.items() if k not in dsl.INTERNAL_FIELDS}
     return ImageDocument.from_dict(source)
 
 

@@ -13,6 +13,9 @@ from imagedex.documents import SearchQuery
 MAPPING_VERSION = 1
 MIN_SIMILARITY = 0.2  # as the SQLite index: weaker "matches" are noise
 TEXT_FIELDS = ["title", "label_text", "text"]
+# Fields imagedex derives for the engine alone; never part of a returned document.
+INTERNAL_FIELDS = ("label_text", "phash_bands")
+HIT_SOURCE = {"excludes": [*INTERNAL_FIELDS, "embedding"]}  # search hits need no vectors
 
 
 def index_settings(replicas: int = 0, shards: int = 1) -> dict[str, Any]:
@@ -140,7 +143,7 @@ def vector_body(query: SearchQuery, flavor: str) -> dict[str, Any]:
         "from": query.offset,
         "size": query.limit,
         "track_total_hits": True,
-        "_source": {"excludes": ["label_text", "phash_bands", "embedding"]},
+        "_source": HIT_SOURCE,
     }
     if flavor == "elasticsearch":
         body["knn"] = {
@@ -200,7 +203,7 @@ def search_body(query: SearchQuery) -> dict[str, Any]:
         "from": query.offset,
         "size": query.limit,
         "track_total_hits": True,
-        "_source": {"excludes": ["label_text", "phash_bands", "embedding"]},
+        "_source": HIT_SOURCE,
     }
 
 

@@ -166,10 +166,9 @@ class SqliteIndex:
                 "INSERT OR IGNORE INTO phash_bands (band, doc) VALUES (?, ?)",
                 [(band, rowid) for band in phash_bands(doc.phash)],
             )
-        label_text = " | ".join(" ".join((lb.label, *lb.parents, *lb.aliases)) for lb in doc.labels)
         db.execute(
             "INSERT INTO docs_fts (rowid, title, labels, text) VALUES (?, ?, ?, ?)",
-            (rowid, doc.title, label_text, "\n".join(doc.text)),
+            (rowid, doc.title, doc.label_text(), "\n".join(doc.text)),
         )
 
     @staticmethod
@@ -269,12 +268,7 @@ class SqliteIndex:
         if query.vector is not None:
             return self._vector_search(query)
         sql_from, params, score = self._matching(query)
-        where, where_params = "", []
-        if query.moderation:
-            where = (
-                " WHERE d.unsafe >= ?" if query.moderation == "unsafe" else " WHERE d.unsafe < ?"
-            )
-            where_params = [query.unsafe_threshold]
+        where, where_params = self._doc_filter(query)
         db = self._db()
         counted = f"{sql_from} JOIN docs d ON d.rowid = m.doc{where}" if where else sql_from
         total = int(

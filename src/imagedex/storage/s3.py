@@ -13,9 +13,9 @@ _CHUNK = 1 << 20
 
 
 def _missing(exc: Exception) -> bool:
-    response = getattr(exc, "response", None) or {}
-    code = str(response.get("Error", {}).get("Code", ""))
-    return code in ("404", "NoSuchKey", "NotFound")
+    from imagedex.aws import error_code
+
+    return error_code(exc) in ("404", "NoSuchKey", "NotFound")
 
 
 class S3ObjectStore:
