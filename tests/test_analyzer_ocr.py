@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rapidocr
+import skimage.data as skdata
 from PIL import Image, ImageDraw, ImageFont
 
 from imagedex.errors import RecognitionError
@@ -26,9 +28,6 @@ from imagedex.recognition.ocr import (
     bundled_model_paths,
     reading_order,
 )
-
-pytest.importorskip("rapidocr")
-skdata = pytest.importorskip("skimage.data")
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -127,7 +126,6 @@ def test_rejects_bad_settings() -> None:
 
 
 def test_models_are_the_ones_bundled_in_rapidocr() -> None:
-    import rapidocr
 
     root = Path(rapidocr.__file__).resolve().parent
     paths = bundled_model_paths()
