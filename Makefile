@@ -1,4 +1,6 @@
 # Two commands: `make run` (install + run the embedded system), `make test` (install + all checks).
+# The browser tests drive Debian's chromium (installed with apt when missing; Playwright never
+# downloads a browser).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,6 +21,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps $(NO_DEPS)
 	touch $(VENV)/.installed $@

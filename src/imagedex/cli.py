@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -10,58 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from imagedex import __version__
+from imagedex.cli_common import (
+    CliContext,
+    console,
+    out,
+    pass_ctx,
+    print_fields,
+    print_json,
+    progress_display,
+)
 from imagedex.config import Settings, load_settings
 from imagedex.documents import SearchQuery
 from imagedex.errors import ImagedexError
 from imagedex.services import Services
-
-console = Console(stderr=True)
-out = Console()
-
-
-def _progress(quiet: bool) -> Progress:
-    """A progress display on stderr (off when the output is JSON for a script)."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet,
-    )
-
-
-def _print_fields(data: dict[str, Any], as_json: bool, separator: str = ": ") -> None:
-    """A flat result as JSON for scripts, or one `name: value` line each for people."""
-    if as_json:
-        _print_json(data)
-        return
-    for key, value in data.items():
-        out.print(f"{key}{separator}{value}")
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-class _Context:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._services: Services | None = None
-
-    @property
-    def services(self) -> Services:
-        if self._services is None:
-            self._services = Services.from_settings(self.settings)
-        return self._services
-
-
-pass_ctx = click.make_pass_decorator(_Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,7 +55,7 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None, ve
         settings = load_settings(config_file, data_dir=data_dir)
     except ImagedexError as exc:
         raise click.ClickException(str(exc)) from exc
-    ctx.obj = _Context(settings)
+    ctx.obj = CliContext(settings)
 
 
 # -- ingest / worker / up ---------------------------------------------------------------------
@@ -122,7 +85,7 @@ def _run_worker_thread(services: Services) -> tuple[threading.Thread, threading.
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @pass_ctx
 def ingest(
-    ctx: _Context,
+    ctx: CliContext,
     paths: tuple[Path, ...],
     title: str | None,
     wait: bool,
@@ -134,7 +97,7 @@ def ingest(
     from imagedex.ingest import upload_paths, wait_for
 
     services = ctx.services
-    with _progress(as_json) as progress:
+    with progress_display(as_json) as progress:
         task = progress.add_task("uploading", total=None)
         uploads = upload_paths(
             services, paths, title=title, on_upload=lambda _u: progress.advance(task)
@@ -162,13 +125,13 @@ def ingest(
     if outcomes is None:
         result = {"uploaded": [u.__dict__ for u in uploads]}
         if as_json:
-            _print_json(result)
+            print_json(result)
         else:
             console.print(f"uploaded {len(uploads)} file(s); the worker will index them")
         return
     failed = [o for o in outcomes if o.status != "indexed"]
     if as_json:
-        _print_json(
+        print_json(
             {
                 "indexed": sum(1 for o in outcomes if o.status == "indexed"),
                 "failed": sum(1 for o in outcomes if o.status == "failed"),
@@ -202,14 +165,14 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.option("--once", is_flag=True, help="Drain the queue, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print run statistics as JSON at the end.")
 @pass_ctx
-def worker(ctx: _Context, once: bool, as_json: bool) -> None:
+def worker(ctx: CliContext, once: bool, as_json: bool) -> None:
     """Work the queue: recognise each new image and index it (runs until stopped)."""
     from imagedex.worker import Worker
 
     services = ctx.services
     stop = threading.Event()
     _stop_on_signals(stop)
-    with _progress(as_json) as progress:
+    with progress_display(as_json) as progress:
         task = progress.add_task("messages processed", total=None)
         runner = Worker(services, on_batch=lambda s: progress.update(task, completed=s.messages))
         stats = runner.run(stop, once=once)
@@ -223,7 +186,7 @@ def worker(ctx: _Context, once: bool, as_json: bool) -> None:
         "seconds": round(stats.elapsed, 3),
     }
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
         console.print(
             f"{stats.messages} messages: {stats.indexed} indexed, {stats.unchanged} unchanged, "
@@ -244,7 +207,7 @@ def worker(ctx: _Context, once: bool, as_json: bool) -> None:
 @click.option("--no-worker", is_flag=True, help="Serve the API only (workers run elsewhere).")
 @pass_ctx
 def up(
-    ctx: _Context, host: str | None, port: int | None, watch_dir: Path | None, no_worker: bool
+    ctx: CliContext, host: str | None, port: int | None, watch_dir: Path | None, no_worker: bool
 ) -> None:
     """Run the API, a worker and (optionally) a folder watcher: the whole embedded system."""
     import uvicorn
@@ -262,6 +225,11 @@ def up(
     if not no_worker:
         _thread, stop = _run_worker_thread(services)
         stoppers.append(stop)
+    from imagedex.background import start_background
+
+    background_stop = threading.Event()
+    stoppers.append(background_stop)
+    start_background(services, background_stop)
     folder = watch_dir or (Path(settings.watch_dir) if settings.watch_dir else None)
     if folder is not None:
         from imagedex.watch import FolderWatcher
@@ -285,7 +253,7 @@ def up(
 @click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--no-initial-scan", is_flag=True, help="Skip uploading files already there.")
 @pass_ctx
-def watch(ctx: _Context, folder: Path, no_initial_scan: bool) -> None:
+def watch(ctx: CliContext, folder: Path, no_initial_scan: bool) -> None:
     """Upload images as they appear in FOLDER (and remove them when deleted) until stopped."""
     from imagedex.watch import FolderWatcher
 
@@ -338,7 +306,7 @@ def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print {total, hits} as JSON.")
 @pass_ctx
 def search(
-    ctx: _Context,
+    ctx: CliContext,
     text: str | None,
     labels: tuple[str, ...],
     match_any: bool,
@@ -368,7 +336,7 @@ def search(
     query = with_vector(ctx.services, query, semantic=semantic, like=like)
     result = search_json(ctx.services, query)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     table = Table(title=f"{result['total']} image(s)")
     table.add_column("title")
@@ -383,7 +351,7 @@ def search(
 @click.argument("title_or_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole document as JSON.")
 @pass_ctx
-def show(ctx: _Context, title_or_id: str, as_json: bool) -> None:
+def show(ctx: CliContext, title_or_id: str, as_json: bool) -> None:
     """What one image shows: its labels and metadata (by id, title or key)."""
     from imagedex.search import document_json, resolve_document
 
@@ -392,7 +360,7 @@ def show(ctx: _Context, title_or_id: str, as_json: bool) -> None:
         raise click.ClickException(f"no indexed image with id, title or key {title_or_id!r}")
     data = document_json(doc)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     out.print(f"[bold]{doc.title}[/bold]  ({doc.width}×{doc.height}, {doc.content_type})")
     out.print(f"id {doc.id}\n{doc.s3_location}")
@@ -412,13 +380,13 @@ def show(ctx: _Context, title_or_id: str, as_json: bool) -> None:
 @click.option("--min-confidence", type=click.FloatRange(0, 100), default=0.0)
 @click.option("--json", "as_json", is_flag=True, help="Print {labels: [{label, count}]}.")
 @pass_ctx
-def labels(ctx: _Context, top: int, min_confidence: float, as_json: bool) -> None:
+def labels(ctx: CliContext, top: int, min_confidence: float, as_json: bool) -> None:
     """Label counts: how many images show each label, most common first."""
     from imagedex.search import labels_json
 
     data = labels_json(ctx.services, top, min_confidence)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     table = Table()
     table.add_column("label")
@@ -431,7 +399,7 @@ def labels(ctx: _Context, top: int, min_confidence: float, as_json: bool) -> Non
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def status(ctx: _Context, as_json: bool) -> None:
+def status(ctx: CliContext, as_json: bool) -> None:
     """Queue depth, dead letters and documents indexed."""
     services = ctx.services
     stats = services.queue.stats()
@@ -441,7 +409,7 @@ def status(ctx: _Context, as_json: bool) -> None:
         "queue": {"visible": stats.visible, "in_flight": stats.in_flight, "dead": stats.dead},
         "documents": services.index.count(),
     }
-    _print_fields(data, as_json)
+    print_fields(data, as_json)
 
 
 # -- dead letters -----------------------------------------------------------------------------
@@ -473,11 +441,11 @@ def _dead_letter_row(letter: Any) -> dict[str, Any]:
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def dlq_list(ctx: _Context, limit: int, as_json: bool) -> None:
+def dlq_list(ctx: CliContext, limit: int, as_json: bool) -> None:
     """Dead-lettered messages with the reason they failed."""
     rows = [_dead_letter_row(d) for d in ctx.services.queue.dead_letters(limit)]
     if as_json:
-        _print_json({"total": ctx.services.queue.stats().dead, "messages": rows})
+        print_json({"total": ctx.services.queue.stats().dead, "messages": rows})
         return
     table = Table(title=f"{len(rows)} dead letter(s)")
     table.add_column("id")
@@ -494,13 +462,13 @@ def dlq_list(ctx: _Context, limit: int, as_json: bool) -> None:
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead letter.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def dlq_retry(ctx: _Context, ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
+def dlq_retry(ctx: CliContext, ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
     """Send dead letters (the given ids, or --all) back to the queue."""
     if not ids and not retry_all:
         raise click.UsageError("give message ids or --all")
     moved = ctx.services.queue.redrive(None if retry_all else list(ids))
     if as_json:
-        _print_json({"retried": moved})
+        print_json({"retried": moved})
     else:
         console.print(f"{moved} message(s) sent back to the queue")
 
@@ -518,7 +486,7 @@ def dlq_retry(ctx: _Context, ids: tuple[str, ...], retry_all: bool, as_json: boo
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def reprocess(
-    ctx: _Context,
+    ctx: CliContext,
     analyzer: str | None,
     label: str | None,
     force: bool,
@@ -535,7 +503,7 @@ def reprocess(
 
     services = ctx.services
     selection = Selection(analyzer=analyzer, label=label, force=force)
-    with _progress(as_json) as progress:
+    with progress_display(as_json) as progress:
         queued = progress.add_task("queued for reprocessing", total=None)
         sent = enqueue(services, selection, lambda n: progress.update(queued, completed=n))
         stats = None
@@ -552,7 +520,7 @@ def reprocess(
         "dead_lettered": stats.dead_lettered if stats else 0,
     }
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         console.print(
             f"{sent} image(s) queued; {result['indexed']} reprocessed here"
@@ -574,7 +542,7 @@ def index_group() -> None:
 @click.option("--to", "target", required=True, help="Index URL to write.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def index_copy(ctx: _Context, source: str, target: str, as_json: bool) -> None:
+def index_copy(ctx: CliContext, source: str, target: str, as_json: bool) -> None:
     """Copy every document from one index to another (same ids: safe to run again)."""
     from imagedex.index import open_index
 
@@ -584,7 +552,7 @@ def index_copy(ctx: _Context, source: str, target: str, as_json: bool) -> None:
     total = src.count()
     copied = 0
     batch = []
-    with _progress(as_json) as progress:
+    with progress_display(as_json) as progress:
         task = progress.add_task("copying", total=total)
         for doc in src.iter_documents():
             batch.append(doc)
@@ -599,7 +567,7 @@ def index_copy(ctx: _Context, source: str, target: str, as_json: bool) -> None:
             progress.update(task, completed=copied)
     result = {"from": source, "to": target, "copied": copied, "target_count": dst.count()}
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         console.print(f"copied {copied} documents; {target} now holds {result['target_count']}")
 
@@ -607,18 +575,18 @@ def index_copy(ctx: _Context, source: str, target: str, as_json: bool) -> None:
 @index_group.command("migrate")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def index_migrate(ctx: _Context, as_json: bool) -> None:
+def index_migrate(ctx: CliContext, as_json: bool) -> None:
     """Rebuild an OpenSearch/Elasticsearch index with the current mapping behind its alias
     (new versioned index, copy, atomic alias swap: no outage)."""
     index = ctx.services.index
     migrate = getattr(index, "migrate", None)
     if migrate is None:
         raise click.UsageError("migrate applies to OpenSearch/Elasticsearch indexes")
-    with _progress(as_json) as progress:
+    with progress_display(as_json) as progress:
         task = progress.add_task("migrating", total=index.count())
         result = migrate(on_progress=lambda n: progress.update(task, completed=n))
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         console.print(
             f"{result['documents']} documents moved from {result['from']} to {result['to']}"
@@ -660,7 +628,7 @@ def _aws_target(settings: Settings) -> Any:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def aws_setup_command(
-    ctx: _Context, max_receive_count: int | None, visibility_timeout: int | None, as_json: bool
+    ctx: CliContext, max_receive_count: int | None, visibility_timeout: int | None, as_json: bool
 ) -> None:
     """Create (idempotently) the bucket, the queue and its DLQ, the queue policy and the
     bucket's event notifications for image files."""
@@ -675,29 +643,41 @@ def aws_setup_command(
         max_receive_count=max_receive_count or settings.max_receive_count,
         visibility_timeout=visibility_timeout or int(settings.visibility_timeout),
     )
-    _print_fields(result, as_json)
+    print_fields(result, as_json)
 
 
 @aws.command("status")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def aws_status_command(ctx: _Context, as_json: bool) -> None:
+def aws_status_command(ctx: CliContext, as_json: bool) -> None:
     """Queue depth, messages in flight and dead letters, and the notification rules."""
     from imagedex import aws_setup
     from imagedex.aws import client
 
     result = aws_setup.status(_aws_target(ctx.settings), client("s3"), client("sqs"))
-    _print_fields(result, as_json)
+    print_fields(result, as_json)
 
 
 @main.command("config")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def show_config(ctx: _Context, as_json: bool) -> None:
+def show_config(ctx: CliContext, as_json: bool) -> None:
     """The effective settings (defaults < imagedex.toml < IMAGEDEX_* env < flags)."""
     data = {k: str(v) for k, v in ctx.settings.__dict__.items()}
     data["store_url"] = ctx.settings.store_url
-    _print_fields(data, as_json, separator=" = ")
+    print_fields(data, as_json, separator=" = ")
+
+
+def _add_subcommand_modules() -> None:
+    """Command groups that live in their own modules (keys, users, reports, alerts, kibana)."""
+    import importlib
+
+    for name in ("cli_access", "cli_reports", "cli_alerts", "cli_kibana"):
+        for command in importlib.import_module(f"imagedex.{name}").COMMANDS:
+            main.add_command(command)
+
+
+_add_subcommand_modules()
 
 
 def run() -> None:

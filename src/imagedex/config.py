@@ -64,6 +64,28 @@ class Settings:
     port: int = 8000
     max_upload_bytes: int = 50 * 1024 * 1024
     watch_dir: str = ""
+    public_url: str = ""  # how users reach the app (links in mails/Slack); default http://host:port
+    thumbnail_size: int = 320
+    # access control (docs/security.md)
+    auth: str = "auto"  # auto: required when bound beyond loopback | on | off
+    secret_key: str = ""  # signs sessions and links; empty: generated once into the data dir
+    session_ttl: float = 12 * 3600.0
+    link_ttl: float = 3600.0  # lifetime of signed image links
+    login_attempts_per_minute: int = 10
+    uploads_per_minute: int = 120
+    # notifications: email, Slack, webhooks (docs/reports-alerts.md)
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: str = "starttls"  # starttls | ssl | none
+    smtp_from: str = "imagedex@localhost"
+    webhook_secret: str = ""  # HMAC-SHA256 key for generic webhooks
+    delivery_max_attempts: int = 6
+    delivery_retry_delay: float = 30.0  # first retry; doubles each attempt
+    # scheduled reports and aggregate alerts
+    scheduler: bool = True  # `imagedex up` runs the scheduler (safe to run in several processes)
+    timezone: str = "UTC"  # default zone for report schedules
 
     @property
     def store_url(self) -> str:

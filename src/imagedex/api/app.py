@@ -1,4 +1,4 @@
-"""FastAPI application: upload, search, image details and content, labels, health."""
+"""FastAPI application: upload, image details and content, health; the other routers."""
 
 from __future__ import annotations
 
@@ -7,15 +7,23 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from imagedex import __version__
-from imagedex.documents import SearchQuery
-from imagedex.errors import ConfigError, ImagedexError, InvalidKeyError, ObjectNotFoundError
+from imagedex.api import (
+    pages,
+    routes_access,
+    routes_alerts,
+    routes_dashboard,
+    routes_reports,
+    routes_search,
+)
+from imagedex.api.deps import require_role
+from imagedex.errors import ImagedexError, InvalidKeyError, ObjectNotFoundError
 from imagedex.imaging import sniff_content_type
 from imagedex.ingest import upload_bytes
-from imagedex.search import document_json, labels_json, search_json, with_vector
+from imagedex.search import document_json
 from imagedex.services import Services
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
@@ -34,6 +42,9 @@ def create_app(services: Services) -> FastAPI:
         description="Search images by what they show.",
     )
     settings = services.settings
+    app.state.services = services
+    viewer = [Depends(require_role("viewer"))]
+    editor = [Depends(require_role("editor"))]
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:
@@ -45,7 +56,7 @@ def create_app(services: Services) -> FastAPI:
             "queue": {"visible": stats.visible, "in_flight": stats.in_flight, "dead": stats.dead},
         }
 
-    @app.post("/api/images", status_code=202, tags=["images"])
+    @app.post("/api/images", status_code=202, tags=["images"], dependencies=editor)
     async def upload_image(
         file: Annotated[UploadFile, File(description="the image")],
         title: Annotated[str | None, Form(max_length=500)] = None,
@@ -72,43 +83,16 @@ def create_app(services: Services) -> FastAPI:
             "status": "queued",
         }
 
-    @app.get("/api/search", tags=["search"])
-    def search(
-        q: Annotated[str | None, Query(max_length=500, description="free text")] = None,
-        label: Annotated[list[str] | None, Query(description="label (repeatable)")] = None,
-        min_confidence: Annotated[float, Query(ge=0, le=100)] = 0.0,
-        match: Annotated[str, Query(pattern="^(all|any)$")] = "all",
-        limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-        sort: Annotated[str, Query(pattern="^(relevance|newest|oldest|title)$")] = "relevance",
-        moderation: Annotated[str, Query(pattern="^(|safe|unsafe)$")] = "",
-        semantic: Annotated[bool, Query(description="search q by meaning")] = False,
-        like: Annotated[str | None, Query(max_length=64, description="similar to image id")] = None,
-    ) -> dict[str, Any]:
-        query = SearchQuery(
-            text=q,
-            labels=tuple(label or ()),
-            match_all_labels=match == "all",
-            min_confidence=min_confidence,
-            limit=limit,
-            offset=offset,
-            sort=sort,
-            moderation=moderation,
-        )
-        try:
-            query = with_vector(services, query, semantic=semantic, like=like)
-        except ConfigError as exc:
-            raise HTTPException(400, str(exc)) from exc
-        return search_json(services, query)
-
-    @app.get("/api/images/{doc_id}", tags=["images"])
+    @app.get("/api/images/{doc_id}", tags=["images"], dependencies=viewer)
     def get_image(doc_id: str) -> dict[str, Any]:
         doc = services.index.get(doc_id)
         if doc is None:
             raise HTTPException(404, f"no indexed image with id {doc_id!r}")
         return document_json(doc)
 
-    @app.get("/api/images/{doc_id}/content", tags=["images"], response_model=None)
+    @app.get(
+        "/api/images/{doc_id}/content", tags=["images"], response_model=None, dependencies=viewer
+    )
     def get_image_content(doc_id: str) -> Response:
         doc = services.index.get(doc_id)
         if doc is None:
@@ -129,14 +113,7 @@ def create_app(services: Services) -> FastAPI:
         except ObjectNotFoundError as exc:
             raise HTTPException(404, str(exc)) from exc
 
-    @app.get("/api/labels", tags=["search"])
-    def labels(
-        top: Annotated[int, Query(ge=1, le=10_000)] = 50,
-        min_confidence: Annotated[float, Query(ge=0, le=100)] = 0.0,
-    ) -> dict[str, Any]:
-        return labels_json(services, top, min_confidence)
-
-    @app.get("/api/queue", tags=["ops"])
+    @app.get("/api/queue", tags=["ops"], dependencies=viewer)
     def queue_state(limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> dict[str, Any]:
         stats = services.queue.stats()
         return {
@@ -148,6 +125,10 @@ def create_app(services: Services) -> FastAPI:
                 for d in services.queue.dead_letters(limit)
             ],
         }
+
+    for module in (routes_search, routes_access, routes_dashboard, routes_reports, routes_alerts):
+        app.include_router(module.router)
+    app.include_router(pages.router)  # last: the web app's catch-all page routes
 
     @app.exception_handler(ImagedexError)
     async def imagedex_error(_request: object, exc: ImagedexError) -> Response:
