@@ -1,0 +1,126 @@
+"""Server-side charts (matplotlib's Agg canvas, no browser, no pyplot global state)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from imagedex.reports.data import Charts, ReportData
+
+DPI = 100
+COLOURS = ["#3b6fb6", "#e0883a", "#4a9d5b", "#c44e52", "#8172b2", "#937860", "#da8bc3", "#8c8c8c"]
+
+
+def _empty(ax: Axes, title: str) -> None:
+    ax.set_title(title)
+    ax.text(0.5, 0.5, "no images", ha="center", va="center", color="#888888")
+    ax.set_axis_off()
+
+
+def _short(text: str, size: int = 22) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def draw_over_time(ax: Axes, charts: Charts) -> None:
+    title = f"Images per {charts.interval}"
+    if not charts.over_time:
+        return _empty(ax, title)
+    labels = [start[:16].replace("T", " ") for start, _ in charts.over_time]
+    counts = [count for _, count in charts.over_time]
+    positions = list(range(len(counts)))
+    ax.bar(positions, counts, color=COLOURS[0], width=0.8)
+    step = max(1, len(labels) // 8)
+    if charts.interval in ("day", "week", "month"):
+        labels = [label[:10] for label in labels]
+    ax.set_xticks(positions[::step], labels[::step], rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("images")
+    ax.set_title(title)
+
+
+def draw_top_labels(ax: Axes, charts: Charts) -> None:
+    title = "Top labels"
+    if not charts.labels:
+        return _empty(ax, title)
+    top = charts.labels[:10][::-1]  # largest at the top
+    ax.barh([_short(label) for label, _ in top], [count for _, count in top], color=COLOURS[1])
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xlabel("images")
+    ax.set_title(title)
+
+
+def draw_label_share(ax: Axes, charts: Charts) -> None:
+    title = "Label share"
+    if not charts.labels:
+        return _empty(ax, title)
+    top = charts.labels[:7]
+    rest = sum(count for _, count in charts.labels[7:])
+    names = [_short(label, 16) for label, _ in top] + (["other"] if rest else [])
+    counts = [count for _, count in top] + ([rest] if rest else [])
+    ax.pie(counts, labels=names, colors=COLOURS[: len(counts)], textprops={"fontsize": 7})
+    ax.set_title(title)
+
+
+def draw_confidence(ax: Axes, charts: Charts) -> None:
+    title = "Best label confidence"
+    if not any(count for _, _, count in charts.confidence):
+        return _empty(ax, title)
+    names = [f"{low}-{high}" for low, high, _ in charts.confidence]
+    ax.bar(names, [count for _, _, count in charts.confidence], color=COLOURS[2])
+    ax.tick_params(axis="x", labelsize=7, rotation=30)
+    ax.set_xlabel("confidence %")
+    ax.set_ylabel("images")
+    ax.set_title(title)
+
+
+def draw_moderation(ax: Axes, charts: Charts) -> None:
+    title = "Moderation"
+    if not charts.safe and not charts.unsafe:
+        return _empty(ax, title)
+    names = ["safe", "unsafe"] + [_short(label, 16) for label, _ in charts.moderation_labels[:5]]
+    counts = [charts.safe, charts.unsafe] + [count for _, count in charts.moderation_labels[:5]]
+    colours = [COLOURS[2], COLOURS[3]] + [COLOURS[4]] * (len(names) - 2)
+    ax.bar(names, counts, color=colours)
+    ax.tick_params(axis="x", labelsize=7, rotation=30)
+    ax.set_ylabel("images")
+    ax.set_title(title)
+
+
+CHARTS: dict[str, Callable[[Axes, Charts], None]] = {
+    "over_time": draw_over_time,
+    "top_labels": draw_top_labels,
+    "label_share": draw_label_share,
+    "confidence": draw_confidence,
+    "moderation": draw_moderation,
+}
+
+
+def _png(figure: Figure) -> bytes:
+    FigureCanvasAgg(figure)
+    buf = io.BytesIO()
+    # no Software/date metadata: the same data gives the same bytes
+    figure.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def chart_png(name: str, charts: Charts, size: tuple[float, float] = (6.0, 3.4)) -> bytes:
+    """One chart as PNG bytes (for the PDF)."""
+    figure = Figure(figsize=size, dpi=DPI, layout="constrained")
+    CHARTS[name](figure.add_subplot(), charts)
+    return _png(figure)
+
+
+def charts_png(data: ReportData) -> bytes:
+    """The report's "png" format: every chart in one grid under a heading."""
+    figure = Figure(figsize=(12.0, 10.5), dpi=DPI, layout="constrained")
+    figure.suptitle(f"{data.title}: {data.total} images ({data.period})", fontsize=13)
+    grid = figure.add_gridspec(3, 2)
+    CHARTS["over_time"](figure.add_subplot(grid[0, :]), data.charts)
+    CHARTS["top_labels"](figure.add_subplot(grid[1, 0]), data.charts)
+    CHARTS["label_share"](figure.add_subplot(grid[1, 1]), data.charts)
+    CHARTS["confidence"](figure.add_subplot(grid[2, 0]), data.charts)
+    CHARTS["moderation"](figure.add_subplot(grid[2, 1]), data.charts)
+    return _png(figure)
