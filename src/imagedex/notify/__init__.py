@@ -1,0 +1,15 @@
+"""Notifications: what to say (Message), where (Target), and a persistent outbox that sends."""
+
+from imagedex.notify.message import Attachment, Message
+from imagedex.notify.outbox import Delivery, DeliveryError, Outbox
+from imagedex.notify.targets import Target, parse_target
+
+__all__ = [
+    "Attachment",
+    "Delivery",
+    "DeliveryError",
+    "Message",
+    "Outbox",
+    "Target",
+    "parse_target",
+]
