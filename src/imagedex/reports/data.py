@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = 160
 MAX_BUCKETS = 120  # more time buckets than this would make an unreadable chart
+LABELS = 50  # label counts a report lists (the charts show the first ten)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class ReportData:
     charts: Charts
     rows: list[ReportRow]
     thumbnails: dict[str, bytes] = field(default_factory=dict)  # row id -> JPEG (PDF only)
+    ingest: dict[str, Any] | None = None  # the dashboard's ingest panel (dashboard reports)
 
     @property
     def period(self) -> str:
@@ -107,36 +109,69 @@ def _charts_from_facets(facets: Any, interval: str) -> Charts:
     )
 
 
+def _charts_from_dashboard(panels: dict[str, Any]) -> Charts:
+    return Charts(
+        over_time=[(b["start"], b["count"]) for b in panels["over_time"]],
+        labels=[(c["label"], c["count"]) for c in panels["top_labels"]],
+        confidence=[(b["low"], b["high"], b["count"]) for b in panels["confidence"]],
+        safe=panels["moderation"]["safe"],
+        unsafe=panels["moderation"]["unsafe"],
+        moderation_labels=[(c["label"], c["count"]) for c in panels["moderation"]["labels"]],
+        interval=panels["interval"],
+    )
+
+
+def _charts(
+    services: Services, report: Report, query: SearchQuery, moment: datetime
+) -> tuple[int, Charts, dict[str, Any] | None]:
+    """Totals and chart series: the dashboard's panels, or the index's facets for a search."""
+    interval = _interval_for(parse_window(report.window))
+    for coarser in ("week", "month", None):
+        if report.source == "dashboard":
+            from imagedex.dashboard import dashboard_data
+
+            panels = dashboard_data(services, query, interval, labels=LABELS, now=moment)
+            total, charts, ingest = (
+                panels["total"],
+                _charts_from_dashboard(panels),
+                panels["ingest"],
+            )
+        else:
+            facets = services.index.facets(query, labels=LABELS, interval=interval)
+            total, charts, ingest = facets.total, _charts_from_facets(facets, interval), None
+        # an "all time" report over years: fewer, wider buckets
+        if coarser is None or len(charts.over_time) <= MAX_BUCKETS:
+            break
+        interval = coarser
+    return total, charts, ingest
+
+
 def gather(
     services: Services,
     report: Report,
     scheduled_for: datetime | None = None,
     thumbnails: bool = False,
 ) -> ReportData:
+    """Everything the renderers need for one run of `report` (its window ends at
+    `scheduled_for`, default now); `thumbnails` only for the PDF, the one format that shows them."""
     moment = scheduled_for or datetime.now(UTC)
     query = report_query(report, moment)
-    interval = _interval_for(parse_window(report.window))
-    facets = services.index.facets(query, labels=50, interval=interval)
-    for coarser in ("week", "month"):  # an "all time" report over years: fewer, wider buckets
-        if len(facets.over_time) <= MAX_BUCKETS:
-            break
-        interval = coarser
-        facets = services.index.facets(query, labels=50, interval=interval)
+    total, charts, ingest = _charts(services, report, query, moment)
     result = services.index.search(query)
     base = services.settings.public_url.rstrip("/") or (
         f"http://{services.settings.host}:{services.settings.port}"
     )
-    rows = [_row(doc, base) for doc in result.documents]
     data = ReportData(
         title=report.display_title,
         query=report.query,
         window=report.window,
         generated_at=moment,
-        date_from=getattr(query, "date_from", None),
-        date_to=getattr(query, "date_to", None),
-        total=facets.total,
-        charts=_charts_from_facets(facets, interval),
-        rows=rows,
+        date_from=query.date_from,
+        date_to=query.date_to,
+        total=total,
+        charts=charts,
+        rows=[_row(doc, base) for doc in result.documents],
+        ingest=ingest,
     )
     if thumbnails:
         for doc in result.documents:
@@ -166,7 +201,7 @@ def thumbnail_jpeg(
 ) -> bytes | None:
     """A small JPEG of the image, or None when the original cannot be read (the row stays)."""
     try:
-        from imagedex import thumbnails  # type: ignore[attr-defined,unused-ignore]
+        from imagedex import thumbnails
 
         path = thumbnails.thumbnail(services, doc.id, size)
         return _as_jpeg(path.read_bytes(), size)

@@ -45,6 +45,11 @@ def _title_page(pdf: FPDF, data: ReportData) -> None:
         ("Top label", f"{top[0]} ({top[1]} images)" if top else "none"),
         ("Unsafe images", str(data.charts.unsafe)),
     ]
+    if data.ingest is not None:
+        queue = data.ingest["queue"]
+        facts.append(("Queue", f"{queue['visible']} waiting, {queue['in_flight']} in progress"))
+        facts.append(("Dead letters", str(data.ingest["dead_letters"])))
+        facts.append(("Indexed last hour", str(data.ingest["throughput"]["last_hour"])))
     for name, value in facts:
         pdf.set_font(FONT, "B", 11)
         pdf.cell(45, 8, name)
