@@ -672,7 +672,7 @@ def _add_subcommand_modules() -> None:
     """Command groups that live in their own modules (keys, users, reports, alerts, kibana)."""
     import importlib
 
-    for name in ("cli_access", "cli_reports", "cli_alerts", "cli_kibana"):
+    for name in ("cli_access", "cli_reports", "cli_alerts", "cli_kibana", "cli_deliveries"):
         for command in importlib.import_module(f"imagedex.{name}").COMMANDS:
             main.add_command(command)
 

@@ -16,6 +16,7 @@ from imagedex.api import (
     routes_access,
     routes_alerts,
     routes_dashboard,
+    routes_deliveries,
     routes_reports,
     routes_search,
 )
@@ -126,7 +127,14 @@ def create_app(services: Services) -> FastAPI:
             ],
         }
 
-    for module in (routes_search, routes_access, routes_dashboard, routes_reports, routes_alerts):
+    for module in (
+        routes_search,
+        routes_access,
+        routes_dashboard,
+        routes_reports,
+        routes_alerts,
+        routes_deliveries,
+    ):
         app.include_router(module.router)
     app.include_router(pages.router)  # last: the web app's catch-all page routes
 

@@ -104,8 +104,8 @@ def _check_emails(text: str) -> str:
 
 def parse_target(text: str, warn: bool = True) -> Target:
     """Read `mailto:a@x.org,b@y.org`, `slack:https://...`, `webhook:https://...` (or a bare
-    http(s) URL) or `folder:/path`. Bad input raises ConfigError; plain http to another host
-    is allowed but logged as a warning when `warn`."""
+    http(s) URL; one on hooks.slack.com is a Slack target) or `folder:/path`. Bad input raises
+    ConfigError; plain http to another host is allowed but logged as a warning when `warn`."""
     raw = (text or "").strip()
     scheme, sep, rest = raw.partition(":")
     scheme = scheme.lower()
@@ -121,7 +121,9 @@ def parse_target(text: str, warn: bool = True) -> Target:
     elif scheme == "webhook":
         target = Target("webhook", _check_url(rest.strip(), "a webhook URL"))
     elif scheme in ("http", "https"):
-        target = Target("webhook", _check_url(raw, "a webhook URL"))
+        url = _check_url(raw, "a webhook URL")
+        kind = "slack" if urlsplit(url).hostname == "hooks.slack.com" else "webhook"
+        target = Target(kind, url)
     elif scheme == "folder":
         path = rest.strip()
         if not path:
