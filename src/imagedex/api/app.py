@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from imagedex import __version__
@@ -20,7 +20,7 @@ from imagedex.api import (
     routes_reports,
     routes_search,
 )
-from imagedex.api.deps import require_role
+from imagedex.api.deps import UploaderDep, optional_principal, require_role
 from imagedex.errors import ImagedexError, InvalidKeyError, ObjectNotFoundError
 from imagedex.imaging import sniff_content_type
 from imagedex.ingest import upload_bytes
@@ -48,7 +48,9 @@ def create_app(services: Services) -> FastAPI:
     editor = [Depends(require_role("editor"))]
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, Any]:
+    def healthz(request: Request) -> dict[str, Any]:
+        if optional_principal(request) is None:  # counts only for callers who may see them
+            return {"status": "ok", "version": __version__}
         stats = services.queue.stats()
         return {
             "status": "ok",
@@ -59,6 +61,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.post("/api/images", status_code=202, tags=["images"], dependencies=editor)
     async def upload_image(
+        _who: UploaderDep,  # an editor within uploads_per_minute (429 beyond)
         file: Annotated[UploadFile, File(description="the image")],
         title: Annotated[str | None, Form(max_length=500)] = None,
     ) -> dict[str, Any]:
@@ -109,7 +112,7 @@ def create_app(services: Services) -> FastAPI:
                 )
             presign = getattr(store, "presigned_url", None)
             if presign is not None:
-                return RedirectResponse(presign(doc.key), status_code=307)
+                return RedirectResponse(presign(doc.key, int(settings.link_ttl)), status_code=307)
             return Response(store.get(doc.key), media_type=doc.content_type or None)
         except ObjectNotFoundError as exc:
             raise HTTPException(404, str(exc)) from exc
