@@ -1,0 +1,50 @@
+"""A report's runs joined with the outbox's state of each delivery they queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagedex.config import Settings
+from imagedex.notify import Outbox
+from imagedex.reports.store import ReportStore
+
+
+def _status(outbox: Outbox, ids: list[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": d.id,
+            "target": d.target,
+            "status": d.status,
+            "attempts": d.attempts,
+            "last_error": d.last_error,
+            "sent_at": d.sent_at,
+        }
+        for d in (outbox.get(delivery_id) for delivery_id in ids)
+        if d is not None
+    ]
+
+
+def delivery_status(settings: Settings, ids: list[str]) -> list[dict[str, Any]]:
+    """Where each delivery stands in the outbox (target redacted: no webhook tokens)."""
+    outbox = Outbox.open(settings)
+    try:
+        return _status(outbox, ids)
+    finally:
+        outbox.close()
+
+
+def run_history(settings: Settings, name: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Newest run first, each with `delivery_status` (sent, retrying, failed, ...)."""
+    store = ReportStore.open(settings)
+    outbox = Outbox.open(settings)
+    try:
+        store.get(name)  # a clear error for a name that does not exist
+        runs = []
+        for run in store.history(name, limit):
+            data = run.to_dict()
+            data["delivery_status"] = _status(outbox, run.deliveries)
+            runs.append(data)
+        return runs
+    finally:
+        store.close()
+        outbox.close()
