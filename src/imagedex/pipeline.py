@@ -194,6 +194,7 @@ class Pipeline:
             for prepared in writable:
                 outcomes[id(prepared)].error = exc
             return [outcomes[id(p)] for p in batch]
+        self._after_indexed(documents)
         for prepared in writable:
             outcome = outcomes[id(prepared)]
             for item in prepared.items:
@@ -204,6 +205,16 @@ class Pipeline:
                 else:
                     outcome.unchanged += 1
         return [outcomes[id(p)] for p in batch]
+
+    def _after_indexed(self, documents: Sequence[ImageDocument]) -> None:
+        """Alert rules and other hooks: their failures are logged, never an ingestion error."""
+        if not documents:
+            return
+        for hook in self.services.indexed_hooks():
+            try:
+                hook(documents)
+            except Exception as exc:
+                log.warning("a hook after indexing failed (%s)", describe(exc))
 
     def _enrich(self, documents: Sequence[ImageDocument]) -> None:
         """Fields derived from the recognised ones: description, near-duplicates, embedding."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -125,6 +125,7 @@ class Services:
     _index: SearchIndex | None = field(default=None, repr=False)
     _recognizers: list[Recognizer] | None = field(default=None, repr=False)
     _enrichers: list[Enricher] | None = field(default=None, repr=False)
+    _indexed_hooks: list[Callable[[Sequence[Any]], None]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -154,6 +155,15 @@ class Services:
             if self._enrichers is None:
                 self._enrichers = build_enrichers(self.settings)
             return self._enrichers
+
+    def indexed_hooks(self) -> list[Callable[[Sequence[Any]], None]]:
+        """Called with each batch of documents right after it is indexed (alert rules)."""
+        with self._lock:
+            if self._indexed_hooks is None:
+                from imagedex.alerts.evaluate import ImageRuleHook
+
+                self._indexed_hooks = [ImageRuleHook(self)]
+            return self._indexed_hooks
 
     def query_embedder(self) -> Any:
         """The enricher that turns query text into the same vector space as the images."""

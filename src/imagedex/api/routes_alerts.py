@@ -1,7 +1,137 @@
-"""Routes: routes_alerts (being built)."""
+"""Routes: alert rules (read: viewer; change: admin) and the alert history."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from imagedex.alerts import manage
+from imagedex.alerts.model import DEFAULT_SCHEDULE, Rule
+from imagedex.alerts.store import iso
+from imagedex.api.deps import AdminDep, ServicesDep, ViewerDep
+from imagedex.errors import ConfigError
 
 router = APIRouter()
+
+
+class RuleBody(BaseModel):
+    """A rule as the API takes it; durations are seconds or text like `1h`."""
+
+    kind: str = Field(description="label | moderation | text | count | silence")
+    actions: list[str] = Field(min_length=1, max_length=20)
+    label: str = Field(default="", max_length=200)
+    moderation_label: str = Field(default="", max_length=200)
+    min_confidence: float = 50.0
+    pattern: str = Field(default="", max_length=200)
+    regex: bool = False
+    query: str = Field(default="", max_length=500)
+    window: float | str = 3600.0
+    comparison: str = ">"
+    threshold: float = 0.0
+    schedule: str = Field(default=DEFAULT_SCHEDULE, max_length=100)
+    throttle: float | str = 3600.0
+    enabled: bool = True
+    description: str = Field(default="", max_length=1000)
+
+
+class MuteBody(BaseModel):
+    period: str | None = Field(default=None, description="e.g. 2h; none: until unmuted")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _rule_json(rule: Rule, now: str) -> dict[str, Any]:
+    data = rule.to_dict()
+    data["summary"] = rule.summary()
+    data["muted"] = rule.muted_at(now)
+    return data
+
+
+def _save(services: Any, name: str, body: RuleBody, replace: bool) -> dict[str, Any]:
+    try:
+        rule = Rule.from_dict({"name": name, **body.model_dump()})
+        saved = manage.save_rule(services.settings, rule, _now(), replace_existing=replace)
+    except ConfigError as exc:
+        status = 404 if replace and "no alert rule" in str(exc) else 400
+        if "already exists" in str(exc):
+            status = 409
+        raise HTTPException(status, str(exc)) from exc
+    return _rule_json(saved, iso(_now()))
+
+
+def _missing(exc: ConfigError) -> HTTPException:
+    return HTTPException(404 if "no alert rule" in str(exc) else 400, str(exc))
+
+
+@router.get("/api/alerts", tags=["alerts"])
+def list_rules(services: ServicesDep, _who: ViewerDep) -> dict[str, Any]:
+    now = iso(_now())
+    return {"rules": [_rule_json(r, now) for r in manage.open_store(services.settings).rules()]}
+
+
+@router.get("/api/alerts/history", tags=["alerts"])
+def alert_history(
+    services: ServicesDep,
+    _who: ViewerDep,
+    rule: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    return {"alerts": manage.history(services.settings, rule, limit)}
+
+
+@router.get("/api/alerts/{name}", tags=["alerts"])
+def get_rule(services: ServicesDep, _who: ViewerDep, name: str) -> dict[str, Any]:
+    store = manage.open_store(services.settings)
+    try:
+        data = _rule_json(store.get(name), iso(_now()))
+    except ConfigError as exc:
+        raise _missing(exc) from exc
+    data["state"] = asdict(store.state(name))
+    return data
+
+
+@router.post("/api/alerts/{name}", status_code=201, tags=["alerts"])
+def create_rule(services: ServicesDep, _who: AdminDep, name: str, body: RuleBody) -> dict[str, Any]:
+    return _save(services, name, body, replace=False)
+
+
+@router.put("/api/alerts/{name}", tags=["alerts"])
+def replace_rule(
+    services: ServicesDep, _who: AdminDep, name: str, body: RuleBody
+) -> dict[str, Any]:
+    return _save(services, name, body, replace=True)
+
+
+@router.delete("/api/alerts/{name}", tags=["alerts"])
+def delete_rule(services: ServicesDep, _who: AdminDep, name: str) -> dict[str, Any]:
+    try:
+        manage.delete_rule(services.settings, name)
+    except ConfigError as exc:
+        raise _missing(exc) from exc
+    return {"deleted": name}
+
+
+@router.post("/api/alerts/{name}/mute", tags=["alerts"])
+def mute_rule(
+    services: ServicesDep, _who: AdminDep, name: str, body: MuteBody | None = None
+) -> dict[str, Any]:
+    try:
+        rule = manage.mute_rule(services.settings, name, _now(), body.period if body else None)
+    except ConfigError as exc:
+        raise _missing(exc) from exc
+    return _rule_json(rule, iso(_now()))
+
+
+@router.post("/api/alerts/{name}/unmute", tags=["alerts"])
+def unmute_rule(services: ServicesDep, _who: AdminDep, name: str) -> dict[str, Any]:
+    try:
+        rule = manage.unmute_rule(services.settings, name, _now())
+    except ConfigError as exc:
+        raise _missing(exc) from exc
+    return _rule_json(rule, iso(_now()))
