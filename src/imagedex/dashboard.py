@@ -102,7 +102,7 @@ def _throughput(services: Services, now: datetime) -> list[dict[str, Any]]:
     """One bucket per minute of the last hour (the current minute last), empty minutes as 0."""
     first = now.replace(second=0, microsecond=0) - timedelta(minutes=THROUGHPUT_MINUTES - 1)
     recent = SearchQuery(date_from=_iso(first), date_to=_iso(now + timedelta(seconds=1)))
-    facets = services.index.facets(recent, labels=1, interval="minute")
+    facets = services.index.facets(recent, labels=0, interval="minute")
     counts: dict[datetime, int] = {}
     for bucket in facets.over_time:
         minute = _parse(bucket.start).replace(second=0, microsecond=0)

@@ -118,13 +118,16 @@ def dashboard_query(
     moderation: str,
 ) -> SearchQuery:
     """The dashboard's filters as a query: explicit parameters first, then `q` refines them."""
-    base = SearchQuery(
-        labels=tuple(label or ()),
-        min_confidence=min_confidence,
-        moderation=moderation,
-        date_from=_utc(date_from, "date_from"),
-        date_to=_utc(date_to, "date_to"),
-    )
+    try:
+        base = SearchQuery(
+            labels=tuple(label or ()),
+            min_confidence=min_confidence,
+            moderation=moderation,
+            date_from=date_from or None,
+            date_to=date_to or None,
+        )
+    except ValueError as exc:  # says which date is malformed and how to write it
+        raise HTTPException(422, str(exc)) from exc
     if not q or not q.strip():
         return base
     from imagedex.query_syntax import parse_query
@@ -141,20 +144,6 @@ def _data(services: Services, query: SearchQuery, interval: str) -> dict[str, An
         return dashboard_data(services, query, interval)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-
-
-def _utc(text: str | None, name: str) -> str | None:
-    """An ISO-8601 date or time as UTC `YYYY-MM-DDTHH:MM:SSZ` (no zone given means UTC)."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise HTTPException(
-            422, f"{name} must be an ISO-8601 date or time such as 2026-01-31 (got {text!r})"
-        ) from exc
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cell(value: object) -> object:
