@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from imagedex.documents import ImageDocument, Label, SearchQuery, document_id
+from imagedex.documents import Facets, ImageDocument, Label, SearchQuery, document_id
 from imagedex.index import SearchIndex, open_index
 
 BACKENDS = ["sqlite", "opensearch", "elasticsearch"]
@@ -53,21 +53,34 @@ CORPUS = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
+def _backend(
+    request: pytest.FixtureRequest, tmp_path: Path, docs: list[ImageDocument]
+) -> Iterator[SearchIndex]:
     if request.param == "sqlite":
         idx = open_index("sqlite", tmp_path)
-        idx.upsert(CORPUS)
+        if docs:
+            idx.upsert(docs)
         yield idx
         idx.close()
         return
     base = request.getfixturevalue(f"{request.param}_url")
     alias = f"conformance-{uuid.uuid4().hex[:8]}"
     idx = open_index(f"{request.param}+{base}/{alias}", tmp_path)
-    idx.upsert(CORPUS)
+    if docs:
+        idx.upsert(docs)
     yield idx
     idx.client.request("DELETE", f"/{alias}-v*")  # type: ignore[attr-defined]
     idx.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
+    yield from _backend(request, tmp_path, CORPUS)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
+    yield from _backend(request, tmp_path, [])
 
 
 def keys(index: SearchIndex, **kw: object) -> list[str]:
@@ -233,3 +246,170 @@ def test_vector_search_semantic_and_like(index: SearchIndex) -> None:
     assert [d.key for d in filtered.documents] == ["v-near.jpg"]
     paged = index.search(SearchQuery(vector=query, limit=1, offset=1))
     assert [d.key for d in paged.documents] == ["v-puppy.jpg"]
+
+
+# -- date ranges and facets ------------------------------------------------------------------------
+
+
+def labels_of(facets: Facets) -> list[tuple[str, int]]:
+    return [(c.label, c.count) for c in facets.labels]
+
+
+def times_of(facets: Facets) -> list[tuple[str, int]]:
+    return [(b.start, b.count) for b in facets.over_time]
+
+
+def confidence_of(facets: Facets) -> list[int]:
+    assert [(b.low, b.high) for b in facets.confidence] == [(i, i + 10) for i in range(0, 100, 10)]
+    return [b.count for b in facets.confidence]
+
+
+def test_date_range_filters_search(index: SearchIndex) -> None:
+    window = {"date_from": "2026-01-01T00:00:03Z", "date_to": "2026-01-01T00:00:05Z"}
+    assert keys(index, sort="oldest", **window) == ["dog.jpg", "cat.jpg"]  # to is exclusive
+    shifted = {"date_from": "2026-01-01T01:00:03+01:00", "date_to": "2026-01-01T00:00:05.000Z"}
+    assert keys(index, sort="oldest", **shifted) == ["dog.jpg", "cat.jpg"]
+    assert keys(index, labels=("animal",), date_from="2026-01-01T00:00:04Z") == ["cat.jpg"]
+    assert keys(index, text="pizza", date_to="2026-01-01T00:00:02Z") == ["pizza1.jpg"]
+    assert index.search(SearchQuery(date_from="2026-01-02")).total == 0
+    assert index.search(SearchQuery(date_to="2026-01-02")).total == len(CORPUS)
+
+
+def test_facets_over_everything(index: SearchIndex) -> None:
+    facets = index.facets(SearchQuery())
+    assert facets.total == len(CORPUS)
+    assert labels_of(facets) == [
+        ("pizza", 2),
+        ("espresso", 1),
+        ("Golden Retriever", 1),
+        ("plate", 1),
+        ("tabby cat", 1),
+    ]
+    assert labels_of(index.facets(SearchQuery(), labels=2)) == [("pizza", 2), ("espresso", 1)]
+    assert times_of(facets) == [("2026-01-01T00:00:00Z", 6)]
+    assert times_of(index.facets(SearchQuery(), interval="minute")) == [("2026-01-01T00:00:00Z", 6)]
+    # best label per image: 95, 85, 88, 70, 99; the image without labels is in no bucket
+    assert confidence_of(facets) == [0, 0, 0, 0, 0, 0, 0, 1, 2, 2]
+    assert (facets.moderation.safe, facets.moderation.unsafe) == (6, 0)
+    assert facets.moderation.labels == []
+    assert facets.to_dict()["labels"][0] == {"label": "pizza", "count": 2}
+
+
+def test_facets_follow_the_query_filters(index: SearchIndex) -> None:
+    animals = index.facets(SearchQuery(labels=("animal",)))  # via parents, counted by own label
+    assert animals.total == 2
+    assert labels_of(animals) == [("Golden Retriever", 1), ("tabby cat", 1)]
+    assert confidence_of(animals) == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0]
+    food = index.facets(SearchQuery(labels=("food",), min_confidence=90))
+    assert (food.total, labels_of(food)) == (1, [("pizza", 1)])  # plate is only 40%
+    confident = index.facets(SearchQuery(min_confidence=86))
+    assert confident.total == 3
+    assert labels_of(confident) == [("espresso", 1), ("Golden Retriever", 1), ("pizza", 1)]
+    text = index.facets(SearchQuery(text="pizza"))
+    assert (text.total, labels_of(text)) == (2, [("pizza", 2), ("plate", 1)])
+    dated = index.facets(
+        SearchQuery(date_from="2026-01-01T00:00:03Z", date_to="2026-01-01T00:00:05Z")
+    )
+    assert (dated.total, labels_of(dated)) == (2, [("Golden Retriever", 1), ("tabby cat", 1)])
+    either = index.facets(SearchQuery(labels=("pizza", "dog"), match_all_labels=False))
+    assert labels_of(either) == [("pizza", 2), ("Golden Retriever", 1), ("plate", 1)]
+    assert index.facets(SearchQuery(labels=("nothing",))).total == 0
+    vector = index.facets(SearchQuery(labels=("animal",), vector=tuple(_vec(d0=1.0))))
+    assert vector == animals  # a vector ranks; facets count the filtered documents
+
+
+def test_facets_count_moderation(index: SearchIndex) -> None:
+    import dataclasses
+
+    flagged = dataclasses.replace(
+        make_doc("beach.jpg", [("swimsuit", 80.0, ())], 10),
+        moderation=[
+            {"label": "Suggestive", "confidence": 72.0, "parent": ""},
+            {"label": "Revealing Clothes", "confidence": 60.0, "parent": "Suggestive"},
+        ],
+    )
+    mild = dataclasses.replace(
+        make_doc("mild.jpg", [("swimsuit", 60.0, ())], 11),
+        moderation=[{"label": "Suggestive", "confidence": 20.0, "parent": ""}],
+    )
+    index.upsert([flagged, mild])
+    facets = index.facets(SearchQuery())
+    assert (facets.moderation.safe, facets.moderation.unsafe) == (7, 1)
+    assert labels_of_moderation(facets) == [("Revealing Clothes", 1), ("Suggestive", 1)]
+    low = index.facets(SearchQuery(unsafe_threshold=10))
+    assert (low.moderation.safe, low.moderation.unsafe) == (6, 2)
+    assert labels_of_moderation(low) == [("Suggestive", 2), ("Revealing Clothes", 1)]
+    unsafe = index.facets(SearchQuery(moderation="unsafe"))
+    assert (unsafe.total, unsafe.moderation.safe, unsafe.moderation.unsafe) == (1, 0, 1)
+    assert labels_of(unsafe) == [("swimsuit", 1)]
+    safe = index.facets(SearchQuery(moderation="safe", labels=("swimsuit",)))
+    assert (safe.total, safe.moderation.unsafe, labels_of_moderation(safe)) == (1, 0, [])
+
+
+def labels_of_moderation(facets: Facets) -> list[tuple[str, int]]:
+    return [(c.label, c.count) for c in facets.moderation.labels]
+
+
+EDGES = [
+    make_doc("a.jpg", [("cat", 50.0, ())], 0),
+    make_doc("b.jpg", [("cat", 100.0, ())], 0),
+    make_doc("c.jpg", [("dog", 9.5, ())], 0),
+    make_doc("d.jpg", [], 0),
+]
+EDGE_TIMES = {
+    "a.jpg": "2026-01-31T23:59:59.999Z",  # a Saturday
+    "b.jpg": "2026-02-01T00:30:00+01:00",  # 2026-01-31T23:30Z
+    "c.jpg": "2026-02-01T00:00:00.000Z",
+    "d.jpg": "2026-03-15T12:00:00Z",
+}
+
+
+def test_facets_timezone_edges_and_intervals(empty_index: SearchIndex) -> None:
+    import dataclasses
+
+    index = empty_index
+    index.upsert([dataclasses.replace(d, ingested_at=EDGE_TIMES[d.key]) for d in EDGES])
+    assert keys(index, sort="oldest", date_to="2026-02-01") == ["b.jpg", "a.jpg"]
+    assert keys(index, sort="oldest", date_from="2026-02-01T01:00:00+01:00") == ["c.jpg", "d.jpg"]
+    month = index.facets(SearchQuery(), interval="month")
+    assert times_of(month) == [
+        ("2026-01-01T00:00:00Z", 2),
+        ("2026-02-01T00:00:00Z", 1),
+        ("2026-03-01T00:00:00Z", 1),
+    ]
+    week = times_of(index.facets(SearchQuery(), interval="week"))
+    assert week[0] == ("2026-01-26T00:00:00Z", 3) and week[-1] == ("2026-03-09T00:00:00Z", 1)
+    assert [n for _, n in week] == [3, 0, 0, 0, 0, 0, 1]
+    hours = index.facets(SearchQuery(date_to="2026-02-01T01:00:00Z"), interval="hour")
+    assert times_of(hours) == [("2026-01-31T23:00:00Z", 2), ("2026-02-01T00:00:00Z", 1)]
+    days = index.facets(SearchQuery(date_from="2026-01-31", date_to="2026-02-03"))
+    assert days.total == 3
+    assert times_of(days) == [
+        ("2026-01-31T00:00:00Z", 2),
+        ("2026-02-01T00:00:00Z", 1),
+        ("2026-02-02T00:00:00Z", 0),
+    ]
+    # 100 belongs to the last bucket, 9.5 to the first; d.jpg has no label
+    assert confidence_of(index.facets(SearchQuery())) == [1, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+    with pytest.raises(ValueError, match="interval"):
+        index.facets(SearchQuery(), interval="year")
+    with pytest.raises(ValueError, match="buckets"):
+        index.facets(SearchQuery(date_from="2000-01-01"), interval="minute")
+
+
+def test_facets_of_an_empty_index_and_one_document(empty_index: SearchIndex) -> None:
+    facets = empty_index.facets(SearchQuery())
+    assert (facets.total, facets.labels, facets.over_time) == (0, [], [])
+    assert confidence_of(facets) == [0] * 10
+    assert (facets.moderation.safe, facets.moderation.unsafe, facets.moderation.labels) == (
+        0,
+        0,
+        [],
+    )
+    ranged = empty_index.facets(SearchQuery(date_from="2026-01-01", date_to="2026-01-03"))
+    assert times_of(ranged) == [("2026-01-01T00:00:00Z", 0), ("2026-01-02T00:00:00Z", 0)]
+    empty_index.upsert([make_doc("one.jpg", [("kite", 42.0, ("toy",))], 7)])
+    one = empty_index.facets(SearchQuery(labels=("toy",)))
+    assert (one.total, labels_of(one)) == (1, [("kite", 1)])
+    assert times_of(one) == [("2026-01-01T00:00:00Z", 1)]
+    assert confidence_of(one) == [0, 0, 0, 0, 1, 0, 0, 0, 0, 0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -125,6 +126,25 @@ class ImageDocument:
         return hit
 
 
+def utc_timestamp(value: str) -> str:
+    """An ISO-8601 date or date-time as the canonical UTC form `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+
+    A date alone is its midnight; a time without an offset is UTC. Canonical strings compare
+    in time order, which is what lets the SQLite index range-scan them.
+    """
+    try:
+        moment = datetime.fromisoformat(value.strip())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f"{value!r} is not an ISO-8601 date or date-time (e.g. 2026-01-31 or "
+            "2026-01-31T08:00:00Z)"
+        ) from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     """One query model; each backend translates it structurally, never user text into SQL/DSL."""
@@ -140,8 +160,22 @@ class SearchQuery:
     vector: tuple[float, ...] | None = None  # semantic / similar-image: nearest neighbours first
     exclude_id: str = ""  # "more like this": leave the example image itself out
     unsafe_threshold: float = 50.0  # moderation confidence at which an image counts as unsafe
+    # ingested_at range, from inclusive, to exclusive; any ISO-8601 form in, canonical UTC kept
+    date_from: str | None = None
+    date_to: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    object.__setattr__(self, name, utc_timestamp(value))
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError(
+                f"date_from {self.date_from} is after date_to {self.date_to}: swap them"
+            )
         if not 0 <= self.min_confidence <= 100:
             raise ValueError("min_confidence must be between 0 and 100")
         if not 1 <= self.limit <= 1000:
@@ -164,3 +198,44 @@ class SearchResult:
 class LabelCount:
     label: str
     count: int
+
+
+@dataclass(frozen=True)
+class TimeBucket:
+    """Images ingested in [start, start + interval); start is UTC `YYYY-MM-DDTHH:MM:SSZ`."""
+
+    start: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ConfidenceBucket:
+    """Images whose best label confidence is in [low, high) (the last bucket includes 100)."""
+
+    low: int
+    high: int
+    count: int
+
+
+@dataclass(frozen=True)
+class ModerationCounts:
+    """Images below (safe) and at or above (unsafe) the query's unsafe threshold, and the
+    moderation labels at or above it, counted in images."""
+
+    safe: int
+    unsafe: int
+    labels: list[LabelCount]
+
+
+@dataclass(frozen=True)
+class Facets:
+    """Aggregations over the documents a query matches (see SearchIndex.facets)."""
+
+    total: int
+    labels: list[LabelCount]
+    over_time: list[TimeBucket]
+    confidence: list[ConfidenceBucket]
+    moderation: ModerationCounts
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

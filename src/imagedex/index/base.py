@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
+from imagedex.documents import Facets, ImageDocument, LabelCount, SearchQuery, SearchResult
 
 
 class SearchIndex(Protocol):
@@ -24,6 +24,17 @@ class SearchIndex(Protocol):
     def search(self, query: SearchQuery) -> SearchResult: ...
 
     def top_labels(self, limit: int = 20, min_confidence: float = 0.0) -> list[LabelCount]: ...
+
+    def facets(self, query: SearchQuery, labels: int = 20, interval: str = "day") -> Facets:
+        """Counts over the documents matching the query's filters (text, labels,
+        min_confidence, dates, moderation); a vector is ignored, it ranks without filtering.
+        `labels`: the most common primary labels (as stored, not parents) at or above
+        min_confidence, in images; `over_time`: images per UTC `interval` (minute, hour, day,
+        week from Monday, month), without gaps, widened to the query's date range; `confidence`:
+        images per 10-point bucket of their best label's confidence; `moderation`: safe/unsafe
+        at the query's unsafe_threshold and the moderation labels at or above it.
+        ValueError for an unknown interval or more than 10,000 time buckets."""
+        ...
 
     def count(self) -> int: ...
 

@@ -12,11 +12,12 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
-from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
+from imagedex.documents import Facets, ImageDocument, LabelCount, SearchQuery, SearchResult
 from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
 from imagedex.enrich.phash import bands as phash_bands
 from imagedex.errors import ConfigError
 from imagedex.index import engine_dsl as dsl
+from imagedex.index import facets as shape
 from imagedex.index.engine_client import EngineClient, EngineRequestError
 
 log = logging.getLogger("imagedex.index.engine")
@@ -28,6 +29,7 @@ BULK_CHUNK = 500
 def _engine_document(doc: ImageDocument) -> dict[str, Any]:
     body = doc.to_dict()
     body["label_text"] = doc.label_text()
+    body["max_confidence"] = max((lb.confidence for lb in doc.labels), default=None)
     if not body.get("taken_at"):
         body["taken_at"] = None
     body["phash_bands"] = phash_bands(doc.phash) if doc.phash else []
@@ -278,6 +280,15 @@ class EngineIndex:
     def top_labels(self, limit: int = 20, min_confidence: float = 0.0) -> list[LabelCount]:
         response = self._search(dsl.top_labels_body(limit, min_confidence))
         return [LabelCount(label, count) for label, count in dsl.top_labels_from(response)]
+
+    def facets(self, query: SearchQuery, labels: int = 20, interval: str = "day") -> Facets:
+        """Counts over the documents the query's filters match (one aggregation request); a
+        vector query's vector is ignored. Labels count images per primary label at or above
+        the query's min_confidence. Documents indexed before `max_confidence` existed are
+        missing from the confidence buckets until `imagedex index migrate`."""
+        shape.check(labels, interval)
+        response = self._search(dsl.facets_body(query, labels, interval))
+        return dsl.facets_from(response, query, labels, interval)
 
     def near_duplicates(self, phash: str, limit: int = 20) -> list[str]:
         response = self._search(

@@ -6,15 +6,22 @@ as query syntax (no query_string) and never reaches a script.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from imagedex.documents import SearchQuery
+from imagedex.documents import (
+    Facets,
+    LabelCount,
+    ModerationCounts,
+    SearchQuery,
+)
+from imagedex.index import facets as shape
 
 MAPPING_VERSION = 1
 MIN_SIMILARITY = 0.2  # as the SQLite index: weaker "matches" are noise
 TEXT_FIELDS = ["title", "label_text", "text"]
 # Fields imagedex derives for the engine alone; never part of a returned document.
-INTERNAL_FIELDS = ("label_text", "phash_bands")
+INTERNAL_FIELDS = ("label_text", "phash_bands", "max_confidence")
 HIT_SOURCE = {"excludes": [*INTERNAL_FIELDS, "embedding"]}  # search hits need no vectors
 
 
@@ -68,12 +75,13 @@ def mappings(vector_field: dict[str, Any] | None) -> dict[str, Any]:
             },
         },
         "label_text": {"type": "text", "analyzer": "folded"},
+        "max_confidence": {"type": "float"},  # the best label's, for the confidence facet
         "faces": {"type": "object", "enabled": False},
         "text": {"type": "text", "analyzer": "folded"},
         "moderation": {
             "type": "nested",
             "properties": {
-                "label": _keyword(),
+                "label": {**_keyword(), "fields": {"raw": {"type": "keyword"}}},
                 "confidence": {"type": "float"},
                 "parent": _keyword(),
             },
@@ -179,13 +187,11 @@ def search_body(query: SearchQuery) -> dict[str, Any]:
         (filters if must else must).append(text)
     must_not: list[dict[str, Any]] = []
     if query.moderation:
-        unsafe = {
-            "nested": {
-                "path": "moderation",
-                "query": {"range": {"moderation.confidence": {"gte": query.unsafe_threshold}}},
-            }
-        }
+        unsafe = _unsafe_clause(query.unsafe_threshold)
         (filters if query.moderation == "unsafe" else must_not).append(unsafe)
+    dates = {k: v for k, v in (("gte", query.date_from), ("lt", query.date_to)) if v}
+    if dates:
+        filters.append({"range": {"ingested_at": dates}})
     bool_query: dict[str, Any] = {
         "must": must or [{"match_all": {}}],
         "filter": filters,
@@ -207,35 +213,104 @@ def search_body(query: SearchQuery) -> dict[str, Any]:
     }
 
 
-def top_labels_body(limit: int, min_confidence: float) -> dict[str, Any]:
+def _unsafe_clause(threshold: float) -> dict[str, Any]:
+    return {
+        "nested": {
+            "path": "moderation",
+            "query": {"range": {"moderation.confidence": {"gte": threshold}}},
+        }
+    }
+
+
+def _names_agg(path: str, size: int, threshold: float) -> dict[str, Any]:
+    """Images (not nested rows) per folded name at or above a confidence, most first, with the
+    most common spelling as it was stored for display."""
     names = {
         "terms": {
-            "field": "labels.label",
-            "size": limit,
+            "field": f"{path}.label",
+            "size": max(size, 1),
+            "shard_size": max(size, 1) * 5 + 100,  # ordered by a sub-count: widen the shards'
             "order": [{"images": "desc"}, {"_key": "asc"}],
         },
         "aggs": {
             "images": {"reverse_nested": {}},  # images, not label rows, are counted
-            "display": {"terms": {"field": "labels.label.raw", "size": 1}},
+            "display": {"terms": {"field": f"{path}.label.raw", "size": 1}},
         },
     }
     inner: dict[str, Any] = {"names": names}
-    if min_confidence > 0:
+    if threshold > 0:
         inner = {
             "confident": {
-                "filter": {"range": {"labels.confidence": {"gte": min_confidence}}},
+                "filter": {"range": {f"{path}.confidence": {"gte": threshold}}},
                 "aggs": inner,
             }
         }
-    return {"size": 0, "aggs": {"labels": {"nested": {"path": "labels"}, "aggs": inner}}}
+    return {"nested": {"path": path}, "aggs": inner}
+
+
+def _names_from(node: dict[str, Any], size: int) -> list[LabelCount]:
+    node = node.get("confident", node)
+    rows = []
+    for bucket in node["names"]["buckets"][:size]:
+        display = bucket["display"]["buckets"]
+        count = int(bucket["images"]["doc_count"])
+        rows.append(LabelCount(display[0]["key"] if display else bucket["key"], count))
+    return rows
+
+
+def top_labels_body(limit: int, min_confidence: float) -> dict[str, Any]:
+    return {"size": 0, "aggs": {"labels": _names_agg("labels", limit, min_confidence)}}
 
 
 def top_labels_from(response: dict[str, Any]) -> list[tuple[str, int]]:
-    node = response["aggregations"]["labels"]
-    node = node.get("confident", node)
-    rows = []
-    for bucket in node["names"]["buckets"]:
-        display = bucket["display"]["buckets"]
-        count = int(bucket["images"]["doc_count"])
-        rows.append((display[0]["key"] if display else bucket["key"], count))
-    return rows
+    rows = _names_from(response["aggregations"]["labels"], shape.MAX_LABELS * 10)
+    return [(c.label, c.count) for c in rows]
+
+
+def facets_body(query: SearchQuery, labels: int, interval: str) -> dict[str, Any]:
+    """The query's filters with the facet aggregations; no hits."""
+    filtered = search_body(shape.facet_query(query))["query"]
+    ranges = [{"from": low, "to": low + shape.CONFIDENCE_STEP} for low in shape.CONFIDENCE_LOWS]
+    ranges[-1] = {"from": shape.CONFIDENCE_LOWS[-1]}  # 100 itself belongs to the last bucket
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": filtered,
+        "aggs": {
+            "labels": _names_agg("labels", labels, query.min_confidence),
+            "over_time": {
+                "date_histogram": {
+                    "field": "ingested_at",
+                    "calendar_interval": interval,
+                    "time_zone": "UTC",
+                    "min_doc_count": 1,  # gaps are filled the same way for every backend
+                }
+            },
+            "confidence": {"range": {"field": "max_confidence", "ranges": ranges}},
+            "unsafe": {"filter": _unsafe_clause(query.unsafe_threshold)},
+            "moderation": _names_agg("moderation", shape.MODERATION_LABELS, query.unsafe_threshold),
+        },
+    }
+
+
+def facets_from(response: dict[str, Any], query: SearchQuery, labels: int, interval: str) -> Facets:
+    aggs = response["aggregations"]
+    total = int(response["hits"]["total"]["value"])
+    times = {
+        datetime.fromtimestamp(b["key"] / 1000, UTC): int(b["doc_count"])
+        for b in aggs["over_time"]["buckets"]
+    }
+    unsafe = int(aggs["unsafe"]["doc_count"])
+    return Facets(
+        total=total,
+        labels=_names_from(aggs["labels"], labels),
+        over_time=shape.time_buckets(times, interval, query.date_from, query.date_to),
+        confidence=shape.confidence_buckets(
+            [int(b["doc_count"]) for b in aggs["confidence"]["buckets"]]
+        ),
+        moderation=ModerationCounts(
+            safe=total - unsafe,
+            unsafe=unsafe,
+            labels=_names_from(aggs["moderation"], shape.MODERATION_LABELS),
+        ),
+    )

@@ -8,6 +8,9 @@ Layout, chosen for the three queries that matter at a million images:
 - `label_counts`: per-label image counts kept up to date on every write, so top-labels is a
   read of a small table instead of a GROUP BY over millions of rows;
 - `docs_fts`: FTS5 over title, label names and OCR text.
+
+`docs.ingested_at` holds the canonical UTC form (`utc_timestamp`) so that date ranges and date
+buckets are string ranges on its index; the document body keeps the value as given.
 """
 
 from __future__ import annotations
@@ -23,9 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from imagedex.documents import ImageDocument, LabelCount, SearchQuery, SearchResult
+from imagedex.documents import (
+    Facets,
+    ImageDocument,
+    LabelCount,
+    ModerationCounts,
+    SearchQuery,
+    SearchResult,
+    utc_timestamp,
+)
 from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
 from imagedex.enrich.phash import bands as phash_bands
+from imagedex.index import facets as shape
 from imagedex.index import sqlite_vectors as vectors
 
 _SCHEMA = """
@@ -36,7 +48,8 @@ CREATE TABLE IF NOT EXISTS docs (
     title_lower TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
     body TEXT NOT NULL,
-    unsafe REAL NOT NULL DEFAULT 0
+    unsafe REAL NOT NULL DEFAULT 0,
+    max_confidence REAL
 );
 CREATE INDEX IF NOT EXISTS docs_title ON docs (title_lower);
 CREATE INDEX IF NOT EXISTS docs_ingested ON docs (ingested_at);
@@ -92,6 +105,28 @@ def _primary_labels(doc: ImageDocument) -> dict[str, str]:
     return {label.label.lower(): label.label for label in doc.labels}
 
 
+def _max_confidence(doc: ImageDocument) -> float | None:
+    return max((label.confidence for label in doc.labels), default=None)
+
+
+def _sortable_time(value: str) -> str:
+    """Canonical UTC when the value is a date-time; anything else is kept as it is."""
+    try:
+        return utc_timestamp(value)
+    except ValueError:
+        return value
+
+
+# ingested_at (canonical, see the module docstring) truncated to a bucket's start
+_TIME_BUCKET_SQL = {
+    "minute": "substr(d.ingested_at, 1, 16)",
+    "hour": "substr(d.ingested_at, 1, 13)",
+    "day": "substr(d.ingested_at, 1, 10)",
+    "week": "date(substr(d.ingested_at, 1, 10), '-6 days', 'weekday 1')",
+    "month": "substr(d.ingested_at, 1, 7) || '-01'",
+}
+
+
 class SqliteIndex:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -101,9 +136,33 @@ class SqliteIndex:
         db.executescript(_SCHEMA)
         db.executescript(vectors.SCHEMA)
         self._vectors = vectors.VectorCache()
+        self._upgrade(db)
+
+    @staticmethod
+    def _upgrade(db: sqlite3.Connection) -> None:
+        """Bring an index created by an earlier version up to this layout, once."""
         columns = {row[1] for row in db.execute("PRAGMA table_info(docs)")}
-        if "unsafe" not in columns:  # an index created by an earlier version
+        if "unsafe" not in columns:
             db.execute("ALTER TABLE docs ADD COLUMN unsafe REAL NOT NULL DEFAULT 0")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if "max_confidence" not in columns:
+                db.execute("ALTER TABLE docs ADD COLUMN max_confidence REAL")
+                db.execute(
+                    "UPDATE docs SET max_confidence = (SELECT MAX(confidence) FROM label_terms"
+                    " WHERE doc = docs.rowid AND is_label = 1)"
+                )
+            done = db.execute("SELECT 1 FROM meta WHERE key = 'ingested_at_utc'").fetchone()
+            if done is None:
+                db.create_function("sortable_time", 1, _sortable_time, deterministic=True)
+                db.execute("UPDATE docs SET ingested_at = sortable_time(ingested_at)")
+                db.execute("INSERT INTO meta (key, value) VALUES ('ingested_at_utc', 1)")
+            db.execute("CREATE INDEX IF NOT EXISTS docs_unsafe ON docs (unsafe)")
+            db.execute("CREATE INDEX IF NOT EXISTS docs_max_confidence ON docs (max_confidence)")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -137,16 +196,17 @@ class SqliteIndex:
         embedding = data.pop("embedding", None)  # kept as a float32 blob, not JSON text
         body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         cur = db.execute(
-            "INSERT INTO docs (rowid, id, title, title_lower, ingested_at, body, unsafe)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO docs (rowid, id, title, title_lower, ingested_at, body, unsafe,"
+            " max_confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row[0] if row else None,  # an update keeps its place in iteration order
                 doc.id,
                 doc.title,
                 doc.title.lower(),
-                doc.ingested_at,
+                _sortable_time(doc.ingested_at),
                 body,
                 doc.unsafe_confidence,
+                _max_confidence(doc),
             ),
         )
         rowid = cur.lastrowid
@@ -289,17 +349,25 @@ class SqliteIndex:
         return SearchResult(total=total, documents=docs)
 
     def _doc_filter(self, query: SearchQuery) -> tuple[str, list[Any]]:
-        if not query.moderation:
-            return "", []
-        op = ">=" if query.moderation == "unsafe" else "<"
-        return f" WHERE d.unsafe {op} ?", [query.unsafe_threshold]
+        """The filters on the `docs` row itself (moderation, date range) as a WHERE clause."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if query.moderation:
+            conditions.append(f"d.unsafe {'>=' if query.moderation == 'unsafe' else '<'} ?")
+            params.append(query.unsafe_threshold)
+        if query.date_from:
+            conditions.append("d.ingested_at >= ?")
+            params.append(query.date_from)
+        if query.date_to:
+            conditions.append("d.ingested_at < ?")
+            params.append(query.date_to)
+        return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), params
 
     def _vector_search(self, query: SearchQuery) -> SearchResult:
         """Nearest neighbours of `query.vector` among the documents the other filters allow."""
         db = self._db()
         candidates = None
-        filtered = query.labels or query.min_confidence > 0 or query.text or query.moderation
-        if filtered:
+        if self._filtered(query):
             plain = dataclasses.replace(query, vector=None)
             sql_from, params, _score = self._matching(plain)
             where, where_params = self._doc_filter(plain)
@@ -327,6 +395,122 @@ class SqliteIndex:
         )
         docs = [ImageDocument.from_dict(json.loads(bodies[r])) for r in page if r in bodies]
         return SearchResult(total=len(rowids), documents=docs)
+
+    @staticmethod
+    def _filtered(query: SearchQuery) -> bool:
+        """Whether the query narrows the documents at all (a vector only ranks them)."""
+        return bool(
+            any(t.strip() for t in query.labels)
+            or query.min_confidence > 0
+            or (query.text and fts_query(query.text))
+            or query.moderation
+            or query.date_from
+            or query.date_to
+        )
+
+    # -- facets ---------------------------------------------------------------------------------
+
+    def facets(self, query: SearchQuery, labels: int = 20, interval: str = "day") -> Facets:
+        """Counts over the documents the query's filters match; a vector query's vector is
+        ignored (it ranks, it does not filter). Labels count images per primary label (the
+        names as stored, not parents or aliases) at or above the query's min_confidence.
+
+        Without filters every count comes from an index or the label counters; with filters
+        the matching rowids are gathered once into a temporary table the counts join.
+        """
+        shape.check(labels, interval)
+        query = shape.facet_query(query)
+        db = self._db()
+        db.execute("BEGIN")  # one snapshot for every count
+        try:
+            if self._filtered(query):
+                sql_from, params, _score = self._matching(query)
+                where, where_params = self._doc_filter(query)
+                db.execute("DROP TABLE IF EXISTS temp.facet_docs")
+                db.execute("CREATE TEMP TABLE facet_docs (doc INTEGER PRIMARY KEY)")
+                db.execute(
+                    f"INSERT OR IGNORE INTO facet_docs SELECT m.doc FROM {sql_from}"
+                    f" JOIN docs d ON d.rowid = m.doc{where}",
+                    [*params, *where_params],
+                )
+                scope = "temp.facet_docs f JOIN docs d ON d.rowid = f.doc"
+            else:
+                scope = "docs d"
+            result = self._facet_counts(db, query, scope, labels, interval)
+        finally:
+            db.execute("DROP TABLE IF EXISTS temp.facet_docs")
+            db.execute("COMMIT")
+        return result
+
+    def _facet_counts(
+        self, db: sqlite3.Connection, query: SearchQuery, scope: str, labels: int, interval: str
+    ) -> Facets:
+        total = int(db.execute(f"SELECT COUNT(*) FROM {scope}").fetchone()[0])
+        label_counts: list[LabelCount]
+        only_confidence = query.min_confidence > 0 and not self._filtered(
+            dataclasses.replace(query, min_confidence=0.0)
+        )
+        if scope == "docs d" or only_confidence:
+            # the whole collection (or every image with a label that confident): the counters
+            label_counts = self.top_labels(labels, query.min_confidence) if labels else []
+        else:
+            rows = db.execute(
+                "SELECT c.label, n FROM (SELECT t.term, COUNT(*) AS n FROM temp.facet_docs f"
+                " JOIN label_terms t ON t.doc = f.doc WHERE t.is_label = 1 AND t.confidence >= ?"
+                " GROUP BY t.term ORDER BY n DESC, t.term LIMIT ?) JOIN label_counts c USING (term)"
+                " ORDER BY n DESC, term",
+                (query.min_confidence, labels),
+            ).fetchall()
+            label_counts = [LabelCount(label, int(n)) for label, n in rows]
+        times: dict[Any, int] = {}
+        for key, n in db.execute(
+            f"SELECT {_TIME_BUCKET_SQL[interval]} AS k, COUNT(*) FROM {scope} GROUP BY k"
+        ):
+            try:
+                moment = shape.parse_utc(str(key))
+            except ValueError:  # an ingested_at that is no date: not on the time axis
+                continue
+            times[moment] = times.get(moment, 0) + int(n)
+        confidence = [0] * len(shape.CONFIDENCE_LOWS)
+        for bucket, n in db.execute(
+            f"SELECT MIN(CAST(d.max_confidence / {shape.CONFIDENCE_STEP} AS INTEGER), "
+            f"{len(confidence) - 1}) AS b, COUNT(*) FROM {scope}"
+            " WHERE d.max_confidence IS NOT NULL GROUP BY b"
+        ):
+            confidence[max(int(bucket), 0)] += int(n)
+        return Facets(
+            total=total,
+            labels=label_counts,
+            over_time=shape.time_buckets(times, interval, query.date_from, query.date_to),
+            confidence=shape.confidence_buckets(confidence),
+            moderation=self._moderation_counts(db, scope, total, query.unsafe_threshold),
+        )
+
+    @staticmethod
+    def _moderation_counts(
+        db: sqlite3.Connection, scope: str, total: int, threshold: float
+    ) -> ModerationCounts:
+        images: dict[str, set[int]] = {}
+        names: dict[str, str] = {}
+        unsafe: set[int] = set()
+        rows = db.execute(
+            "SELECT d.rowid, json_extract(j.value, '$.label'),"
+            " json_extract(j.value, '$.confidence')"
+            f" FROM {scope}, json_each(d.body, '$.moderation') j WHERE d.unsafe >= ?",
+            (threshold,),
+        )
+        for rowid, label, confidence in rows:
+            unsafe.add(rowid)
+            if label and float(confidence or 0) >= threshold:
+                key = str(label).lower()
+                names.setdefault(key, str(label))
+                images.setdefault(key, set()).add(rowid)
+        ranked = sorted(images.items(), key=lambda item: (-len(item[1]), item[0]))
+        return ModerationCounts(
+            safe=total - len(unsafe),
+            unsafe=len(unsafe),
+            labels=[LabelCount(names[k], len(v)) for k, v in ranked[: shape.MODERATION_LABELS]],
+        )
 
     def _matching(self, query: SearchQuery) -> tuple[str, list[Any], str]:
         """A subquery `m(doc, score)` of matching rowids, its parameters and the ORDER BY score.

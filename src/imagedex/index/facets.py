@@ -1,0 +1,107 @@
+"""What every backend's facets share: intervals, bucket edges and the gap-filled time axis.
+
+Backends count; this module shapes the counts, so SQLite, OpenSearch and Elasticsearch give the
+same buckets for the same documents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+from imagedex.documents import ConfidenceBucket, SearchQuery, TimeBucket
+
+INTERVALS = ("minute", "hour", "day", "week", "month")
+CONFIDENCE_STEP = 10
+CONFIDENCE_LOWS = tuple(range(0, 100, CONFIDENCE_STEP))
+MODERATION_LABELS = 50  # the moderation taxonomy is small; more would be noise
+MAX_TIME_BUCKETS = 10_000
+MAX_LABELS = 1000
+
+
+def check(labels: int, interval: str) -> None:
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}")
+    if not 0 <= labels <= MAX_LABELS:
+        raise ValueError(f"labels must be between 0 and {MAX_LABELS}")
+
+
+def facet_query(query: SearchQuery) -> SearchQuery:
+    """Facets count the filtered documents: a vector (semantic / similar) ranks, it does not
+    filter, so it is dropped."""
+    return dataclasses.replace(query, vector=None, exclude_id="")
+
+
+def parse_utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def bucket_start(moment: datetime, interval: str) -> datetime:
+    """The start of the UTC calendar bucket holding `moment` (weeks start on Monday)."""
+    moment = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    if interval == "minute":
+        return moment
+    moment = moment.replace(minute=0)
+    if interval == "hour":
+        return moment
+    moment = moment.replace(hour=0)
+    if interval == "day":
+        return moment
+    if interval == "week":
+        return moment - timedelta(days=moment.weekday())
+    return moment.replace(day=1)
+
+
+def next_start(start: datetime, interval: str) -> datetime:
+    if interval == "month":
+        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    step = {"minute": 1, "hour": 60, "day": 1440, "week": 10080}[interval]
+    return start + timedelta(minutes=step)
+
+
+def time_buckets(
+    counts: Mapping[datetime, int],
+    interval: str,
+    date_from: str | None = None,
+    date_to: str | None = None,
+) -> list[TimeBucket]:
+    """Every bucket from the first to the last non-empty one, widened to the query's date range
+    when it has one, empty buckets included (a time axis without holes)."""
+    starts = [bucket_start(m, interval) for m, n in counts.items() if n > 0]
+    if date_from:
+        starts.append(bucket_start(parse_utc(date_from), interval))
+    if date_to:
+        end = parse_utc(date_to) - timedelta(milliseconds=1)  # `to` is exclusive
+        if not date_from or end >= parse_utc(date_from):
+            starts.append(bucket_start(end, interval))
+    if not starts:
+        return []
+    merged: dict[datetime, int] = {}
+    for moment, n in counts.items():
+        key = bucket_start(moment, interval)
+        merged[key] = merged.get(key, 0) + n
+    buckets: list[TimeBucket] = []
+    current, last = min(starts), max(starts)
+    while current <= last:
+        if len(buckets) == MAX_TIME_BUCKETS:
+            raise ValueError(
+                f"more than {MAX_TIME_BUCKETS:,} {interval} buckets: choose a longer interval "
+                "or a narrower date range"
+            )
+        stamp = current.strftime("%Y-%m-%dT%H:%M:%SZ")
+        buckets.append(TimeBucket(stamp, merged.get(current, 0)))
+        try:
+            current = next_start(current, interval)
+        except (ValueError, OverflowError):  # the end of the calendar
+            break
+    return buckets
+
+
+def confidence_buckets(counts: Sequence[int]) -> list[ConfidenceBucket]:
+    """`counts[i]`: images whose best label confidence falls in the i-th 10-point bucket."""
+    return [
+        ConfidenceBucket(low, low + CONFIDENCE_STEP, int(n))
+        for low, n in zip(CONFIDENCE_LOWS, counts, strict=True)
+    ]
