@@ -215,11 +215,9 @@ def up(
     from imagedex.api import create_app
 
     settings = ctx.settings.with_overrides(host=host, port=port)
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(
-            f"[yellow]warning:[/yellow] binding to {settings.host}: the API has no "
-            "authentication yet, so anyone who can reach this address can upload and search"
-        )
+    from imagedex.cli_access import warn_about_access
+
+    warn_about_access(settings)
     services = Services.from_settings(settings)
     stoppers: list[threading.Event] = []
     if not no_worker:

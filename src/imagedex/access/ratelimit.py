@@ -41,6 +41,13 @@ class RateLimiter:
             hits.append(now)
             return None
 
+    def refund(self, key: str) -> None:
+        """Give back the latest hit of `key` (a login that succeeded need not count)."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()
+
     def _sweep(self, now: float) -> None:
         idle = [
             key for key, hits in self._hits.items() if not hits or hits[-1] <= now - self.window

@@ -80,7 +80,10 @@ async def login(request: Request, response: Response, access: AccessDep) -> dict
     """Log in with a name and password: sets the session cookie (HttpOnly) and the CSRF cookie,
     whose value unsafe requests must echo in the X-CSRF-Token header."""
     check_same_origin(request)
-    wait = access.login_limiter.hit(client_ip(request))
+    # Every attempt takes a slot before the password check, so parallel guesses cannot race past
+    # the limit; a successful login gives its slot back.
+    address = client_ip(request)
+    wait = access.login_limiter.hit(address)
     if wait is not None:
         limit = access.login_limiter.limit
         raise retry_after(wait, f"too many login attempts: at most {limit} a minute")
@@ -88,6 +91,7 @@ async def login(request: Request, response: Response, access: AccessDep) -> dict
     user = await run_in_threadpool(access.store.authenticate, name, password)
     if user is None:
         raise HTTPException(401, "wrong name or password")
+    access.login_limiter.refund(address)
     ttl = access.settings.session_ttl
     session = await run_in_threadpool(access.store.create_session, user, ttl)
     secure = request.url.scheme == "https"
