@@ -1,0 +1,259 @@
+// Hand-written SVG charts. Colours and fonts are attributes (not CSS) so that a chart exported
+// as PNG looks like the one on screen; every number is also drawn as text.
+
+import { s } from "./dom.js";
+
+const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+const INK = "#1d2433";
+const MUTED = "#5b6475";
+const GRID = "#dde2ea";
+export const PALETTE = ["#2458c6", "#e0703a", "#2a9d6f", "#c8407a", "#7b5cd6", "#c89b1c", "#1f8fb0", "#8a5a44", "#5b6475", "#4e9d2d"];
+
+let uid = 0;
+
+function frame(width, height, title, description) {
+  uid += 1;
+  const titleId = `chart-title-${uid}`;
+  const descId = `chart-desc-${uid}`;
+  const svg = s("svg", {
+    xmlns: "http://www.w3.org/2000/svg", viewBox: `0 0 ${width} ${height}`, width, height,
+    role: "img", "aria-labelledby": `${titleId} ${descId}`, class: "chart", "font-family": FONT,
+  });
+  svg.append(s("title", { id: titleId }, title), s("desc", { id: descId }, description));
+  svg.append(s("rect", { x: 0, y: 0, width, height, fill: "#ffffff" }));
+  return svg;
+}
+
+function text(x, y, content, attrs = {}) {
+  return s("text", { x, y, fill: INK, "font-size": 12, ...attrs }, content);
+}
+
+function truncate(label, max) {
+  return label.length > max ? `${label.slice(0, max - 1)}…` : label;
+}
+
+function describe(rows) {
+  return rows.map((r) => `${r.label}: ${r.value}`).join(", ") || "no data";
+}
+
+/** A link around chart marks when the row has an href (labels go to their search). */
+function maybeLink(row, ...children) {
+  if (!row.href) return s("g", {}, ...children);
+  return s("a", { href: row.href, class: "chart-link", "aria-label": `${row.label}: ${row.value}; search for it` }, ...children);
+}
+
+function niceMax(value) {
+  if (value <= 0) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return step * power;
+  return 10 * power;
+}
+
+/** Horizontal bars, one row per label: rows = [{label, value, href?}]. */
+export function barChart({ title, rows, width = 560, empty = "No data" }) {
+  const rowHeight = 26;
+  const labelWidth = 150;
+  const valueWidth = 56;
+  const height = Math.max(60, 24 + rows.length * rowHeight);
+  const svg = frame(width, height, title, describe(rows));
+  if (!rows.length) {
+    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
+    return svg;
+  }
+  const max = Math.max(...rows.map((r) => r.value), 1);
+  const span = width - labelWidth - valueWidth - 12;
+  rows.forEach((row, i) => {
+    const y = 12 + i * rowHeight;
+    const barWidth = Math.max(row.value > 0 ? 2 : 0, (row.value / max) * span);
+    svg.append(maybeLink(row,
+      text(labelWidth - 8, y + 15, truncate(row.label, 22), { "text-anchor": "end" }),
+      s("rect", { x: labelWidth, y: y + 3, width: barWidth.toFixed(1), height: rowHeight - 8, rx: 3, fill: row.color || PALETTE[0], class: "bar", "data-label": row.label, "data-value": row.value }),
+      text(labelWidth + barWidth + 6, y + 15, String(row.value), { class: "value", "data-label": row.label }),
+    ));
+  });
+  return svg;
+}
+
+/** Vertical bars over ordered buckets (histograms): rows = [{label, value}]. */
+export function columnChart({ title, rows, width = 560, height = 240, empty = "No data", color = PALETTE[0] }) {
+  const svg = frame(width, height, title, describe(rows));
+  if (!rows.length) {
+    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
+    return svg;
+  }
+  const left = 36;
+  const bottom = 34;
+  const top = 20;
+  const plotHeight = height - top - bottom;
+  const max = niceMax(Math.max(...rows.map((r) => r.value)));
+  const slot = (width - left - 8) / rows.length;
+  for (const fraction of [0, 0.5, 1]) {
+    const y = top + plotHeight * (1 - fraction);
+    svg.append(s("line", { x1: left, x2: width - 8, y1: y, y2: y, stroke: GRID }),
+      text(left - 4, y + 4, String(Math.round(max * fraction)), { "text-anchor": "end", fill: MUTED, "font-size": 10 }));
+  }
+  rows.forEach((row, i) => {
+    const barHeight = (row.value / max) * plotHeight;
+    const x = left + i * slot + slot * 0.12;
+    svg.append(maybeLink(row,
+      s("rect", { x: x.toFixed(1), y: (top + plotHeight - barHeight).toFixed(1), width: (slot * 0.76).toFixed(1), height: barHeight.toFixed(1), fill: color, class: "bar", "data-label": row.label, "data-value": row.value }),
+      text(x + slot * 0.38, top + plotHeight - barHeight - 4, String(row.value), { "text-anchor": "middle", "font-size": 10, class: "value", "data-label": row.label }),
+      text(x + slot * 0.38, height - bottom + 14, truncate(row.label, 8), { "text-anchor": "middle", "font-size": 10, fill: MUTED }),
+    ));
+  });
+  return svg;
+}
+
+/** A pie with a legend that repeats each value and its share: rows = [{label, value, href?}]. */
+export function pieChart({ title, rows, width = 560, empty = "No data" }) {
+  const shown = rows.filter((r) => r.value > 0);
+  const legendRows = shown.length;
+  const height = Math.max(220, 30 + legendRows * 22);
+  const svg = frame(width, height, title, describe(rows));
+  const total = shown.reduce((sum, r) => sum + r.value, 0);
+  if (!total) {
+    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
+    return svg;
+  }
+  const radius = 95;
+  const cx = 110;
+  const cy = height / 2;
+  let angle = -Math.PI / 2;
+  shown.forEach((row, i) => {
+    const color = row.color || PALETTE[i % PALETTE.length];
+    const sweep = (row.value / total) * Math.PI * 2;
+    let mark;
+    if (shown.length === 1) {
+      mark = s("circle", { cx, cy, r: radius, fill: color });
+    } else {
+      const end = angle + sweep;
+      const large = sweep > Math.PI ? 1 : 0;
+      const p = (a) => `${(cx + radius * Math.cos(a)).toFixed(2)} ${(cy + radius * Math.sin(a)).toFixed(2)}`;
+      mark = s("path", { d: `M ${cx} ${cy} L ${p(angle)} A ${radius} ${radius} 0 ${large} 1 ${p(end)} Z`, fill: color, stroke: "#fff", "stroke-width": 1 });
+    }
+    mark.setAttribute("class", "slice");
+    mark.setAttribute("data-label", row.label);
+    mark.setAttribute("data-value", row.value);
+    angle += sweep;
+    const y = (height - legendRows * 22) / 2 + i * 22 + 14;
+    const share = Math.round((row.value / total) * 100);
+    svg.append(maybeLink(row, mark,
+      s("rect", { x: 230, y: y - 10, width: 12, height: 12, rx: 2, fill: color }),
+      text(248, y, truncate(row.label, 26), {}),
+      text(width - 8, y, `${row.value} (${share}%)`, { "text-anchor": "end", class: "value", "data-label": row.label }),
+    ));
+  });
+  return svg;
+}
+
+/** An area line over time: points = [{label, value}] in order. */
+export function lineChart({ title, points, width = 560, height = 240, empty = "No data", color = PALETTE[0] }) {
+  const svg = frame(width, height, title, describe(points));
+  if (!points.length) {
+    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
+    return svg;
+  }
+  const left = 40;
+  const right = 12;
+  const top = 18;
+  const bottom = 34;
+  const plotWidth = width - left - right;
+  const plotHeight = height - top - bottom;
+  const max = niceMax(Math.max(...points.map((p) => p.value)));
+  const x = (i) => left + (points.length === 1 ? plotWidth / 2 : (i / (points.length - 1)) * plotWidth);
+  const y = (v) => top + plotHeight * (1 - v / max);
+  for (const fraction of [0, 0.5, 1]) {
+    const gy = top + plotHeight * (1 - fraction);
+    svg.append(s("line", { x1: left, x2: width - right, y1: gy, y2: gy, stroke: GRID }),
+      text(left - 4, gy + 4, String(Math.round(max * fraction)), { "text-anchor": "end", fill: MUTED, "font-size": 10 }));
+  }
+  const line = points.map((p, i) => `${i ? "L" : "M"} ${x(i).toFixed(1)} ${y(p.value).toFixed(1)}`).join(" ");
+  const base = top + plotHeight;
+  svg.append(s("path", { d: `${line} L ${x(points.length - 1).toFixed(1)} ${base} L ${x(0).toFixed(1)} ${base} Z`, fill: color, "fill-opacity": 0.18 }),
+    s("path", { d: line, fill: "none", stroke: color, "stroke-width": 2 }));
+  const every = Math.ceil(points.length / 8);
+  points.forEach((p, i) => {
+    svg.append(s("circle", { cx: x(i).toFixed(1), cy: y(p.value).toFixed(1), r: 3, fill: color, class: "point", "data-label": p.label, "data-value": p.value },
+      s("title", {}, `${p.label}: ${p.value}`)));
+    if (points.length <= 12) svg.append(text(x(i), y(p.value) - 7, String(p.value), { "text-anchor": "middle", "font-size": 10, class: "value", "data-label": p.label }));
+    if (i % every === 0) svg.append(text(x(i), height - bottom + 16, p.short || p.label, { "text-anchor": "middle", "font-size": 10, fill: MUTED }));
+  });
+  return svg;
+}
+
+/** Words sized by count, laid out left to right in rows: rows = [{label, value, href?}]. */
+export function tagCloud({ title, rows, width = 560, empty = "No labels" }) {
+  const max = Math.max(...rows.map((r) => r.value), 1);
+  const min = Math.min(...rows.map((r) => r.value), max);
+  const placed = [];
+  let x = 10;
+  let line = 0;
+  const lineHeight = 40;
+  // alphabetical, as tag clouds read; size carries the count
+  for (const [i, row] of [...rows].sort((a, b) => a.label.localeCompare(b.label)).entries()) {
+    const size = max === min ? 22 : 13 + ((row.value - min) / (max - min)) * 19;
+    const estimate = (row.label.length + String(row.value).length + 2) * size * 0.56;
+    if (x + estimate > width - 10 && x > 10) { x = 10; line += 1; }
+    placed.push({ row, size, x, line, color: PALETTE[i % PALETTE.length] });
+    x += estimate + 14;
+  }
+  const height = Math.max(60, (line + 1) * lineHeight + 16);
+  const svg = frame(width, height, title, describe(rows));
+  if (!rows.length) {
+    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
+    return svg;
+  }
+  for (const item of placed) {
+    const y = 12 + item.line * lineHeight + 26;
+    svg.append(maybeLink(item.row,
+      text(item.x, y, item.row.label, { "font-size": item.size.toFixed(1), fill: item.color, class: "tag", "data-label": item.row.label, "data-value": item.row.value },
+        s("tspan", { "font-size": 10, fill: MUTED, dx: 3, class: "value" }, String(item.row.value)))));
+  }
+  return svg;
+}
+
+/** Draw the chart on a canvas at 2x and download it as a PNG. */
+export async function downloadPng(svg, filename) {
+  const clone = svg.cloneNode(true);
+  const [, , width, height] = (svg.getAttribute("viewBox") || "0 0 560 240").split(/\s+/).map(Number);
+  clone.setAttribute("width", width);
+  clone.setAttribute("height", height);
+  const source = new XMLSerializer().serializeToString(clone);
+  const image = new Image();
+  image.decoding = "async";
+  image.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(source)}`;
+  await image.decode();
+  const scale = 2;
+  const canvas = document.createElement("canvas");
+  canvas.width = width * scale;
+  canvas.height = height * scale;
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#ffffff";
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  context.drawImage(image, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Big numbers in a row of tiles: items = [{label, value, tone?}]. */
+export function statTiles({ title, items, width = 560 }) {
+  const height = 96;
+  const svg = frame(width, height, title, items.map((i) => `${i.label}: ${i.value}`).join(", "));
+  const slot = width / Math.max(items.length, 1);
+  items.forEach((item, i) => {
+    const x = i * slot + slot / 2;
+    const fill = item.tone === "bad" && Number(item.value) > 0 ? "#b3261e" : INK;
+    svg.append(
+      text(x, 48, String(item.value), { "text-anchor": "middle", "font-size": 28, "font-weight": 600, fill, class: "value stat", "data-label": item.label, "data-value": item.value }),
+      text(x, 74, item.label, { "text-anchor": "middle", fill: MUTED }),
+    );
+  });
+  return svg;
+}

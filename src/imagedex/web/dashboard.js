@@ -1,0 +1,171 @@
+// The dashboard: every panel from one /api/dashboard answer, one filter bar for all of them.
+
+import { api, query } from "./api.js";
+import { announce, append, clear, formatDate, h } from "./dom.js";
+import { barChart, columnChart, downloadPng, lineChart, pieChart, statTiles, tagCloud } from "./charts.js";
+import { labelToken, readQuery, withDate } from "./querytext.js";
+
+const INTERVALS = ["minute", "hour", "day", "week", "month"];
+
+function filtersFromUrl(url) {
+  const p = url.searchParams;
+  const interval = p.get("interval") || "day";
+  return { q: p.get("q") || "", interval: INTERVALS.includes(interval) ? interval : "day" };
+}
+
+function labelHref(label, filters) {
+  const kept = filters.q ? `${filters.q} ` : "";
+  return "/search" + query({ q: `${kept}${labelToken(label)}`.trim() });
+}
+
+const count = (row) => Number(row.count ?? row.value ?? 0);
+
+function shortTime(iso, interval) {
+  const text = String(iso || "");
+  if (interval === "minute" || interval === "hour") return text.slice(11, 16) || text;
+  if (interval === "month") return text.slice(0, 7);
+  return text.slice(5, 10) || text;
+}
+
+function panel(id, title, csvName, filters, ...content) {
+  const headingId = `panel-${id}-title`;
+  const section = h("section", { class: "panel", id: `panel-${id}`, "aria-labelledby": headingId, dataset: { panel: id } });
+  const png = h("button", { type: "button", class: "small", "aria-label": `Download ${title} as PNG` }, "PNG");
+  png.addEventListener("click", async () => {
+    const svg = section.querySelector("svg.chart");
+    if (!svg) return;
+    png.disabled = true;
+    try { await downloadPng(svg, `imagedex-${id}.png`); } finally { png.disabled = false; }
+  });
+  const csv = h("a", {
+    class: "button small", href: `/api/dashboard/${csvName}.csv` + query({ q: filters.q, interval: filters.interval }),
+    download: `imagedex-${csvName}.csv`, "aria-label": `Download ${title} data as CSV`,
+  }, "CSV");
+  section.append(h("div", { class: "panel-head" }, h("h2", { id: headingId }, title), h("div", { class: "panel-actions" }, png, csv)));
+  append(section, content);
+  return section;
+}
+
+/** The whole deployment's queue, throughput and failures (the filters do not apply here). */
+function ingestPanel(ingest) {
+  const queue = ingest.queue || {};
+  const throughput = ingest.throughput || {};
+  const failures = ingest.recent_failures || [];
+  const perMinute = (throughput.per_minute || []).map((b) => ({ label: String(b.start), short: shortTime(b.start, "minute"), value: count(b) }));
+  return [
+    statTiles({ title: "Queue, throughput and failures", items: [
+      { label: "queued", value: queue.visible ?? 0 },
+      { label: "in progress", value: queue.in_flight ?? 0 },
+      { label: "dead letters", value: ingest.dead_letters ?? queue.dead ?? 0, tone: "bad" },
+      { label: "indexed last hour", value: throughput.last_hour ?? 0 },
+    ] }),
+    lineChart({ title: "Images indexed per minute, last hour", points: perMinute, height: 180, empty: "Nothing indexed recently" }),
+    failures.length
+      ? h("details", {}, h("summary", {}, `Recent failures (${failures.length})`),
+        h("ul", { class: "plain" }, failures.map((f) => h("li", {}, `${formatDate(f.failed_at)}: ${f.error}`))))
+      : null,
+    h("p", { class: "hint" }, "Whole deployment, not filtered. Dead letters are images the worker gave up on: ", h("code", {}, "imagedex dlq list"), " shows them."),
+  ];
+}
+
+export function render(main, url, _params, ctx) {
+  let filters = filtersFromUrl(url);
+  let controller = null;
+  const box = h("input", { id: "dash-q", type: "search", value: filters.q, placeholder: "label:dog confidence>=90 after:2026-01-01", "aria-describedby": "dash-help" });
+  const after = h("input", { id: "dash-after", type: "date" });
+  const before = h("input", { id: "dash-before", type: "date" });
+  const interval = h("select", { id: "dash-interval" }, INTERVALS.map((i) => h("option", { value: i }, `per ${i}`)));
+  const status = h("p", { class: "result-status", id: "dash-status", role: "status", "aria-live": "polite" });
+  const panels = h("div", { class: "panels", id: "panels" });
+
+  const form = h("form", { class: "filter-bar", "aria-label": "Dashboard filters", onsubmit: (e) => { e.preventDefault(); apply(); } },
+    h("div", { class: "field grow" }, h("label", { for: "dash-q" }, "Filter"), box),
+    h("div", { class: "field" }, h("label", { for: "dash-after" }, "From"), after),
+    h("div", { class: "field" }, h("label", { for: "dash-before" }, "Before"), before),
+    h("div", { class: "field" }, h("label", { for: "dash-interval" }, "Images over time"), interval),
+    h("div", { class: "field actions" }, h("button", { type: "submit" }, "Apply"), h("button", { type: "button", class: "secondary", onclick: () => load() }, "Refresh")),
+    h("p", { id: "dash-help", class: "hint" }, "Same syntax as search; every panel uses these filters. Click a label to search for it."),
+  );
+  main.append(h("h1", {}, "Dashboard"), form, status, panels);
+
+  function sync() {
+    box.value = filters.q;
+    const read = readQuery(filters.q);
+    after.value = /^\d{4}-\d{2}-\d{2}$/.test(read.after) ? read.after : "";
+    before.value = /^\d{4}-\d{2}-\d{2}$/.test(read.before) ? read.before : "";
+    interval.value = filters.interval;
+  }
+
+  function apply() {
+    filters = { q: box.value.trim(), interval: interval.value };
+    const next = "/dashboard" + query({ q: filters.q, interval: filters.interval === "day" ? "" : filters.interval });
+    if (next !== location.pathname + location.search) history.pushState({}, "", next);
+    sync();
+    load();
+  }
+
+  after.addEventListener("change", () => { box.value = withDate(box.value, "after", after.value); apply(); });
+  before.addEventListener("change", () => { box.value = withDate(box.value, "before", before.value); apply(); });
+  interval.addEventListener("change", apply);
+
+  function draw(data) {
+    clear(panels);
+    const overTime = (data.over_time || []).map((b) => ({ label: String(b.start), short: shortTime(b.start, filters.interval), value: count(b) }));
+    const top = (data.top_labels || []).map((r) => ({ label: r.label, value: count(r), href: labelHref(r.label, filters) }));
+    const confidence = (data.confidence || []).map((b) => ({ label: `${b.low}–${b.high}`, value: count(b) }));
+    const moderation = data.moderation || {};
+    const ingest = data.ingest || {};
+    const totalImages = data.total ?? overTime.reduce((sum, b) => sum + b.value, 0);
+
+    panels.append(
+      panel("over-time", "Images over time", "over_time", filters,
+        lineChart({ title: `Images per ${filters.interval}`, points: overTime, empty: "No images in this range" })),
+      panel("top-labels", "Top labels", "top_labels", filters, barChart({ title: "Top labels (images per label)", rows: top, empty: "No labels yet" })),
+      panel("label-share", "Label share", "top_labels", filters, pieChart({ title: "Share of the top labels", rows: top.slice(0, 10), empty: "No labels yet" })),
+      panel("tag-cloud", "Tag cloud", "top_labels", filters, tagCloud({ title: "Labels sized by how many images show them", rows: top })),
+      panel("confidence", "Confidence distribution", "confidence", filters,
+        columnChart({ title: "Images by their best label's confidence (%)", rows: confidence, empty: "No labelled images" })),
+      panel("moderation", "Moderation", "moderation", filters,
+        pieChart({ title: "Safe and unsafe images", rows: [
+          { label: "safe", value: Number(moderation.safe || 0), color: "#2a9d6f", href: "/search" + query({ q: `${filters.q} safe`.trim() }) },
+          { label: "unsafe", value: Number(moderation.unsafe || 0), color: "#b3261e", href: "/search" + query({ q: `${filters.q} unsafe`.trim() }) },
+        ], empty: "No images" }),
+        (moderation.labels || []).length
+          ? barChart({ title: "Moderation labels", rows: moderation.labels.map((r) => ({ label: r.label, value: count(r), color: "#b3261e" })) })
+          : h("p", { class: "muted" }, "No moderation labels detected.")),
+      panel("ingest", "Ingest health", "ingest", filters, ingestPanel(ingest)),
+    );
+    const text = `${totalImages} image${totalImages === 1 ? "" : "s"} in the dashboard's range.`;
+    status.textContent = text;
+    announce(text);
+  }
+
+  async function load() {
+    if (controller) controller.abort();
+    controller = new AbortController();
+    const signal = controller.signal;
+    main.setAttribute("aria-busy", "true");
+    try {
+      const data = await api("/api/dashboard" + query({ q: filters.q, interval: filters.interval }), { signal });
+      draw(data);
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      clear(panels).append(h("div", { class: "error", role: "alert" },
+        h("p", {}, h("strong", {}, "The dashboard could not load: "), error.detail || String(error)),
+        h("p", {}, error.status === 400 || error.status === 422 ? "Check the filter syntax (label:dog confidence>=90 after:2026-01-01)." : "Try Refresh in a moment.")));
+      status.textContent = "";
+    } finally {
+      if (!signal.aborted) main.removeAttribute("aria-busy");
+    }
+  }
+
+  sync();
+  load();
+  updatePage = (next) => { filters = filtersFromUrl(next); sync(); load(); };
+  return () => { updatePage = null; if (controller) controller.abort(); };
+}
+
+let updatePage = null;
+export function update(url) {
+  if (updatePage) updatePage(url);
+}
