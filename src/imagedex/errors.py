@@ -31,3 +31,8 @@ class RecognitionError(ImagedexError):
 
 class IndexUnavailableError(ImagedexError):
     """The search index cannot be reached or refused the write."""
+
+
+class QuerySyntaxError(ValueError):
+    """A search box query (`label:dog confidence>=90 ...`) that cannot be understood; the
+    message names the token and shows a form that works."""

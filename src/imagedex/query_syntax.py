@@ -1,0 +1,131 @@
+"""The search box syntax: `label:dog conf>=90 after:2026-01-01 unsafe beach` into a SearchQuery.
+
+Tokens are separated by spaces; double quotes group words (`label:"golden retriever"`, or a
+quoted phrase as free text). Keys are case-insensitive:
+
+- `label:X` (repeatable; all must match unless the base query says any)
+- `confidence>=N`, `confidence>N`, `confidence:N`, `conf...`: minimum label confidence 0-100
+  (`>` reads as "at least", like the confidence slider)
+- `after:DATE` (ingested on or after, inclusive), `before:DATE` (before, exclusive); ISO-8601
+  dates or date-times, UTC unless an offset is given
+- `unsafe`, `safe`, `moderation:unsafe|safe|any`
+- `sort:relevance|newest|oldest|title`
+
+Anything else, including unknown `key:value` pairs, is free text. A known key with a bad value
+raises QuerySyntaxError naming the token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+from imagedex.documents import SearchQuery, utc_timestamp
+from imagedex.errors import QuerySyntaxError
+
+# a run of unquoted characters and quoted groups; an unclosed quote runs to the end
+_TOKEN = re.compile(r'(?:[^\s"]+|"[^"]*"?)+')
+_KEYED = re.compile(r"([A-Za-z_]+)(>=|<=|>|<|=|:)(.*)", re.DOTALL)
+_CONFIDENCE_KEYS = ("confidence", "conf")
+_KEYS = ("label", "after", "before", "moderation", "sort", *_CONFIDENCE_KEYS)
+_SORTS = ("relevance", "newest", "oldest", "title")
+_MODERATION = {"unsafe": "unsafe", "safe": "safe", "any": ""}
+
+
+def _unquote(value: str) -> str:
+    return value.replace('"', "").strip()
+
+
+def _confidence(token: str, op: str, value: str) -> float:
+    if op in ("<", "<="):
+        raise QuerySyntaxError(
+            f"{token!r}: only a minimum confidence can be given, e.g. confidence>=90"
+        )
+    try:
+        number = float(value.removesuffix("%"))
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or not 0 <= number <= 100:
+        raise QuerySyntaxError(
+            f"{token!r}: confidence must be a number from 0 to 100, e.g. confidence>=90"
+        )
+    return number
+
+
+def _date(token: str, value: str) -> str:
+    try:
+        return utc_timestamp(value)
+    except ValueError:
+        raise QuerySyntaxError(
+            f"{token!r}: not a date; use an ISO-8601 date such as 2026-01-31 "
+            "or a date-time such as 2026-01-31T08:00:00Z"
+        ) from None
+
+
+def parse_query(text: str, base: SearchQuery | None = None) -> SearchQuery:
+    """`text` in the search box syntax applied over `base` (default: an empty query): its
+    labels are added to base's, its free text joins base's, its other values replace base's."""
+    base = base or SearchQuery()
+    changes: dict[str, object] = {}
+    labels: list[str] = []
+    words: list[str] = [base.text] if base.text else []
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        keyed = _KEYED.fullmatch(token)
+        key = keyed.group(1).lower() if keyed else ""
+        if not keyed or key not in _KEYS:
+            bare = token.lower()
+            if bare in ("safe", "unsafe"):
+                changes["moderation"] = bare
+            elif _unquote(token):
+                words.append(_unquote(token))
+            continue
+        _, op, raw = keyed.groups()
+        value = _unquote(raw)
+        if key in _CONFIDENCE_KEYS:
+            changes["min_confidence"] = _confidence(token, op, value)
+            continue
+        if op not in (":", "="):
+            raise QuerySyntaxError(f"{token!r}: write {key}:VALUE, e.g. {_example(key)}")
+        if not value:
+            raise QuerySyntaxError(f"{token!r} needs a value, e.g. {_example(key)}")
+        if key == "label":
+            labels.append(value)
+        elif key == "after":
+            changes["date_from"] = _date(token, value)
+        elif key == "before":
+            changes["date_to"] = _date(token, value)
+        elif key == "moderation":
+            if value.lower() not in _MODERATION:
+                raise QuerySyntaxError(f"{token!r}: moderation is unsafe, safe or any")
+            changes["moderation"] = _MODERATION[value.lower()]
+        elif value.lower() in _SORTS:
+            changes["sort"] = value.lower()
+        else:
+            raise QuerySyntaxError(f"{token!r}: sort is one of {', '.join(_SORTS)}")
+    date_from = changes.get("date_from", base.date_from)
+    date_to = changes.get("date_to", base.date_to)
+    if date_from and date_to and str(date_from) > str(date_to):
+        raise QuerySyntaxError(
+            f"after: {date_from} is later than before: {date_to}; nothing can match (swap them)"
+        )
+    try:
+        return dataclasses.replace(
+            base,
+            labels=(*base.labels, *labels),
+            text=" ".join(words) or None,
+            **changes,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise QuerySyntaxError(str(exc)) from None
+
+
+def _example(key: str) -> str:
+    return {
+        "label": 'label:dog or label:"golden retriever"',
+        "after": "after:2026-01-01",
+        "before": "before:2026-02-01",
+        "moderation": "moderation:unsafe",
+        "sort": "sort:newest",
+    }[key]
