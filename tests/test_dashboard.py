@@ -303,3 +303,19 @@ def test_csv_cells_never_run_as_formulas(services: Services, client: TestClient)
     add_image(services, "photos/x.jpg", jpeg((8, 8), (0, 0, 0)), [("=HYPERLINK(1)", 90.0)])
     rows = list(csv.reader(io.StringIO(client.get("/api/dashboard/top_labels.csv").text)))
     assert rows[1][0] == "'=HYPERLINK(1)"
+
+
+def test_dashboard_and_thumbnails_need_a_login_when_auth_is_on(services: Services) -> None:
+    secured = Services.from_settings(services.settings.with_overrides(auth="on"))
+    try:
+        doc = add_image(secured, "photos/private.jpg", jpeg((64, 64), (5, 5, 5)))
+        client = TestClient(create_app(secured))
+        for path in (
+            f"/api/images/{doc.id}/thumbnail",
+            thumbnail_url(doc.id, doc.etag, 320),
+            "/api/dashboard",
+            "/api/dashboard/top_labels.csv",
+        ):
+            assert client.get(path).status_code == 401, path
+    finally:
+        secured.close()
