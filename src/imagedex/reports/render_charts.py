@@ -8,6 +8,7 @@ from collections.abc import Callable
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from imagedex.reports.data import Charts, ReportData
 
@@ -38,6 +39,7 @@ def draw_over_time(ax: Axes, charts: Charts) -> None:
         labels = [label[:10] for label in labels]
     ax.set_xticks(positions[::step], labels[::step], rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("images")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
 
 
@@ -49,6 +51,7 @@ def draw_top_labels(ax: Axes, charts: Charts) -> None:
     ax.barh([_short(label) for label, _ in top], [count for _, count in top], color=COLOURS[1])
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("images")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
 
 
@@ -73,6 +76,7 @@ def draw_confidence(ax: Axes, charts: Charts) -> None:
     ax.tick_params(axis="x", labelsize=7, rotation=30)
     ax.set_xlabel("confidence %")
     ax.set_ylabel("images")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
 
 
@@ -86,6 +90,7 @@ def draw_moderation(ax: Axes, charts: Charts) -> None:
     ax.bar(names, counts, color=colours)
     ax.tick_params(axis="x", labelsize=7, rotation=30)
     ax.set_ylabel("images")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
 
 
