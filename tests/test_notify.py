@@ -423,3 +423,76 @@ def test_two_processes_send_each_delivery_exactly_once(tmp_path: Path) -> None:
     sent = Counter(r.headers["x-imagedex-delivery"] for r in rx.requests)
     assert set(sent) == ids and set(sent.values()) == {1}
     assert {d.status for d in outbox.history(limit=100)} == {"sent"}
+
+
+# -- CLI and API -------------------------------------------------------------------------------
+
+
+def _failed_and_sent(settings: Settings, receiver_url: str) -> tuple[str, str]:
+    outbox = Outbox.open(settings)
+    ok = outbox.enqueue(f"folder:{settings.data_dir / 'drop'}", message(), "report:weekly")
+    bad = outbox.enqueue(f"webhook:{receiver_url}/hook/tok-777", message(), "alert:cats")
+    outbox.deliver_due()
+    outbox.close()
+    return ok, bad
+
+
+def test_cli_lists_deliveries_and_retries_a_failed_one(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from imagedex.cli import main
+
+    settings = make_settings(tmp_path, delivery_max_attempts=1)
+    with http_receiver([(404, {}), (200, {})]) as rx:
+        ok, bad = _failed_and_sent(settings, rx.url)
+        runner = CliRunner()
+        base = ["--data-dir", str(settings.data_dir), "deliveries"]
+        listed = runner.invoke(main, [*base, "--json"])
+        assert listed.exit_code == 0, listed.output
+        rows = {row["id"]: row for row in json.loads(listed.output)}
+        assert (rows[ok]["status"], rows[bad]["status"]) == ("sent", "failed")
+        assert "tok-777" not in listed.output and "HTTP 404" in rows[bad]["last_error"]
+        only = runner.invoke(main, [*base, "--source", "alert:", "--json"])
+        assert [row["id"] for row in json.loads(only.output)] == [bad]
+        table = runner.invoke(main, base)
+        assert table.exit_code == 0 and "failed" in table.output
+        retried = runner.invoke(main, [*base, "retry", bad[:10]])
+        assert retried.exit_code == 0 and "queued again" in retried.output
+        assert Outbox.open(settings).deliver_due() == 1 and len(rx.requests) == 2
+        again = runner.invoke(main, [*base, "retry", ok])
+        assert again.exit_code != 0 and "already sent" in again.output
+
+
+def test_api_deliveries_is_for_admins(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from imagedex.access.control import AccessControl
+    from imagedex.api import create_app
+    from imagedex.services import Services
+
+    settings = make_settings(tmp_path, auth="on", delivery_max_attempts=1)
+    with http_receiver([(500, {})]) as rx:
+        ok, bad = _failed_and_sent(settings, rx.url)
+    services = Services.from_settings(settings)
+    access = AccessControl(settings)
+    app = create_app(services)
+    app.state.access = access
+    keys = {role: access.store.create_key(role, role)[1] for role in ("viewer", "admin")}
+    try:
+        with TestClient(app) as client:
+            assert client.get("/api/deliveries").status_code == 401
+            viewer = {"Authorization": f"Bearer {keys['viewer']}"}
+            assert client.get("/api/deliveries", headers=viewer).status_code == 403
+            admin = {"Authorization": f"Bearer {keys['admin']}"}
+            answer = client.get("/api/deliveries", headers=admin)
+            assert answer.status_code == 200
+            data = answer.json()
+            assert data["counts"] == {"queued": 0, "sent": 1, "retrying": 0, "failed": 1}
+            assert [d["id"] for d in data["deliveries"]] == [bad, ok]
+            assert "tok-777" not in answer.text
+            filtered = client.get("/api/deliveries?source=report:weekly&limit=5", headers=admin)
+            assert [d["id"] for d in filtered.json()["deliveries"]] == [ok]
+            assert client.get("/api/deliveries?limit=0", headers=admin).status_code == 422
+    finally:
+        access.close()
+        services.close()

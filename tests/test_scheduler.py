@@ -4,6 +4,7 @@ clock: once per slot, one catch-up run after downtime, restarts mid-run, racing 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -309,3 +310,59 @@ def test_set_job_keeps_next_run_unless_the_schedule_changes(tmp_path: Path) -> N
         scheduler.set_job("report:w", "report", "fortnightly")
     assert scheduler.get("report:w") is not None and scheduler.get("report:w").spec == "daily@08:00"  # type: ignore[union-attr]
     assert scheduler.remove_job("report:w") and scheduler.jobs() == []
+
+
+# -- background loop ---------------------------------------------------------------------------
+
+
+def test_background_loop_runs_registered_jobs_and_sends_their_deliveries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from imagedex.background import start_background
+    from imagedex.config import load_settings
+    from imagedex.notify import Message, Outbox
+    from imagedex.scheduler import HANDLER_FACTORIES
+    from imagedex.services import Services
+
+    settings = load_settings(environ={}, data_dir=tmp_path / "data")
+    services = Services.from_settings(settings)
+    drop = tmp_path / "drop"
+    calls: list[tuple[str, datetime]] = []
+
+    def make_handler(svc: Services) -> Callable[[str, datetime], None]:
+        def handle(job_id: str, scheduled_for: datetime) -> None:
+            calls.append((job_id, scheduled_for))
+            outbox = Outbox.open(svc.settings)
+            outbox.enqueue(f"folder:{drop}", Message("tick", "a run"), job_id)
+            outbox.close()
+
+        return handle
+
+    def broken_factory(svc: Services) -> Callable[[str, datetime], None]:
+        raise RuntimeError("cannot start")
+
+    monkeypatch.setitem(HANDLER_FACTORIES, "test-tick", make_handler)
+    monkeypatch.setitem(HANDLER_FACTORIES, "test-broken", broken_factory)
+    past = datetime.now(UTC) - timedelta(hours=3)  # the job's slot is already due
+    Scheduler(settings.data_dir / "schedule.sqlite3", lambda: past).set_job(
+        "test-tick:1", "test-tick", "hourly"
+    )
+    stop = threading.Event()
+    threads = start_background(services, stop)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(drop.glob("*.json")):
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        services.close()
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(calls) == 1 and calls[0][0] == "test-tick:1"
+    assert len(list(drop.glob("*.json"))) == 1
+    [job] = Scheduler.open(settings).jobs()
+    assert job.last_status == "ok" and job.next_run is not None
+    assert job.next_run > datetime.now(UTC).isoformat()
