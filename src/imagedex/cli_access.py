@@ -60,9 +60,8 @@ def keys_create(ctx: CliContext, name: str, role: str, as_json: bool) -> None:
     if as_json:
         print_json({**asdict(key), "key": secret})
         return
-    console.print(
-        f"created API key {key.id} ({key.name}, {key.role}); copy it now, it is not shown again:"
-    )
+    console.print(f"created API key {key.id} ({key.name}, {key.role})")
+    console.print("copy the key now, it is not shown again:")
     click.echo(secret)
 
 
