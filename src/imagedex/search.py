@@ -47,6 +47,13 @@ def search_json(services: Services, query: SearchQuery) -> dict[str, Any]:
     }
 
 
+def facets_json(
+    services: Services, query: SearchQuery, labels: int = 20, interval: str = "day"
+) -> dict[str, Any]:
+    """Facets over the images the query's filters match (a vector, if any, is ignored)."""
+    return services.index.facets(query, labels=labels, interval=interval).to_dict()
+
+
 def labels_json(services: Services, top: int, min_confidence: float = 0.0) -> dict[str, Any]:
     counts = services.index.top_labels(limit=top, min_confidence=min_confidence)
     return {"labels": [{"label": c.label, "count": c.count} for c in counts]}

@@ -1,24 +1,31 @@
-"""Routes: search and label counts."""
+"""Routes: search (with facets), facets alone for the dashboard, and label counts."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from imagedex.api.deps import ServicesDep, ViewerDep
 from imagedex.documents import SearchQuery
 from imagedex.errors import ConfigError
-from imagedex.search import labels_json, search_json, with_vector
+from imagedex.index.facets import INTERVALS, MAX_LABELS
+from imagedex.query_syntax import parse_query
+from imagedex.search import facets_json, labels_json, search_json, with_vector
+from imagedex.services import Services
 
 router = APIRouter()
 
 
-@router.get("/api/search", tags=["search"])
-def search(
-    services: ServicesDep,
-    _who: ViewerDep,
-    q: Annotated[str | None, Query(max_length=500, description="free text")] = None,
+def search_filters(
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description='search box text: words, label:dog, label:"golden retriever", '
+            "confidence>=90, after:2026-01-01, before:2026-02-01, safe/unsafe, sort:newest",
+        ),
+    ] = None,
     label: Annotated[list[str] | None, Query(description="label (repeatable)")] = None,
     min_confidence: Annotated[float, Query(ge=0, le=100)] = 0.0,
     match: Annotated[str, Query(pattern="^(all|any)$")] = "all",
@@ -26,24 +33,75 @@ def search(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     sort: Annotated[str, Query(pattern="^(relevance|newest|oldest|title)$")] = "relevance",
     moderation: Annotated[str, Query(pattern="^(|safe|unsafe)$")] = "",
-    semantic: Annotated[bool, Query(description="search q by meaning")] = False,
-    like: Annotated[str | None, Query(max_length=64, description="similar to image id")] = None,
-) -> dict[str, Any]:
-    query = SearchQuery(
-        text=q,
-        labels=tuple(label or ()),
-        match_all_labels=match == "all",
-        min_confidence=min_confidence,
-        limit=limit,
-        offset=offset,
-        sort=sort,
-        moderation=moderation,
-    )
+    date_from: Annotated[
+        str | None, Query(max_length=40, description="ingested at or after (ISO-8601)")
+    ] = None,
+    date_to: Annotated[
+        str | None, Query(max_length=40, description="ingested before (ISO-8601)")
+    ] = None,
+) -> SearchQuery:
+    """The explicit parameters, then `q` in the search box syntax over them (400 when either
+    cannot be understood, with the reason)."""
     try:
-        query = with_vector(services, query, semantic=semantic, like=like)
+        base = SearchQuery(
+            labels=tuple(label or ()),
+            match_all_labels=match == "all",
+            min_confidence=min_confidence,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+            moderation=moderation,
+            date_from=date_from or None,
+            date_to=date_to or None,
+        )
+        return parse_query(q, base) if q else base
+    except ValueError as exc:  # QuerySyntaxError is one
+        raise HTTPException(400, str(exc)) from exc
+
+
+FiltersDep = Annotated[SearchQuery, Depends(search_filters)]
+IntervalParam = Annotated[str, Query(pattern=f"^({'|'.join(INTERVALS)})$")]
+
+
+@router.get("/api/search", tags=["search"])
+def search(
+    services: ServicesDep,
+    _who: ViewerDep,
+    query: FiltersDep,
+    semantic: Annotated[bool, Query(description="search q's words by meaning")] = False,
+    like: Annotated[str | None, Query(max_length=64, description="similar to image id")] = None,
+    facets: Annotated[bool, Query(description="add facets over the matching images")] = False,
+    facet_labels: Annotated[int, Query(ge=0, le=MAX_LABELS)] = 20,
+    interval: IntervalParam = "day",
+) -> dict[str, Any]:
+    try:
+        vector_query = with_vector(services, query, semantic=semantic, like=like)
     except ConfigError as exc:
         raise HTTPException(400, str(exc)) from exc
-    return search_json(services, query)
+    answer = search_json(services, vector_query)
+    if facets:
+        answer["facets"] = _facets(services, vector_query, facet_labels, interval)
+    return answer
+
+
+@router.get("/api/facets", tags=["search"])
+def facets(
+    services: ServicesDep,
+    _who: ViewerDep,
+    query: FiltersDep,
+    labels: Annotated[int, Query(ge=0, le=MAX_LABELS, description="top labels to count")] = 20,
+    interval: IntervalParam = "day",
+) -> dict[str, Any]:
+    """Counts over the images the filters match: labels, images over time, best-label
+    confidence, moderation (the dashboard's data)."""
+    return _facets(services, query, labels, interval)
+
+
+def _facets(services: Services, query: SearchQuery, labels: int, interval: str) -> dict[str, Any]:
+    try:
+        return facets_json(services, query, labels, interval)
+    except ValueError as exc:  # e.g. too many time buckets for the interval
+        raise HTTPException(400, str(exc)) from exc
 
 
 @router.get("/api/labels", tags=["search"])
