@@ -255,8 +255,8 @@ def history(ctx: CliContext, name: str | None, limit: int, as_json: bool) -> Non
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def test(ctx: CliContext, name: str, as_json: bool) -> None:
-    """Queue a test notification to every action of a rule (sent by `imagedex up` or
-    `imagedex outbox deliver`)."""
+    """Queue a test notification to every action of a rule (`imagedex up` sends it; see
+    `imagedex deliveries` for its status)."""
     from imagedex.alerts.manage import send_test
 
     record = send_test(ctx.settings, name, _now())

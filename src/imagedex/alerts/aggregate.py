@@ -37,9 +37,7 @@ class Evaluation:
 
 def window_query(rule: Rule, now: datetime) -> SearchQuery:
     """Images matching the rule's query ingested in (now - window, now]."""
-    from imagedex.query_syntax import parse_query
-
-    base = parse_query(rule.query) if rule.query.strip() else SearchQuery()
+    base = parse_rule_query(rule.query)
     return replace(
         base,
         date_from=iso(now - timedelta(seconds=rule.window)),
@@ -48,6 +46,15 @@ def window_query(rule: Rule, now: datetime) -> SearchQuery:
         offset=0,
         sort="newest",
     )
+
+
+def parse_rule_query(text: str) -> SearchQuery:
+    """The rule's query in search syntax (`label:person confidence>=90`); '' = every image."""
+    if not text.strip():
+        return SearchQuery()
+    from imagedex.query_syntax import parse_query
+
+    return parse_query(text)
 
 
 def measure(services: Services, rule: Rule, now: datetime) -> float:

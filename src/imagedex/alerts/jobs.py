@@ -14,33 +14,38 @@ from imagedex.services import Services
 
 log = logging.getLogger("imagedex.alerts")
 
-Handler = Callable[[str, datetime], None]
 
+class AlertJobs:
+    """`handler(job_id, scheduled_for)` for the scheduler; `run(job_id)` returns the result."""
 
-def make_handler(
-    services: Services, clock: Callable[[], datetime] | None = None
-) -> Callable[[str, datetime], Evaluation | None]:
-    """`handler(job_id, scheduled_for)` evaluates the rule now (not at the scheduled slot: after
-    a downtime the window must end at the present, or it would report on the past)."""
-    from imagedex.notify import Outbox
+    def __init__(self, services: Services, clock: Callable[[], datetime] | None = None) -> None:
+        from imagedex.notify import Outbox
 
-    now = clock or (lambda: datetime.now(UTC))
-    store = AlertStore.open(services.settings.data_dir)
-    outbox = Outbox.open(services.settings, clock=clock)
+        self.services = services
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.store = AlertStore.open(services.settings.data_dir)
+        self.outbox = Outbox.open(services.settings, clock=clock)
 
-    def handler(job_id: str, scheduled_for: datetime) -> Evaluation | None:
+    def __call__(self, job_id: str, scheduled_for: datetime) -> None:
+        self.run(job_id)
+
+    def run(self, job_id: str) -> Evaluation | None:
+        """Evaluate the rule now, not at the scheduled slot: after a downtime the window must
+        end at the present, or the alert would report on the past."""
         kind, _, name = job_id.partition(":")
         if kind != JOB_KIND or not name:
             raise ConfigError(f"{job_id!r} is not an alert job id (alert:<rule name>)")
         try:
-            rule = store.get(name)
+            rule = self.store.get(name)
         except ConfigError:
             log.warning("alert job %s has no rule any more; skipping", job_id)
             return None
         if rule.per_image or not rule.enabled:
             return None
-        result = evaluate_aggregate(services, store, outbox, rule, now())
+        result = evaluate_aggregate(self.services, self.store, self.outbox, rule, self.clock())
         log.info("alert %s: value %g, firing %s", name, result.value, result.firing)
         return result
 
-    return handler
+
+def make_handler(services: Services, clock: Callable[[], datetime] | None = None) -> AlertJobs:
+    return AlertJobs(services, clock)

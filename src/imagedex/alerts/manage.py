@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from imagedex.alerts.deliver import send_alert, source_of
+from imagedex.alerts.deliver import send_alert
 from imagedex.alerts.messages import SUBJECT_PREFIX, base_url
 from imagedex.alerts.model import AlertRecord, Rule, parse_duration
 from imagedex.alerts.store import AlertStore, iso
@@ -34,13 +34,17 @@ def save_rule(
         created = store.get(rule.name).created_at or stamp
     clean = replace(rule.validated(), created_at=created, updated_at=stamp)
     store.put(clean, replace=replace_existing)
-    _sync_job(settings, clean)
+    _sync_job(settings, clean, now)
     return clean
 
 
 def delete_rule(settings: Settings, name: str) -> None:
     open_store(settings).delete(name)
-    _scheduler(settings).remove_job(job_id(name))
+    scheduler = _scheduler(settings)
+    try:
+        scheduler.remove_job(job_id(name))
+    finally:
+        scheduler.close()
 
 
 def mute_rule(settings: Settings, name: str, now: datetime, period: str | None = None) -> Rule:
@@ -57,26 +61,28 @@ def unmute_rule(settings: Settings, name: str, now: datetime) -> Rule:
     return store.put(rule, replace=True)
 
 
-def _sync_job(settings: Settings, rule: Rule) -> None:
-    scheduler = _scheduler(settings)
-    if rule.per_image:
-        scheduler.remove_job(job_id(rule.name))
-    else:
-        scheduler.set_job(
-            job_id(rule.name), JOB_KIND, rule.schedule, settings.timezone, enabled=rule.enabled
-        )
+def _sync_job(settings: Settings, rule: Rule, now: datetime) -> None:
+    scheduler = _scheduler(settings, now)
+    try:
+        if rule.per_image:
+            scheduler.remove_job(job_id(rule.name))
+        else:
+            scheduler.set_job(
+                job_id(rule.name), JOB_KIND, rule.schedule, settings.timezone, rule.enabled
+            )
+    finally:
+        scheduler.close()
 
 
-def _scheduler(settings: Settings) -> Any:
+def _scheduler(settings: Settings, now: datetime | None = None) -> Any:
+    """The scheduler, computing next runs from `now` (the caller's clock)."""
     from imagedex.scheduler import Scheduler
 
-    return Scheduler.open(settings)
+    return Scheduler.open(settings, clock=(lambda: now) if now is not None else None)
 
 
 def send_test(settings: Settings, name: str, now: datetime) -> AlertRecord:
     """A test notification through the outbox to every action of the rule (not throttled)."""
-    from imagedex.notify import Outbox
-
     store = open_store(settings)
     rule = store.get(name)
     text = (
@@ -89,42 +95,49 @@ def send_test(settings: Settings, name: str, now: datetime) -> AlertRecord:
         "link": base_url(settings) + "/",
         "payload": {"rule": rule.name, "kind": rule.kind, "test": True},
     }
-    return send_alert(Outbox.open(settings), store, rule, fields, now, status="test")
+    outbox = _open_outbox(settings)
+    try:
+        return send_alert(outbox, store, rule, fields, now, status="test")
+    finally:
+        outbox.close()
 
 
 def history(settings: Settings, rule: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Alerts, newest first, each with the live status of its deliveries from the outbox."""
-    store = open_store(settings)
-    records = store.history(rule, limit)
-    deliveries = _deliveries_by_id(settings, {r.rule for r in records}, limit)
+    records = open_store(settings).history(rule, limit)
     result = []
-    for record in records:
-        data = record.to_dict()
-        found = [deliveries[i] for i in record.delivery_ids if i in deliveries]
-        data["deliveries"] = found
-        data["status"] = _overall_status(record, found)
-        result.append(data)
+    outbox = _open_outbox(settings) if records else None
+    try:
+        for record in records:
+            data = record.to_dict()
+            found = [_delivery_json(outbox, i) for i in record.delivery_ids]
+            data["deliveries"] = [d for d in found if d is not None]
+            data["status"] = _overall_status(record, data["deliveries"])
+            result.append(data)
+    finally:
+        if outbox is not None:
+            outbox.close()
     return result
 
 
-def _deliveries_by_id(settings: Settings, rules: set[str], limit: int) -> dict[str, dict[str, Any]]:
-    if not rules:
-        return {}
+def _open_outbox(settings: Settings) -> Any:
     from imagedex.notify import Outbox
 
-    outbox = Outbox.open(settings)
-    found: dict[str, dict[str, Any]] = {}
-    for name in rules:
-        for delivery in outbox.history(source=source_of(name), limit=max(limit * 4, 100)):
-            found[delivery.id] = {
-                "id": delivery.id,
-                "target": delivery.target,
-                "status": delivery.status,
-                "attempts": delivery.attempts,
-                "last_error": delivery.last_error,
-                "sent_at": delivery.sent_at,
-            }
-    return found
+    return Outbox.open(settings)
+
+
+def _delivery_json(outbox: Any, delivery_id: str) -> dict[str, Any] | None:
+    delivery = outbox.get(delivery_id)
+    if delivery is None:
+        return None
+    return {
+        "id": delivery.id,
+        "target": delivery.target,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error,
+        "sent_at": delivery.sent_at,
+    }
 
 
 def _overall_status(record: AlertRecord, deliveries: list[dict[str, Any]]) -> str:

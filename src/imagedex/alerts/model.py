@@ -138,6 +138,7 @@ class Rule:
                 raise ConfigError(f"comparison must be one of {' '.join(COMPARISONS)}")
             if threshold < 0:
                 raise ConfigError("threshold must not be negative")
+            _check_query(self.query)
         if self.kind in AGGREGATE_KINDS:
             if self.window <= 0:
                 raise ConfigError("the window (or silence period) must be longer than 0")
@@ -170,6 +171,15 @@ def _check_schedule(spec: str) -> None:
     from imagedex.schedule import Schedule
 
     Schedule.parse(spec)
+
+
+def _check_query(text: str) -> None:
+    from imagedex.alerts.aggregate import parse_rule_query
+
+    try:
+        parse_rule_query(text)
+    except ValueError as exc:  # QuerySyntaxError and SearchQuery's own checks
+        raise ConfigError(f"the count query {text!r} is not valid: {exc}") from exc
 
 
 def _check_targets(actions: tuple[str, ...]) -> None:
