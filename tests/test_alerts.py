@@ -647,3 +647,29 @@ def test_api_rules_crud_mute_and_history(services: Services) -> None:
     assert client.delete("/api/alerts/cats").json() == {"deleted": "cats"}
     assert client.delete("/api/alerts/cats").status_code == 404
     assert client.get("/api/alerts").json() == {"rules": []}
+
+
+def test_count_rule_counts_only_images_matching_its_query(tmp_path: Path) -> None:
+    settings = alert_settings(tmp_path, free_port())
+    services = Services.from_settings(settings)
+    clock = Clock()
+    people = rule("people", kind="count", query="label:person confidence>=90", threshold=1)
+    save_rule(settings, replace(people, comparison=">="), clock())
+    with pytest.raises(ConfigError, match="count query"):
+        save_rule(settings, replace(people, name="bad", query="confidence>>x"), clock())
+    handler = make_handler(services, clock=clock)
+    try:
+        recent = iso(clock.now - timedelta(minutes=5))
+        services.index.upsert(
+            [
+                doc("cat.jpg", [Label("tabby", 99.0, ("cat",))], ingested_at=recent),
+                doc("blurry.jpg", [Label("person", 60.0)], ingested_at=recent),
+            ]
+        )
+        result = handler.run("alert:people")
+        assert result is not None and result.value == 0 and not result.firing
+        index_at(services, ["walker.jpg"], clock.now - timedelta(minutes=1))
+        result = handler.run("alert:people")
+        assert result is not None and result.value == 1 and result.alert is not None
+    finally:
+        services.close()
