@@ -133,3 +133,17 @@ def test_facets_in_the_openapi_spec(client: TestClient) -> None:
     assert {"/api/search", "/api/facets"} <= set(spec["paths"])
     params = {p["name"] for p in spec["paths"]["/api/facets"]["get"]["parameters"]}
     assert {"q", "label", "date_from", "date_to", "interval", "labels"} <= params
+
+
+def test_cli_search_understands_the_syntax(client: TestClient, services: Services) -> None:
+    from cli_helpers import cli_json, imagedex_env, run_cli
+
+    env = imagedex_env(services.settings.data_dir)
+    found = cli_json(env, "search", "label:animal conf>=80 sort:oldest")
+    assert [h["key"] for h in found["hits"]] == ["rex.jpg", "tom.jpg"]
+    dated = cli_json(
+        env, "search", "--label", "dog", "--after", "2026-01-10", "--before", "2026-02"
+    )
+    assert [h["key"] for h in dated["hits"]] == ["fido.jpg"]
+    bad = run_cli(env, "search", "label:dog conf>=lots", check=False)
+    assert bad.returncode == 2 and "conf>=lots" in bad.stderr

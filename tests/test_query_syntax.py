@@ -37,6 +37,19 @@ def test_confidence_forms(text: str, confidence: float) -> None:
     assert parse_query(text).min_confidence == confidence
 
 
+def test_dates_of_reduced_precision_and_offsets() -> None:
+    query = parse_query("after:2026 before:2026-02")
+    assert (query.date_from, query.date_to) == (
+        "2026-01-01T00:00:00.000Z",
+        "2026-02-01T00:00:00.000Z",
+    )
+    shifted = parse_query("after:2026-01-01T01:30:00+01:30 before:2026-01-02T00:00")
+    assert (shifted.date_from, shifted.date_to) == (
+        "2026-01-01T00:00:00.000Z",
+        "2026-01-02T00:00:00.000Z",
+    )
+
+
 def test_moderation_forms_and_quoted_words_stay_text() -> None:
     assert parse_query("safe").moderation == "safe"
     assert parse_query("moderation:UNSAFE").moderation == "unsafe"
@@ -76,6 +89,8 @@ def test_unclosed_quote_runs_to_the_end() -> None:
         ("conf<50", "conf<50"),
         ("after:yesterday", "after:yesterday"),
         ("before:2026-13-01", "before:2026-13-01"),
+        ("before:2026-1", "before:2026-1"),
+        ("after:20261", "after:20261"),
         ("label:", "label:"),
         ('label:""', 'label:""'),
         ("sort:random", "sort:random"),

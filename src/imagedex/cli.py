@@ -299,6 +299,8 @@ def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
     type=click.Choice(["safe", "unsafe"]),
     help="Only images without (safe) or with (unsafe) moderation labels >= 50%.",
 )
+@click.option("--after", metavar="DATE", help="Ingested on or after (ISO-8601, UTC by default).")
+@click.option("--before", metavar="DATE", help="Ingested before (ISO-8601, exclusive).")
 @click.option("--semantic", is_flag=True, help="Search TEXT by meaning, not by words.")
 @click.option("--like", "like", metavar="ID", help="Images similar to this one (by meaning).")
 @click.option("--json", "as_json", is_flag=True, help="Print {total, hits} as JSON.")
@@ -313,24 +315,36 @@ def search(
     offset: int,
     sort: str,
     moderation: str | None,
+    after: str | None,
+    before: str | None,
     semantic: bool,
     like: str | None,
     as_json: bool,
 ) -> None:
     """Find images by label (with a minimum confidence) and/or free text, by meaning
-    (--semantic "a dog on a beach") or by example (--like ID)."""
+    (--semantic "a dog on a beach") or by example (--like ID).
+
+    TEXT may use the search box syntax: label:dog label:"golden retriever" confidence>=90
+    after:2026-01-01 before:2026-02-01 unsafe|safe sort:newest; other words are free text.
+    """
+    from imagedex.query_syntax import parse_query
     from imagedex.search import search_json, with_vector
 
-    query = SearchQuery(
-        text=text,
-        labels=labels,
-        match_all_labels=not match_any,
-        min_confidence=min_confidence,
-        limit=limit,
-        offset=offset,
-        sort=sort,
-        moderation=moderation or "",
-    )
+    try:
+        base = SearchQuery(
+            labels=labels,
+            match_all_labels=not match_any,
+            min_confidence=min_confidence,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+            moderation=moderation or "",
+            date_from=after,
+            date_to=before,
+        )
+        query = parse_query(text, base) if text else base
+    except ValueError as exc:  # QuerySyntaxError is one
+        raise click.UsageError(str(exc)) from None
     query = with_vector(ctx.services, query, semantic=semantic, like=like)
     result = search_json(ctx.services, query)
     if as_json:

@@ -129,11 +129,15 @@ class ImageDocument:
 def utc_timestamp(value: str) -> str:
     """An ISO-8601 date or date-time as the canonical UTC form `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 
-    A date alone is its midnight; a time without an offset is UTC. Canonical strings compare
-    in time order, which is what lets the SQLite index range-scan them.
+    A date alone is its midnight, a month (`2026-02`) or year (`2026`) its first day; a time
+    without an offset is UTC. Canonical strings compare in time order, which is what lets the
+    SQLite index range-scan them.
     """
+    text = value.strip()
+    if len(text) in (4, 7) and text.replace("-", "").isdigit() and text.isascii():
+        text += "-01-01" if len(text) == 4 else "-01"
     try:
-        moment = datetime.fromisoformat(value.strip())
+        moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         moment = moment.astimezone(UTC)
