@@ -18,7 +18,7 @@ from PIL import Image
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis, Recognizer
-from imagedex.recognition.imagenet import ImageNetLabeller, load_classes
+from imagedex.recognition.imagenet import ImageNetLabeller, load_classes, softmax
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 MODEL_FILE = "mobilenet_v2.onnx"
@@ -53,6 +53,18 @@ def _names(analysis: Analysis) -> list[str]:
     return [label.label for label in analysis.labels]
 
 
+def _leaves(analysis: Analysis) -> list[Label]:
+    """The classes themselves: labels that are no other label's parent."""
+    broader = {p.lower() for label in analysis.labels for p in label.parents}
+    return [label for label in analysis.labels if label.label.lower() not in broader]
+
+
+def _split_logits(*classes: int, high: float = 20.0) -> np.ndarray:
+    logits = np.zeros((1, 1000), dtype=np.float32)
+    logits[0, list(classes)] = high
+    return logits
+
+
 # ---------------------------------------------------------------- the labeller
 
 
@@ -84,11 +96,13 @@ def test_confidences_are_percent_and_sorted(
     labeller: ImageNetLabeller, chelsea: Image.Image, coffee: Image.Image
 ) -> None:
     for analysis in labeller.analyze([chelsea, coffee, _photo("rocket")]):
-        confidences = [label.confidence for label in analysis.labels]
+        leaves = _leaves(analysis)
+        confidences = [label.confidence for label in leaves]
         assert len(confidences) == 5
         assert all(0.0 <= c <= 100.0 for c in confidences)
         assert confidences == sorted(confidences, reverse=True)
         assert sum(confidences) <= 100.0 + 1e-3
+        assert analysis.labels[:5] == leaves
 
 
 def test_batch_matches_one_by_one(labeller: ImageNetLabeller) -> None:
@@ -106,9 +120,11 @@ def test_batch_matches_one_by_one(labeller: ImageNetLabeller) -> None:
 def test_min_confidence_and_max_labels(chelsea: Image.Image) -> None:
     strict = ImageNetLabeller(min_confidence=50.0, max_labels=2, threads=1)
     (analysis,) = strict.analyze([chelsea])
-    assert 1 <= len(analysis.labels) <= 2
+    assert 1 <= len(_leaves(analysis)) <= 2
     assert all(label.confidence >= 50.0 for label in analysis.labels)
-    assert len(ImageNetLabeller(max_labels=1).analyze([chelsea])[0].labels) == 1
+    (one,) = ImageNetLabeller(max_labels=1).analyze([chelsea])
+    assert len(_leaves(one)) == 1
+    assert {label.label for label in one.labels[1:]} <= set(one.labels[0].parents)
 
 
 def test_odd_images_work(labeller: ImageNetLabeller) -> None:
@@ -122,6 +138,53 @@ def test_odd_images_work(labeller: ImageNetLabeller) -> None:
         assert analysis.labels
         assert all(0.0 <= label.confidence <= 100.0 for label in analysis.labels)
     assert results[3].labels[0].label == "espresso"
+
+
+def test_parent_confidence_is_the_subtree_mass(labeller: ImageNetLabeller) -> None:
+    golden, labrador = 207, 208
+    (probs,) = softmax(_split_logits(golden, labrador), labeller.temperature)
+    labels = {label.label: label for label in labeller.labels_for(probs)}
+    assert 49.0 <= labels["Golden Retriever"].confidence <= 50.0
+    assert 49.0 <= labels["Labrador Retriever"].confidence <= 50.0
+    dog = labels["dog"]
+    assert dog.confidence >= 99.0
+    assert dog.parents[:2] == ("canine", "carnivore") and "animal" in dog.parents
+    assert {"puppy", "pup"} <= set(dog.aliases)  # the everyday words every breed shares
+    assert labels["animal"].confidence >= 99.0
+    assert "cat" not in labels and "feline" not in labels
+
+
+def test_parents_never_exceed_100_and_dominate_their_classes(
+    labeller: ImageNetLabeller, chelsea: Image.Image
+) -> None:
+    (analysis,) = labeller.analyze([chelsea])
+    by_name = {label.label: label for label in analysis.labels}
+    for label in analysis.labels:
+        assert 0.0 <= label.confidence <= 100.0
+        for parent in label.parents:
+            if parent in by_name:
+                assert by_name[parent].confidence >= label.confidence - 1e-6
+    # a cat split between three cat classes is one confident "cat"
+    assert by_name["cat"].confidence > max(lb.confidence for lb in _leaves(analysis))
+    # a parent's parents are true ancestors of every class under it
+    assert "domestic animal" not in by_name["carnivore"].parents
+
+
+def test_split_photo_is_found_by_its_parent_at_high_confidence(
+    labeller: ImageNetLabeller, tmp_path: Path
+) -> None:
+    from imagedex.documents import ImageDocument, SearchQuery
+    from imagedex.index.sqlite import SqliteIndex
+
+    (probs,) = softmax(_split_logits(207, 208), labeller.temperature)
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    doc = ImageDocument(id="split", bucket="b", key="k.jpg", title="k.jpg", s3_location="s3://b/k")
+    doc.labels = labeller.labels_for(probs)
+    index.upsert([doc])
+    hits = index.search(SearchQuery(labels=("dog",), min_confidence=90)).documents
+    assert [hit.id for hit in hits] == ["split"]
+    assert not index.search(SearchQuery(labels=("Golden Retriever",), min_confidence=90)).documents
+    assert index.search(SearchQuery(labels=("puppy",), min_confidence=90)).documents
 
 
 def test_empty_batch(labeller: ImageNetLabeller) -> None:

@@ -16,6 +16,10 @@ def describe(doc: ImageDocument) -> str:
     """E.g. "A golden retriever (dog), maybe a tennis ball; 1 face; text: OPEN 24 HOURS"."""
     parts: list[str] = []
     confident = [lb for lb in doc.labels if lb.confidence >= MIN_LABEL_CONFIDENCE]
+    # parents are labels of their own (Rekognition's, ImageNet subtree mass): name the most
+    # specific ones, not "an animal"
+    broader = {p.lower() for lb in confident for p in lb.parents}
+    confident = [lb for lb in confident if lb.label.lower() not in broader] or confident
     confident.sort(key=lambda lb: -lb.confidence)
     if confident:
         first = confident[0]

@@ -5,6 +5,11 @@ The model (``recognition/models/mobilenet_v2.onnx``) and the label taxonomy
 ``tools/build_imagenet_onnx.py`` and ``tools/build_label_taxonomy.py``; nothing is downloaded.
 Labels come back shaped like Amazon Rekognition's: a name, a confidence in percent, the WordNet
 parents (``tabby cat`` -> ``cat`` -> ``feline`` -> ... -> ``animal``) and aliases.
+
+Like Rekognition, every parent of a returned class is also returned as a label of its own, whose
+confidence is the probability mass of its whole subtree: the sum of the softmax over every
+ImageNet class under it (capped at 100). A photo split 50/50 between two dog breeds is 50 % each
+breed but ~100 % ``dog``, so ``--label dog --min-confidence 90`` finds it.
 """
 
 from __future__ import annotations
@@ -24,12 +29,21 @@ from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis
 from imagedex.recognition.runtime import available_cpus, session_options
 
-__all__ = ["ImageNetClass", "ImageNetLabeller", "load_classes"]
+__all__ = [
+    "ImageNetClass",
+    "ImageNetLabeller",
+    "ParentTerm",
+    "load_classes",
+    "parent_terms",
+    "softmax",
+]
 
 MODEL_NAME = "mobilenet_v2"
 _PACKAGE = "imagedex.recognition"
 _LABELS_FILE = "imagenet_labels.json"
 _CHUNK = 32  # images per onnxruntime run: bounds memory for very large batches
+#: Softmax temperature (see docs/analyzers.md, "Calibration"); 1.0 is the raw softmax.
+TEMPERATURE = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,60 @@ def load_classes() -> list[ImageNetClass]:
     return classes
 
 
+@dataclass(frozen=True)
+class ParentTerm:
+    """A WordNet parent of some classes: the classes under it, its own parents and aliases."""
+
+    name: str
+    members: np.ndarray  # class indices whose name is this term or that have it as a parent
+    parents: tuple[str, ...]
+    aliases: tuple[str, ...]
+
+
+def parent_terms(classes: Sequence[ImageNetClass]) -> dict[str, ParentTerm]:
+    """Every parent name (lower-cased key) with the classes under it.
+
+    A parent's own parents are those that follow it in the chain of *every* class under it
+    (chains mix several WordNet paths: ``dog`` is a ``domestic animal`` but ``carnivore`` is
+    not). Its aliases are those every class under it shares (``puppy`` for ``dog``), taken only
+    when at least two classes share them, so one class's synonyms never name its parent.
+    """
+    under: dict[str, list[ImageNetClass]] = {}
+    display: dict[str, str] = {}
+    for cls in classes:
+        for parent in cls.parents:
+            under.setdefault(parent.lower(), []).append(cls)
+            display.setdefault(parent.lower(), parent)
+    by_name: dict[str, list[int]] = {}
+    for cls in classes:
+        by_name.setdefault(cls.name.lower(), []).append(cls.index)
+    terms: dict[str, ParentTerm] = {}
+    for key, members in under.items():
+        suffixes = [_after(cls.parents, key) for cls in members]
+        parents = tuple(p for p in suffixes[0] if all(p in s for s in suffixes[1:]))
+        aliases: tuple[str, ...] = ()
+        if len(members) >= 2:
+            shared = set(members[0].aliases).intersection(*(m.aliases for m in members[1:]))
+            aliases = tuple(a for a in members[0].aliases if a in shared)
+        indices = sorted({m.index for m in members} | set(by_name.get(key, ())))
+        terms[key] = ParentTerm(display[key], np.asarray(indices, dtype=np.intp), parents, aliases)
+    return terms
+
+
+def _after(chain: Sequence[str], key: str) -> tuple[str, ...]:
+    lowered = [p.lower() for p in chain]
+    return tuple(chain[lowered.index(key) + 1 :])
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature`` (float32)."""
+    scaled = np.asarray(logits, dtype=np.float32) / np.float32(temperature)
+    scaled = scaled - scaled.max(axis=-1, keepdims=True)
+    probs = np.exp(scaled)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return probs
+
+
 class ImageNetLabeller:
     """Labels RGB images with the 1000 ImageNet classes (implements ``Recognizer``).
 
@@ -70,7 +138,8 @@ class ImageNetLabeller:
     """
 
     name: str = f"imagenet-{MODEL_NAME}"
-    version: str = "1"
+    #: 2: parents are labels of their own with their subtree's probability mass.
+    version: str = "2"
     #: Side of the square the model sees.
     input_size: int = 224
     #: Shorter side the image is scaled to before the centre crop; decoders can draft-decode to
@@ -78,7 +147,12 @@ class ImageNetLabeller:
     resize_size: int = 256
 
     def __init__(
-        self, *, min_confidence: float = 1.0, max_labels: int = 5, threads: int | None = None
+        self,
+        *,
+        min_confidence: float = 1.0,
+        max_labels: int = 5,
+        threads: int | None = None,
+        temperature: float = TEMPERATURE,
     ) -> None:
         if not 0.0 <= min_confidence <= 100.0:
             raise ValueError("min_confidence must be between 0 and 100")
@@ -86,12 +160,16 @@ class ImageNetLabeller:
             raise ValueError("max_labels must be at least 1")
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1")
+        if not 0.05 <= temperature <= 20.0:
+            raise ValueError("temperature must be between 0.05 and 20")
+        self.temperature = float(temperature)
         self.min_confidence = float(min_confidence)
         self.max_labels = int(max_labels)
         self.threads = threads or available_cpus()
         self._lock = threading.Lock()
         self._session: Any = None
         self._classes: list[ImageNetClass] = []
+        self._parents: dict[str, ParentTerm] = {}
         self._mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
         self._std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -101,6 +179,7 @@ class ImageNetLabeller:
         with self._lock:
             if self._session is None:
                 self._classes = load_classes()
+                self._parents = parent_terms(self._classes)
                 self._session = self._create_session()
             return self._session
 
@@ -156,8 +235,8 @@ class ImageNetLabeller:
 
     # ------------------------------------------------------------------ inference
 
-    def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """Softmax class probabilities, float32 ``[len(images), 1000]``."""
+    def logits(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The model's raw class scores, float32 ``[len(images), 1000]``."""
         session = self._load()
         if not images:
             return np.zeros((0, len(self._classes)), dtype=np.float32)
@@ -169,18 +248,49 @@ class ImageNetLabeller:
             except Exception as exc:
                 raise RecognitionError(f"ImageNet model failed: {exc}") from exc
             outputs.append(np.asarray(logits, dtype=np.float32))
-        logits = np.concatenate(outputs)
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        return probs
+        return np.concatenate(outputs)
+
+    def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Temperature-scaled softmax class probabilities, float32 ``[len(images), 1000]``."""
+        return softmax(self.logits(images), self.temperature)
 
     def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
-        """One Analysis per image with up to ``max_labels`` labels, most confident first."""
+        """One Analysis per image: up to ``max_labels`` classes, most confident first, then
+        their parents (see the module doc)."""
         probs = self.probabilities(images)
-        return [Analysis(labels=self._labels(row)) for row in probs]
+        return [Analysis(labels=self.labels_for(row)) for row in probs]
+
+    def labels_for(self, probs: np.ndarray) -> list[Label]:
+        """Labels for one image's class probabilities (``[1000]``, summing to 1)."""
+        self._load()
+        return self._labels(np.asarray(probs, dtype=np.float64))
 
     def _labels(self, probs: np.ndarray) -> list[Label]:
+        """The ``max_labels`` likeliest classes, then their parents with their subtree mass."""
+        leaves = self._leaf_labels(probs)
+        names = {label.label.lower() for label in leaves}
+        parents: dict[str, Label] = {}
+        for leaf in leaves:
+            for parent in leaf.parents:
+                key = parent.lower()
+                if key in names or key in parents or key not in self._parents:
+                    continue
+                term = self._parents[key]
+                mass = min(float(probs[term.members].sum()) * 100.0, 100.0)
+                if mass >= self.min_confidence:
+                    parents[key] = Label(term.name, mass, term.parents, term.aliases)
+        # a leaf named like a parent (the "mask" class, parent of "ski mask") is that subtree
+        leaves = [self._with_subtree(label, probs) for label in leaves]
+        return leaves + sorted(parents.values(), key=lambda lb: (-lb.confidence, lb.label))
+
+    def _with_subtree(self, label: Label, probs: np.ndarray) -> Label:
+        term = self._parents.get(label.label.lower())
+        if term is None:
+            return label
+        mass = min(float(probs[term.members].sum()) * 100.0, 100.0)
+        return Label(label.label, max(mass, label.confidence), label.parents, label.aliases)
+
+    def _leaf_labels(self, probs: np.ndarray) -> list[Label]:
         # Two class pairs share a display name (e.g. the two "sunglasses" classes): merge them.
         by_name: dict[str, tuple[float, ImageNetClass]] = {}
         for index in np.argsort(-probs, kind="stable")[: self.max_labels * 2]:
