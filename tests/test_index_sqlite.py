@@ -138,3 +138,49 @@ def test_query_validation() -> None:
         SearchQuery(min_confidence=101)
     with pytest.raises(ValueError):
         SearchQuery(limit=0)
+
+
+def test_date_bounds_are_validated_and_made_utc() -> None:
+    query = SearchQuery(date_from="2026-01-01T02:00:00+02:00", date_to="2026-01-02")
+    assert (query.date_from, query.date_to) == (
+        "2026-01-01T00:00:00.000Z",
+        "2026-01-02T00:00:00.000Z",
+    )
+    with pytest.raises(ValueError, match="date_from: 'soon' is not an ISO-8601"):
+        SearchQuery(date_from="soon")
+    with pytest.raises(ValueError, match="swap"):
+        SearchQuery(date_from="2026-02-01", date_to="2026-01-01")
+    with pytest.raises(ValueError, match="ISO-8601"):
+        SearchQuery(date_to="0001-01-01T00:00:00+01:00")  # before the calendar starts in UTC
+
+
+def test_an_index_from_before_facets_is_upgraded_on_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    idx = SqliteIndex(path)
+    idx.upsert(
+        [
+            doc("late.jpg", [("owl", 77.0, ("bird",))], ingested_at="2026-01-01T00:30:00+01:00"),
+            doc("early.jpg", [("cat", 42.0, ())], ingested_at="2025-12-31T23:45:00Z"),
+        ]
+    )
+    idx.close()
+    # the layout an earlier version left: no max_confidence, ingested_at as documents gave it
+    db = sqlite3.connect(path)
+    db.executescript(
+        "DROP INDEX docs_max_confidence; ALTER TABLE docs DROP COLUMN max_confidence;"
+        " UPDATE docs SET ingested_at = json_extract(body, '$.ingested_at');"
+        " DELETE FROM meta WHERE key = 'ingested_at_utc';"
+    )
+    db.close()
+    idx = SqliteIndex(path)
+    oldest = [d.key for d in idx.search(SearchQuery(sort="oldest")).documents]
+    assert oldest == ["late.jpg", "early.jpg"]  # 23:30Z before 23:45Z
+    facets = idx.facets(SearchQuery(date_to="2025-12-31T23:40:00Z"), interval="hour")
+    assert facets.total == 1
+    assert [(b.start, b.count) for b in facets.over_time] == [("2025-12-31T23:00:00Z", 1)]
+    assert [b.count for b in facets.confidence] == [0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+    both = idx.facets(SearchQuery())
+    assert [b.count for b in both.confidence] == [0, 0, 0, 0, 1, 0, 0, 1, 0, 0]
+    assert idx.get(document_id("b", "late.jpg")).ingested_at == "2026-01-01T00:30:00+01:00"  # type: ignore[union-attr]
