@@ -246,7 +246,11 @@ def test_worker_fires_a_label_rule_to_a_signed_webhook_and_smtp(
             kind="label",
             label="dog",
             min_confidence=20,
-            actions=(f"webhook:{hook_receiver.url}/hook", "mailto:ops@example.org"),
+            actions=(
+                f"webhook:{hook_receiver.url}/hook",
+                "mailto:ops@example.org",
+                f"slack:{hook_receiver.url}/slack",
+            ),
         ),
         datetime.now(UTC),
     )
@@ -261,8 +265,13 @@ def test_worker_fires_a_label_rule_to_a_signed_webhook_and_smtp(
         services.close()
     deliver_all(settings)
 
+    slack = [r for r in hook_receiver.requests if r.path == "/slack"]
+    hook_receiver.requests[:] = [r for r in hook_receiver.requests if r.path == "/hook"]
     (body,) = posted(hook_receiver)
     puppy_id = document_id("images", "puppy.jpg")
+    (slack_post,) = slack
+    blocks = json.dumps(json.loads(slack_post.body)["blocks"])
+    assert body["image_url"] in blocks and body["link"] in blocks
     assert body["payload"]["rule"] == "dogs" and body["payload"]["kind"] == "label"
     assert body["payload"]["document"]["title"] == "puppy.jpg"
     assert body["payload"]["document"]["id"] == puppy_id
@@ -279,7 +288,7 @@ def test_worker_fires_a_label_rule_to_a_signed_webhook_and_smtp(
     assert plain is not None and "puppy.jpg" in plain.get_content()
     (alert,) = history(settings)
     assert alert["rule"] == "dogs" and alert["doc_ids"] == [puppy_id]
-    assert alert["status"] == "sent" and len(alert["deliveries"]) == 2
+    assert alert["status"] == "sent" and len(alert["deliveries"]) == 3
 
 
 def test_reprocessing_an_image_does_not_alert_twice(tmp_path: Path) -> None:
@@ -671,5 +680,31 @@ def test_count_rule_counts_only_images_matching_its_query(tmp_path: Path) -> Non
         index_at(services, ["walker.jpg"], clock.now - timedelta(minutes=1))
         result = handler.run("alert:people")
         assert result is not None and result.value == 1 and result.alert is not None
+    finally:
+        services.close()
+
+
+def test_api_roles_viewers_read_admins_change(tmp_path: Path) -> None:
+    from imagedex.access.store import AccessStore
+
+    settings = load_settings(environ={}, data_dir=tmp_path / "data", auth="on")
+    services = Services.from_settings(settings)
+    keys = AccessStore.open(settings)
+    viewer = {"Authorization": f"Bearer {keys.create_key('v', 'viewer')[1]}"}
+    editor = {"Authorization": f"Bearer {keys.create_key('e', 'editor')[1]}"}
+    admin = {"Authorization": f"Bearer {keys.create_key('a', 'admin')[1]}"}
+    keys.close()
+    body = {"kind": "moderation", "actions": ["mailto:a@b.org"]}
+    try:
+        client = TestClient(create_app(services))
+        assert client.get("/api/alerts").status_code == 401
+        assert client.post("/api/alerts/unsafe", json=body, headers=viewer).status_code == 403
+        assert client.post("/api/alerts/unsafe", json=body, headers=editor).status_code == 403
+        assert client.post("/api/alerts/unsafe", json=body, headers=admin).status_code == 201
+        assert client.post("/api/alerts/unsafe/mute", headers=editor).status_code == 403
+        assert client.delete("/api/alerts/unsafe", headers=viewer).status_code == 403
+        listed = client.get("/api/alerts", headers=viewer).json()["rules"]
+        assert [r["name"] for r in listed] == ["unsafe"]
+        assert client.get("/api/alerts/history", headers=viewer).status_code == 200
     finally:
         services.close()
