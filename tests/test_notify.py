@@ -496,3 +496,13 @@ def test_api_deliveries_is_for_admins(tmp_path: Path) -> None:
     finally:
         access.close()
         services.close()
+
+
+def test_a_time_budget_bounds_one_delivery_round(tmp_path: Path) -> None:
+    with http_receiver() as rx:
+        outbox = Outbox.open(make_settings(tmp_path), Clock())
+        for i in range(3):
+            outbox.enqueue(f"{rx.url}/h", message(payload={"n": i}), "t")
+        assert outbox.deliver_due(budget_s=0) == 1  # the first send always starts
+        assert outbox.deliver_due() == 2
+    assert len(rx.requests) == 3

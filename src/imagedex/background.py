@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INTERVAL = 2.0  # seconds between rounds: the latency of a due job or a queued delivery
+DELIVERY_BUDGET = 20.0  # seconds of sending per round, so timing-out receivers cannot stall jobs
 
 
 def start_background(services: Services, stop: threading.Event) -> list[threading.Thread]:
@@ -63,6 +64,6 @@ def run_round(outbox: Outbox, scheduler: Scheduler | None) -> None:
         except Exception:
             log.exception("scheduler round failed; trying again shortly")
     try:
-        outbox.deliver_due()
+        outbox.deliver_due(budget_s=DELIVERY_BUDGET)
     except Exception:
         log.exception("delivery round failed; trying again shortly")

@@ -250,6 +250,12 @@ class Scheduler:
             status, error = "error", f"{type(exc).__name__}: {exc}"[:2000]
         finally:
             renewing.stop()
+        # the job may have been re-timed while it ran: the next slot follows its current spec
+        current = (
+            self._db().execute("SELECT spec, timezone FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        )
+        if current is not None and (current[0], current[1]) != (schedule.spec, schedule.timezone):
+            schedule = Schedule.parse(current[0], current[1])
         following = self._next(schedule, self._clock())
         self._db().execute(
             "UPDATE jobs SET last_run = ?, last_status = ?, last_error = ?, next_run = ?,"

@@ -14,6 +14,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -156,8 +157,11 @@ class Outbox:
         log.info("queued delivery %s (%s) to %s", delivery_id, source, parsed.redacted())
         return delivery_id
 
-    def deliver_due(self, limit: int = 50) -> int:
-        """Send up to `limit` due deliveries this process wins; return how many were sent."""
+    def deliver_due(self, limit: int = 50, budget_s: float | None = None) -> int:
+        """Send up to `limit` due deliveries this process wins; return how many were sent.
+        With `budget_s`, stop starting new sends after that many (real) seconds, so a receiver
+        that times out cannot hold a shared loop for long."""
+        started = time.monotonic()
         now = self._now()
         candidates = [
             row[0]
@@ -169,7 +173,9 @@ class Outbox:
             )
         ]
         sent = 0
-        for delivery_id in candidates:
+        for position, delivery_id in enumerate(candidates):
+            if position and budget_s is not None and time.monotonic() - started > budget_s:
+                break
             if self._claim(delivery_id) and self._attempt(delivery_id):
                 sent += 1
         return sent
@@ -234,8 +240,8 @@ class Outbox:
             log.info("delivery %s to %s: %s; retry in %.0f s", delivery_id, shown, error, delay)
         self._db().execute(
             "UPDATE deliveries SET status = ?, next_attempt = ?, last_error = ?,"
-            " lease_owner = NULL, lease_until = NULL WHERE id = ?",
-            (status, next_attempt, error[:2000], delivery_id),
+            " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+            (status, next_attempt, error[:2000], delivery_id, self._owner),
         )
 
     def retry(self, delivery_id: str) -> Delivery:
@@ -264,9 +270,10 @@ class Outbox:
             )
         else:
             rows = self._db().execute(
-                _SELECT + " WHERE source = ? OR (substr(?, -1) = ':' AND source LIKE ? || '%')"
+                _SELECT + " WHERE source = ?"
+                " OR (substr(?, -1) = ':' AND substr(source, 1, length(?)) = ?)"
                 " ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (source, source, source.replace("%", "\\%"), limit),
+                (source, source, source, source, limit),
             )
         return [_delivery(row) for row in rows]
 
