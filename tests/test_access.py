@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -544,3 +545,40 @@ def test_real_server_login_csrf_keys_and_links(live_server: tuple[str, Deploymen
     assert opened.status_code == 200 and opened.content == png((200, 10, 10))
     deployed.clock.now += deployed.settings.link_ttl + 1
     assert httpx.get(link["url"]).status_code == 401
+
+
+ACCESS_PATHS = ("/api/login", "/api/logout", "/api/session", "/api/keys", "/api/users", "/link")
+
+
+def test_access_routes_never_answer_500_to_generated_requests(deployment: Deployment) -> None:
+    """Schemathesis requests (bodies, odd credentials from the security schemes) as an admin and
+    as nobody: any answer but a server error."""
+    import schemathesis
+
+    deployment.access.store.add_user("fuzz", "admin", "fuzz password")
+    schema = schemathesis.openapi.from_asgi("/openapi.json", deployment.app)
+    operations = [
+        op
+        for op in (result.ok() for result in schema.get_all_operations())
+        if any(op.path.endswith(p) or op.path.startswith(p) for p in ACCESS_PATHS)
+    ]
+    assert len(operations) >= 9
+    for operation in operations:
+        for role in ("admin", None):
+            fuzz(operation, deployment.auth(role) if role else {})
+
+
+def fuzz(operation: Any, headers: dict[str, str]) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def call(case: Any) -> None:
+        response = case.call(headers=headers)
+        assert response.status_code < 500, (
+            f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+        )
+
+    call()
