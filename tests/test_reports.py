@@ -513,3 +513,73 @@ def test_api_crud_preview_run_and_history(indexed: Services, tmp_path: Path) -> 
     assert client.delete("/api/reports/cats").status_code == 200
     assert client.get("/api/reports/cats").status_code == 404
     assert client.get("/api/reports/cats/history").status_code == 404
+
+
+# -- web app -----------------------------------------------------------------------------------
+
+
+def test_reports_page_creates_runs_and_shows_history(indexed: Services, tmp_path: Path) -> None:
+    import threading
+
+    import uvicorn
+    from playwright.sync_api import expect, sync_playwright
+
+    from imagedex.api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(indexed), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    folder = tmp_path / "drop"
+    try:
+        with sync_playwright() as driver:
+            browser = driver.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--disable-quic",
+                ],
+            )
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"http://127.0.0.1:{port}/reports")
+            expect(page.get_by_role("heading", name="Reports")).to_be_visible()
+            expect(page.locator("#reports-list")).to_contain_text("No reports yet")
+            page.fill("#report-name", "cats")
+            page.fill("#report-title", "Cats weekly")
+            page.fill("#report-query", "label:cat")
+            page.check("input[value=xlsx]")
+            page.fill("#report-schedule", "every blue moon")
+            page.fill("#report-recipients", f"folder:{folder}")
+            page.click("#report-form button[type=submit]")
+            expect(page.locator("#reports-status")).to_contain_text("every blue moon")
+            page.fill("#report-schedule", "weekly@mon 08:00")
+            page.click("#report-form button[type=submit]")
+            row = page.locator("tr[data-report=cats]")
+            expect(row).to_contain_text("Cats weekly")
+            expect(row).to_contain_text("weekly@mon 08:00 (UTC)")
+            expect(row.locator("a.preview")).to_have_text(["PDF", "XLSX"])
+            href = row.locator("a.preview").first.get_attribute("href")
+            pdf = page.request.get(f"http://127.0.0.1:{port}{href}")
+            assert pdf.headers["content-type"] == "application/pdf"
+            row.get_by_role("button", name="Run now").click()
+            expect(page.locator("#reports-status")).to_contain_text(
+                "cats: 1 matching images, 1 deliveries queued"
+            )
+            page.locator("tr[data-report=cats]").get_by_role("button", name="History").click()
+            expect(page.locator("td.history")).to_contain_text("ok, 1 images")
+            expect(page.locator("td.history")).to_contain_text(f"folder:{folder}: queued")
+            browser.close()
+            assert errors == []
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

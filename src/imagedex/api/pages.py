@@ -123,6 +123,11 @@ def dashboard_page(request: Request) -> Response:
     return _page(request)
 
 
+@router.get("/reports", response_model=None)
+def reports_page(request: Request) -> Response:
+    return _page(request)
+
+
 @router.get("/upload", response_model=None)
 def upload_page(request: Request) -> Response:
     return _page(request)

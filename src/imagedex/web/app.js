@@ -7,6 +7,7 @@ const ROUTES = [
   { pattern: /^\/(?:search)?$/, module: "./search.js", title: "Search" },
   { pattern: /^\/images\/([^/]+)$/, module: "./image.js", title: "Image" },
   { pattern: /^\/dashboard$/, module: "./dashboard.js", title: "Dashboard" },
+  { pattern: /^\/reports$/, module: "./reports.js", title: "Reports" },
   { pattern: /^\/upload$/, module: "./upload.js", title: "Upload" },
   { pattern: /^\/login$/, module: "./login.js", title: "Log in" },
 ];
