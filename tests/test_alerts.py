@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import io
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -36,6 +39,7 @@ from imagedex.ingest import upload_bytes
 from imagedex.notify import Outbox
 from imagedex.services import Services
 from imagedex.worker import Worker
+from services import wait_http
 from smtp_receiver import SmtpReceiver, smtp_receiver
 
 SECRET = "alert-test-secret"
@@ -708,3 +712,46 @@ def test_api_roles_viewers_read_admins_change(tmp_path: Path) -> None:
         assert client.get("/api/alerts/history", headers=viewer).status_code == 200
     finally:
         services.close()
+
+
+def test_imagedex_up_alerts_on_an_upload_with_a_thumbnail_that_opens(
+    tmp_path: Path, photo_dir: Path, hook_receiver: Receiver
+) -> None:
+    port = free_port()
+    env = imagedex_env(
+        tmp_path / "data",
+        IMAGEDEX_SEMANTIC="false",
+        IMAGEDEX_WEBHOOK_SECRET=SECRET,
+        IMAGEDEX_PORT=str(port),
+        IMAGEDEX_AUTH="on",
+    )
+    run_cli(
+        env, "alert", "create", "dogs", "--label", "dog", "--min-confidence", "20",
+        "--to", f"webhook:{hook_receiver.url}/up",
+    )  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "imagedex.cli", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/healthz", process=server)
+        run_cli(env, "ingest", str(photo_dir / "chelsea.jpg"), str(photo_dir / "puppy.jpg"))
+        deadline = time.monotonic() + 120
+        while not hook_receiver.requests:
+            assert time.monotonic() < deadline, "no alert arrived"
+            assert server.poll() is None, "imagedex up exited"
+            time.sleep(0.2)
+        (body,) = posted(hook_receiver)
+        assert body["payload"]["document"]["title"] == "puppy.jpg"
+        assert body["image_url"].startswith(base + "/api/images/")
+        unsigned = body["image_url"].partition("?")[0]
+        assert httpx.get(unsigned).status_code == 401  # access control is on
+        thumbnail = httpx.get(body["image_url"])  # the signed link needs no login
+        assert thumbnail.status_code == 200
+        assert Image.open(io.BytesIO(thumbnail.content)).size[0] <= 320
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
