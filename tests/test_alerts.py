@@ -426,6 +426,12 @@ def test_muted_rule_sends_nothing_until_unmuted_or_the_mute_expires(
     mute_rule(settings, "dogs", clock(), "2h")
     hook([doc("c.jpg", [GOLDEN])])
     assert len(history(settings)) == 1
+    throttled = replace(open_store(settings).get("dogs"), throttle=3600)
+    open_store(settings).put(throttled, replace=True, keep_state=True)
+    unmute_rule(settings, "dogs", clock())
+    hook([doc("c2.jpg", [GOLDEN])])  # unmuting keeps the throttle: b.jpg alerted just now
+    assert len(history(settings)) == 1
+    mute_rule(settings, "dogs", clock(), "2h")
     clock.advance(hours=2, seconds=1)
     hook([doc("d.jpg", [GOLDEN])])
     assert [a["doc_ids"][0] for a in history(settings)] == [

@@ -52,13 +52,13 @@ def mute_rule(settings: Settings, name: str, now: datetime, period: str | None =
     until = "forever" if not period else iso(now + timedelta(seconds=parse_duration(period)))
     store = open_store(settings)
     rule = replace(store.get(name), muted_until=until, updated_at=iso(now))
-    return store.put(rule, replace=True)
+    return store.put(rule, replace=True, keep_state=True)
 
 
 def unmute_rule(settings: Settings, name: str, now: datetime) -> Rule:
     store = open_store(settings)
     rule = replace(store.get(name), muted_until=None, updated_at=iso(now))
-    return store.put(rule, replace=True)
+    return store.put(rule, replace=True, keep_state=True)
 
 
 def _sync_job(settings: Settings, rule: Rule, now: datetime) -> None:

@@ -129,7 +129,9 @@ class AlertStore:
         row = self._db().execute("SELECT value FROM meta WHERE key = 'rules_version'").fetchone()
         return int(row[0])
 
-    def put(self, rule: Rule, replace: bool = False) -> Rule:
+    def put(self, rule: Rule, replace: bool = False, keep_state: bool = False) -> Rule:
+        """Add (or with `replace`, change) a rule. A changed rule starts over (not firing,
+        nothing suppressed) unless `keep_state`, as muting and unmuting do."""
         with self._tx() as db:
             exists = db.execute("SELECT 1 FROM rules WHERE name = ?", (rule.name,)).fetchone()
             if exists and not replace:
@@ -140,7 +142,7 @@ class AlertStore:
                 "INSERT OR REPLACE INTO rules (name, data) VALUES (?, ?)",
                 (rule.name, json.dumps(rule.to_dict())),
             )
-            if replace:  # a changed rule starts over: not firing, nothing suppressed
+            if replace and not keep_state:
                 db.execute("DELETE FROM state WHERE rule = ?", (rule.name,))
             self._bump(db)
         return rule
