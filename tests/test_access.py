@@ -582,3 +582,45 @@ def fuzz(operation: Any, headers: dict[str, str]) -> None:
         )
 
     call()
+
+
+def test_s3_content_redirects_to_a_presigned_url_lasting_link_ttl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    import boto3
+
+    from imagedex import aws as aws_module
+    from imagedex.events import make_notification
+    from services import MotoServer
+
+    moto = MotoServer()
+    try:
+        for name, value in moto.aws_env().items():
+            monkeypatch.setenv(name, value)
+        aws_module.client.cache_clear()
+        boto3.client("s3", endpoint_url=moto.url).create_bucket(Bucket="shots")
+        deployment = Deployment(tmp_path, store="s3://shots", link_ttl=900)
+        try:
+            info = deployment.services.store.put("a/red.png", png((250, 0, 0)), "image/png")
+            event = make_notification("created", info.bucket, info.key, info.size, info.etag)
+            deployment.services.queue.send(json.dumps(event))
+            Worker(deployment.services, recognizers=[ColourRecognizer()]).run(once=True)
+            (hit,) = deployment.client.get("/api/search", headers=deployment.auth("viewer")).json()[
+                "hits"
+            ]
+            link = deployment.client.get(
+                f"/api/images/{hit['id']}/link", headers=deployment.auth("viewer")
+            ).json()
+            redirect = deployment.client.get(link["path"], follow_redirects=False)
+            assert redirect.status_code == 307
+            location = redirect.headers["location"]
+            assert parse_qs(urlsplit(location).query)["X-Amz-Expires"] == ["900"]
+            assert httpx.get(location).content == png((250, 0, 0))
+        finally:
+            deployment.close()
+    finally:
+        moto.stop()
+        aws_module.client.cache_clear()
