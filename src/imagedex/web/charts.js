@@ -52,7 +52,7 @@ function niceMax(value) {
 /** Horizontal bars, one row per label: rows = [{label, value, href?}]. */
 export function barChart({ title, rows, width = 560, empty = "No data" }) {
   const rowHeight = 26;
-  const labelWidth = 150;
+  const labelWidth = Math.round(Math.min(150, width * 0.34));
   const valueWidth = 56;
   const height = Math.max(60, 24 + rows.length * rowHeight);
   const svg = frame(width, height, title, describe(rows));
@@ -66,7 +66,7 @@ export function barChart({ title, rows, width = 560, empty = "No data" }) {
     const y = 12 + i * rowHeight;
     const barWidth = Math.max(row.value > 0 ? 2 : 0, (row.value / max) * span);
     svg.append(maybeLink(row,
-      text(labelWidth - 8, y + 15, truncate(row.label, 22), { "text-anchor": "end" }),
+      text(labelWidth - 8, y + 15, truncate(row.label, Math.floor(labelWidth / 7)), { "text-anchor": "end" }),
       s("rect", { x: labelWidth, y: y + 3, width: barWidth.toFixed(1), height: rowHeight - 8, rx: 3, fill: row.color || PALETTE[0], class: "bar", "data-label": row.label, "data-value": row.value }),
       text(labelWidth + barWidth + 6, y + 15, String(row.value), { class: "value", "data-label": row.label }),
     ));
@@ -104,20 +104,25 @@ export function columnChart({ title, rows, width = 560, height = 240, empty = "N
   return svg;
 }
 
-/** A pie with a legend that repeats each value and its share: rows = [{label, value, href?}]. */
+/** A pie with a legend that repeats each value and its share: rows = [{label, value, href?}].
+ * Narrow charts put the legend under the pie instead of beside it. */
 export function pieChart({ title, rows, width = 560, empty = "No data" }) {
   const shown = rows.filter((r) => r.value > 0);
-  const legendRows = shown.length;
-  const height = Math.max(220, 30 + legendRows * 22);
+  const stacked = width < 440;
+  const radius = stacked ? Math.min(95, width / 2 - 20) : 95;
+  const pieHeight = radius * 2 + 30;
+  const legendHeight = shown.length * 22;
+  const height = stacked ? pieHeight + legendHeight + 10 : Math.max(220, 30 + legendHeight);
   const svg = frame(width, height, title, describe(rows));
   const total = shown.reduce((sum, r) => sum + r.value, 0);
   if (!total) {
     svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
     return svg;
   }
-  const radius = 95;
-  const cx = 110;
-  const cy = height / 2;
+  const cx = stacked ? width / 2 : 110;
+  const cy = stacked ? radius + 15 : height / 2;
+  const legendX = stacked ? 12 : 230;
+  const legendTop = stacked ? pieHeight : (height - legendHeight) / 2;
   let angle = -Math.PI / 2;
   shown.forEach((row, i) => {
     const color = row.color || PALETTE[i % PALETTE.length];
@@ -135,11 +140,11 @@ export function pieChart({ title, rows, width = 560, empty = "No data" }) {
     mark.setAttribute("data-label", row.label);
     mark.setAttribute("data-value", row.value);
     angle += sweep;
-    const y = (height - legendRows * 22) / 2 + i * 22 + 14;
+    const y = legendTop + i * 22 + 14;
     const share = Math.round((row.value / total) * 100);
     svg.append(maybeLink(row, mark,
-      s("rect", { x: 230, y: y - 10, width: 12, height: 12, rx: 2, fill: color }),
-      text(248, y, truncate(row.label, 26), {}),
+      s("rect", { x: legendX, y: y - 10, width: 12, height: 12, rx: 2, fill: color }),
+      text(legendX + 18, y, truncate(row.label, 26), {}),
       text(width - 8, y, `${row.value} (${share}%)`, { "text-anchor": "end", class: "value", "data-label": row.label }),
     ));
   });

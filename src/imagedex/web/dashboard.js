@@ -1,7 +1,7 @@
 // The dashboard: every panel from one /api/dashboard answer, one filter bar for all of them.
 
 import { api, query } from "./api.js";
-import { announce, append, clear, formatDate, h } from "./dom.js";
+import { announce, append, clear, debounce, formatDate, h } from "./dom.js";
 import { barChart, columnChart, downloadPng, lineChart, pieChart, statTiles, tagCloud } from "./charts.js";
 import { labelToken, readQuery, withDate } from "./querytext.js";
 
@@ -47,19 +47,19 @@ function panel(id, title, csvName, filters, ...content) {
 }
 
 /** The whole deployment's queue, throughput and failures (the filters do not apply here). */
-function ingestPanel(ingest) {
+function ingestPanel(ingest, width) {
   const queue = ingest.queue || {};
   const throughput = ingest.throughput || {};
   const failures = ingest.recent_failures || [];
   const perMinute = (throughput.per_minute || []).map((b) => ({ label: String(b.start), short: shortTime(b.start, "minute"), value: count(b) }));
   return [
-    statTiles({ title: "Queue, throughput and failures", items: [
+    statTiles({ title: "Queue, throughput and failures", width, items: [
       { label: "queued", value: queue.visible ?? 0 },
       { label: "in progress", value: queue.in_flight ?? 0 },
       { label: "dead letters", value: ingest.dead_letters ?? queue.dead ?? 0, tone: "bad" },
       { label: "indexed last hour", value: throughput.last_hour ?? 0 },
     ] }),
-    lineChart({ title: "Images indexed per minute, last hour", points: perMinute, height: 180, empty: "Nothing indexed recently" }),
+    lineChart({ title: "Images indexed per minute, last hour", points: perMinute, width, height: 180, empty: "Nothing indexed recently" }),
     failures.length
       ? h("details", {}, h("summary", {}, `Recent failures (${failures.length})`),
         h("ul", { class: "plain" }, failures.map((f) => h("li", {}, `${formatDate(f.failed_at)}: ${f.error}`))))
@@ -108,7 +108,15 @@ export function render(main, url, _params, ctx) {
   before.addEventListener("change", () => { box.value = withDate(box.value, "before", before.value); apply(); });
   interval.addEventListener("change", apply);
 
+  let lastData = null;
+  let drawnWidth = 0;
+  // charts are drawn at the panel's own width so that their text stays readable on phones
+  const chartWidth = () => Math.round(Math.min(560, Math.max(260, panels.clientWidth - 30)));
+
   function draw(data) {
+    lastData = data;
+    const width = chartWidth();
+    drawnWidth = width;
     clear(panels);
     const overTime = (data.over_time || []).map((b) => ({ label: String(b.start), short: shortTime(b.start, filters.interval), value: count(b) }));
     const top = (data.top_labels || []).map((r) => ({ label: r.label, value: count(r), href: labelHref(r.label, filters) }));
@@ -119,25 +127,24 @@ export function render(main, url, _params, ctx) {
 
     panels.append(
       panel("over-time", "Images over time", "over_time", filters,
-        lineChart({ title: `Images per ${filters.interval}`, points: overTime, empty: "No images in this range" })),
-      panel("top-labels", "Top labels", "top_labels", filters, barChart({ title: "Top labels (images per label)", rows: top, empty: "No labels yet" })),
-      panel("label-share", "Label share", "top_labels", filters, pieChart({ title: "Share of the top labels", rows: top.slice(0, 10), empty: "No labels yet" })),
-      panel("tag-cloud", "Tag cloud", "top_labels", filters, tagCloud({ title: "Labels sized by how many images show them", rows: top })),
+        lineChart({ title: `Images per ${filters.interval}`, points: overTime, width, empty: "No images in this range" })),
+      panel("top-labels", "Top labels", "top_labels", filters, barChart({ title: "Top labels (images per label)", rows: top, width, empty: "No labels yet" })),
+      panel("label-share", "Label share", "top_labels", filters, pieChart({ title: "Share of the top labels", rows: top.slice(0, 10), width, empty: "No labels yet" })),
+      panel("tag-cloud", "Tag cloud", "top_labels", filters, tagCloud({ title: "Labels sized by how many images show them", rows: top, width })),
       panel("confidence", "Confidence distribution", "confidence", filters,
-        columnChart({ title: "Images by their best label's confidence (%)", rows: confidence, empty: "No labelled images" })),
+        columnChart({ title: "Images by their best label's confidence (%)", rows: confidence, width, empty: "No labelled images" })),
       panel("moderation", "Moderation", "moderation", filters,
-        pieChart({ title: "Safe and unsafe images", rows: [
+        pieChart({ title: "Safe and unsafe images", width, rows: [
           { label: "safe", value: Number(moderation.safe || 0), color: "#2a9d6f", href: "/search" + query({ q: `${filters.q} safe`.trim() }) },
           { label: "unsafe", value: Number(moderation.unsafe || 0), color: "#b3261e", href: "/search" + query({ q: `${filters.q} unsafe`.trim() }) },
         ], empty: "No images" }),
         (moderation.labels || []).length
-          ? barChart({ title: "Moderation labels", rows: moderation.labels.map((r) => ({ label: r.label, value: count(r), color: "#b3261e" })) })
+          ? barChart({ title: "Moderation labels", width, rows: moderation.labels.map((r) => ({ label: r.label, value: count(r), color: "#b3261e" })) })
           : h("p", { class: "muted" }, "No moderation labels detected.")),
-      panel("ingest", "Ingest health", "ingest", filters, ingestPanel(ingest)),
+      panel("ingest", "Ingest health", "ingest", filters, ingestPanel(ingest, width)),
     );
     const text = `${totalImages} image${totalImages === 1 ? "" : "s"} in the dashboard's range.`;
     status.textContent = text;
-    announce(text);
   }
 
   async function load() {
@@ -148,6 +155,7 @@ export function render(main, url, _params, ctx) {
     try {
       const data = await api("/api/dashboard" + query({ q: filters.q, interval: filters.interval }), { signal });
       draw(data);
+      announce(status.textContent);
     } catch (error) {
       if (error.name === "AbortError") return;
       clear(panels).append(h("div", { class: "error", role: "alert" },
@@ -159,10 +167,18 @@ export function render(main, url, _params, ctx) {
     }
   }
 
+  const onResize = debounce(() => { if (lastData && chartWidth() !== drawnWidth) draw(lastData); }, 150);
+  window.addEventListener("resize", onResize);
+
   sync();
   load();
   updatePage = (next) => { filters = filtersFromUrl(next); sync(); load(); };
-  return () => { updatePage = null; if (controller) controller.abort(); };
+  return () => {
+    updatePage = null;
+    window.removeEventListener("resize", onResize);
+    onResize.cancel();
+    if (controller) controller.abort();
+  };
 }
 
 let updatePage = null;

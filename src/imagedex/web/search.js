@@ -98,7 +98,8 @@ export function render(main, url, _params, ctx) {
       " ", h("code", {}, "confidence>=90"), " ", h("code", {}, "after:2026-01-01"), " ", h("code", {}, "before:2026-02-01"),
       " ", h("code", {}, "safe"), " / ", h("code", {}, "unsafe"), "."),
   );
-  const filters = h("aside", { class: "filters", "aria-label": "Filters" },
+  const filters = h("details", { class: "filters", id: "filters" },
+    h("summary", {}, "Filters and labels"),
     h("div", { class: "field check" }, semantic, h("label", { for: "semantic" }, "Search by meaning")),
     h("div", { class: "field" }, h("label", { for: "confidence" }, "Minimum confidence: ", confidenceValue), confidence),
     h("div", { class: "field-row" },
@@ -109,6 +110,8 @@ export function render(main, url, _params, ctx) {
     h("h2", { class: "facet-title", id: "facet-title" }, "Labels"),
     facetList,
   );
+  // phones see the results first; the filters fold away under their summary
+  filters.open = !window.matchMedia("(max-width: 760px)").matches;
   main.append(h("h1", { class: "sr-only" }, "Search"), form,
     h("div", { class: "search-layout" }, filters, h("section", { class: "results", "aria-labelledby": "result-status" }, status, likeNote, message, grid, more)));
 
@@ -143,7 +146,7 @@ export function render(main, url, _params, ctx) {
   }
 
   function renderStatus() {
-    const text = total === 0 ? "No images match." : `${total} image${total === 1 ? "" : "s"} match.`;
+    const text = total === 0 ? "No images match." : total === 1 ? "1 image matches." : `${total} images match.`;
     status.textContent = hits.length < total ? `${text} Showing ${hits.length}.` : text;
     more.hidden = hits.length >= total;
     announce(text);
