@@ -7,6 +7,7 @@ tests need nothing beyond the project's test install. Real photos come from scik
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import threading
@@ -19,6 +20,7 @@ import rapidocr
 import skimage.data as skdata
 from PIL import Image, ImageDraw, ImageFont
 
+from imagedex.documents import SearchQuery
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis, Recognizer
 from imagedex.recognition.ocr import (
@@ -299,3 +301,76 @@ def test_grayscale_photo_array(analyzer: TextAnalyzer) -> None:
     gray = np.asarray(paragraph_image().convert("L"))
     (analysis,) = analyzer.analyze([Image.fromarray(gray)])
     assert len(analysis.text) == 3
+
+
+# --------------------------------------------------------------------- the detail pass
+
+SMALL_PRINT = ["PLATFORM 3 TO LONDON BRIDGE", "Fresh coffee and pastries"]
+
+
+def _dejavu(size: int) -> ImageFont.FreeTypeFont:
+    import matplotlib
+
+    return ImageFont.truetype(
+        str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), size
+    )
+
+
+def large_photo_with_small_print() -> bytes:
+    """A 4000x3000 JPEG (the coffee photo blown up) with a notice of two 18 px lines."""
+    image = Image.fromarray(skdata.coffee()).convert("RGB").resize((4000, 3000), Image.BICUBIC)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((1400, 1900, 2600, 2100), fill=(245, 245, 235))
+    for row, line in enumerate(SMALL_PRINT):
+        draw.text((1450, 1930 + 80 * row), line, font=_dejavu(18), fill=(10, 10, 10))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def test_small_print_on_a_large_photo_is_read_from_the_original(analyzer: TextAnalyzer) -> None:
+    from imagedex.imaging import decode_image
+    from imagedex.pipeline import DECODE_SIZE
+
+    data = large_photo_with_small_print()
+    copy = decode_image(data, draft_size=DECODE_SIZE).image  # what the worker hands analyzers
+    assert max(copy.size) <= 640
+    (alone,) = analyzer.analyze([copy])
+    assert joined(alone.text) == ""  # 18 px is ~2 px in the worker's copy
+    (detailed,) = analyzer.analyze_detailed([copy], [data])
+    assert joined(detailed.text) == joined(SMALL_PRINT)
+    result = analyzer.read(copy, data)
+    scale = copy.width / 4000
+    for line in result.lines:  # boxes in the copy's pixels, on the notice
+        left, top, right, bottom = line.box
+        assert 1400 * scale - 2 <= left < right <= 2600 * scale + 2
+        assert 1900 * scale - 2 <= top < bottom <= 2100 * scale + 2
+
+
+def test_detail_pass_needs_a_larger_original(analyzer: TextAnalyzer) -> None:
+    sign = sign_image()
+    buffer = io.BytesIO()
+    sign.save(buffer, "PNG")
+    # the original is no larger than the image: read as before, the bytes are not decoded
+    assert analyzer.read(sign, buffer.getvalue()).text == analyzer.read(sign).text
+    # an unreadable original falls back to the image itself
+    assert norm(" ".join(analyzer.read(sign, b"not an image").text)) == "OPEN 24 HOURS"
+    with pytest.raises(ValueError):
+        analyzer.analyze_detailed([sign], [])
+    with pytest.raises(ValueError):
+        TextAnalyzer(max_side=1280, detail_side=1000)
+
+
+def test_worker_pipeline_hands_the_original_to_ocr(tmp_path: Path) -> None:
+    from imagedex.config import Settings
+    from imagedex.ingest import upload_bytes
+    from imagedex.services import Services
+    from imagedex.worker import Worker
+
+    settings = Settings(data_dir=tmp_path, recognizers="ocr", semantic=False)
+    services = Services.from_settings(settings)
+    upload_bytes(services, "notice.jpg", large_photo_with_small_print())
+    Worker(services).run(once=True)
+    (doc,) = services.index.search(SearchQuery(text="london")).documents
+    assert joined(doc.text) == joined(SMALL_PRINT)
+    assert doc.analyzed_with["ocr-rapidocr"] == TextAnalyzer.version

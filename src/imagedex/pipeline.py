@@ -52,6 +52,7 @@ class Item:
     document: ImageDocument | None = None
     image: DecodedImage | None = None
     error: Exception | None = None
+    data: bytes | None = None  # the original file, kept only for recognizers that read it
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Pipeline:
         self.recognizers = list(recognizers)
         self.enrichers = list(enrichers)
         self.analyzed_with = {r.name: r.version for r in self.recognizers}
+        self._keep_originals = any(hasattr(r, "analyze_detailed") for r in self.recognizers)
         self.analyzed_with.update({e.name: e.version for e in self.enrichers})
         self.inference_seconds = 0.0
 
@@ -165,7 +167,8 @@ class Pipeline:
             analyzed_with=dict(self.analyzed_with),
             phash=dhash(decoded.image),
         )
-        return Item(event, document=document, image=decoded)
+        kept = data if self._keep_originals else None
+        return Item(event, document=document, image=decoded, data=kept)
 
     # -- stage 2: recognise and index -----------------------------------------------------------
 
@@ -286,14 +289,18 @@ class Pipeline:
                 document.errors[name] = describe(problem)
                 document.analyzed_with.pop(name, None)
             item.image = None  # free the pixels early
+            item.data = None
 
     @staticmethod
     def _run(recognizer: Recognizer, items: Sequence[Item]) -> None:
         images = [item.image.image for item in items if item.image is not None]
         located = getattr(recognizer, "analyze_located", None)
+        detailed = getattr(recognizer, "analyze_detailed", None)
         if located is not None:  # recognizers that can read the object themselves
             locations = [i.document.s3_location if i.document else None for i in items]
             analyses = located(images, locations)
+        elif detailed is not None:  # recognizers that decode the original at more detail (OCR)
+            analyses = detailed(images, [i.data for i in items if i.image is not None])
         else:
             analyses = recognizer.analyze(images)
         if len(analyses) != len(images):

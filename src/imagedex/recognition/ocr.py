@@ -14,10 +14,24 @@ first goes through a **gate**: the detection model alone on a copy scaled to ``g
 ``gate_box_score`` does the full pipeline (detection at up to ``max_side`` px, then recognition
 of every box) run. An image no larger than ``gate_side`` skips the gate: the full pipeline's own
 detection pass is then just as cheap and recognition runs only on the boxes it finds.
+
+**Detail pass.** The worker hands analyzers a small decoded copy (a 4000x3000 JPEG arrives as
+500x375), where text under about 60 px tall in the original is a few pixels high and lost.
+Through ``analyze_detailed`` the worker also passes the original file: when the gate finds text
+and the original is larger than the copy, the original is decoded again at up to
+``detail_side`` (2048) px on its longer side (JPEG draft mode keeps that cheap), text is
+detected on it at ``max_side``, and every detected region, padded and merged with its
+neighbours, is cut from the detailed copy and read on its own (detection again, to split lines,
+then recognition) at its own resolution, up to ``max_side``. So an 18 px line on a 4000 px photo
+is read at ~9 px instead of ~2 px. At most ``max_regions`` regions are zoomed into (the
+largest); with more, the detailed copy is read as a whole at ``max_side``. Time and memory are
+bounded by ``detail_side``: one decode at most 2048 px wide, plus crops of it.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +41,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imagedex.errors import RecognitionError
+from imagedex.errors import ImageDecodeError, RecognitionError
+from imagedex.imaging import decode_image
 from imagedex.recognition.base import Analysis
 from imagedex.recognition.runtime import available_cpus
 
@@ -45,6 +60,12 @@ REC_MODEL = "PP-OCRv6_rec_small.onnx"
 CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 #: Score a line with fewer than two letters/digits needs (see ``TextAnalyzer._needed_score``).
 SHORT_LINE_SCORE = 0.95
+#: Padding around a detected region before it is cut out: a share of its height, plus pixels.
+_REGION_PAD = (0.5, 8)
+#: The original may decode somewhat under ``detail_side`` so JPEG draft mode can halve it.
+_DRAFT_SLACK = 0.9
+#: How much larger than the worker's copy the original must be for the detail pass.
+_MORE_DETAIL = 1.25
 
 
 @dataclass(frozen=True)
@@ -144,6 +165,61 @@ def _scaled(image: Image.Image, side: int) -> tuple[Image.Image, float]:
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0), factor
 
 
+@dataclass(frozen=True)
+class _Run:
+    """rapidocr's answer for one image, and the scale it worked at."""
+
+    raw: Any
+    factor: float
+
+
+def _regions(quads: Any, factor: float, size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Detected quadrilaterals (at ``factor`` scale) as padded boxes in ``size`` pixels, boxes
+    that overlap merged, largest first."""
+    if quads is None:
+        return []
+    width, height = size
+    boxes = []
+    for quad in quads:
+        pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2) / factor
+        left, top = pts.min(axis=0)
+        right, bottom = pts.max(axis=0)
+        pad = (bottom - top) * _REGION_PAD[0] + _REGION_PAD[1]
+        boxes.append(
+            [
+                max(0, math.floor(left - pad)),
+                max(0, math.floor(top - pad)),
+                min(width, math.ceil(right + pad)),
+                min(height, math.ceil(bottom + pad)),
+            ]
+        )
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    boxes = [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+    boxes.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    return [(b[0], b[1], b[2], b[3]) for b in boxes]
+
+
+def _stored_side(source: bytes) -> int:
+    """The longer side the file declares (header only; 0 when Pillow cannot tell)."""
+    try:
+        with Image.open(io.BytesIO(source)) as probe:
+            return max(probe.size)
+    except Exception:  # the worker decoded it already; an odd header just skips the detail pass
+        return 0
+
+
 def _bgr(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8)[:, :, ::-1])
 
@@ -161,13 +237,15 @@ class TextAnalyzer:
     ``use_angle_cls``: also run the 0°/180° line-orientation classifier (off: upside-down
     text is rare in photos and the classifier adds ~10% per line).
     ``threads``: onnxruntime intra-op threads (default: every CPU this process may use).
+    ``detail_side``, ``max_regions``: the detail pass (module doc); ``max_source_pixels`` bounds
+    the originals it decodes (larger ones are read from the worker's copy only).
 
     Models load on first use, once per instance. Calls are serialised by a lock: rapidocr's
     pipeline object keeps per-call settings, and onnxruntime already uses every core.
     """
 
     name: str = "ocr-rapidocr"
-    version: str = "1"
+    version: str = "2"  # 2: detail pass on the original
 
     def __init__(
         self,
@@ -179,6 +257,9 @@ class TextAnalyzer:
         gate_box_score: float = 0.6,
         use_angle_cls: bool = False,
         threads: int | None = None,
+        detail_side: int = 2048,
+        max_regions: int = 12,
+        max_source_pixels: int = 40_000_000,
     ) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError("min_score must be between 0 and 1")
@@ -190,6 +271,13 @@ class TextAnalyzer:
             raise ValueError("gate_box_score must be between 0 and 1")
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1")
+        if detail_side < max_side:
+            raise ValueError("detail_side must be at least max_side")
+        if max_regions < 1:
+            raise ValueError("max_regions must be at least 1")
+        self.detail_side = int(detail_side)
+        self.max_regions = int(max_regions)
+        self.max_source_pixels = int(max_source_pixels)
         self.min_score = float(min_score)
         self.max_side = int(max_side)
         self.gate = bool(gate)
@@ -260,8 +348,12 @@ class TextAnalyzer:
             return 0
         return sum(1 for s in scores if float(s) >= self.gate_box_score)
 
-    def read(self, image: Image.Image) -> OcrResult:
-        """Gate, then (if it passes) detect and recognise; lines in reading order."""
+    def read(self, image: Image.Image, source: bytes | None = None) -> OcrResult:
+        """Gate, then (if it passes) detect and recognise; lines in reading order.
+
+        ``source``: the original file ``image`` was decoded from, for the detail pass (module
+        doc); line boxes are always in ``image``'s pixels.
+        """
         image = self._rgb(image)
         result = OcrResult()
         small = max(image.size) <= self.gate_side
@@ -269,24 +361,94 @@ class TextAnalyzer:
             result.gate_boxes = self.text_boxes(image)
             if result.gate_boxes == 0:
                 return result
-        engine = self._load()
-        work, factor = _scaled(image, self.max_side)
-        with self._run_lock:
-            try:
-                out = engine(_bgr(work), use_det=True, use_cls=self.use_angle_cls, use_rec=True)
-            except Exception as exc:
-                raise RecognitionError(f"OCR failed: {exc}") from exc
-        found = getattr(out, "boxes", None)
+        detail = self._detail(image, source)
+        if detail is not None:
+            return self._read_regions(image, detail, result)
+        out = self._run(image, rec=True)
+        found = getattr(out.raw, "boxes", None)
         boxes = 0 if found is None else len(found)
         if self.gate and small:
             result.gate_boxes = boxes
-        result.recognized = boxes > 0 and getattr(out, "txts", None) is not None
-        result.lines = reading_order(self._lines(out, factor, image.size))
+        result.recognized = boxes > 0 and getattr(out.raw, "txts", None) is not None
+        result.lines = reading_order(self._lines(out.raw, out.factor, image.size))
         return result
 
     def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
         """One Analysis per image; ``text`` holds the recognised lines in reading order."""
         return [Analysis(text=self.read(image).text) for image in images]
+
+    def analyze_detailed(
+        self, images: Sequence[Image.Image], sources: Sequence[bytes | None]
+    ) -> list[Analysis]:
+        """Like ``analyze``, with each image's original file for the detail pass."""
+        if len(sources) != len(images):
+            raise ValueError("one source (or None) per image")
+        return [
+            Analysis(text=self.read(image, source).text)
+            for image, source in zip(images, sources, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ the detail pass
+
+    def _detail(self, image: Image.Image, source: bytes | None) -> Image.Image | None:
+        """The original at up to ``detail_side`` px, when that has more pixels than ``image``."""
+        longest = max(image.size)
+        if longest >= self.detail_side:
+            return _scaled(image, self.detail_side)[0] if longest > self.max_side else None
+        if source is None or _stored_side(source) <= longest * _MORE_DETAIL:
+            return None
+        ratio = min(image.size) / longest
+        draft = max(1, math.floor(self.detail_side * ratio * _DRAFT_SLACK))
+        try:
+            decoded = decode_image(
+                source, max_pixels=self.max_source_pixels, draft_size=(draft, draft)
+            )
+        except ImageDecodeError:
+            return None  # the worker's copy is read as it is
+        detail = self._rgb(_scaled(decoded.image, self.detail_side)[0])
+        return detail if max(detail.size) > longest * _MORE_DETAIL else None
+
+    def _read_regions(
+        self, image: Image.Image, detail: Image.Image, result: OcrResult
+    ) -> OcrResult:
+        """Detect on ``detail`` at ``max_side``, then read each region at its own resolution."""
+        found = self._run(detail, rec=False)
+        quads = getattr(found.raw, "boxes", None)
+        regions = _regions(quads, found.factor, detail.size)
+        back = max(image.size) / max(detail.size)  # detail pixels -> image pixels
+        if not regions:
+            return result
+        lines: list[TextLine] = []
+        if len(regions) > self.max_regions:
+            out = self._run(detail, rec=True)
+            lines = self._lines(out.raw, out.factor * (1 / back), image.size)
+        else:
+            for left, top, right, bottom in regions:
+                out = self._run(detail.crop((left, top, right, bottom)), rec=True)
+                for line in self._lines(out.raw, out.factor, (right - left, bottom - top)):
+                    l0, t0, r0, b0 = line.box
+                    box = (
+                        min(image.width, math.floor((l0 + left) * back)),
+                        min(image.height, math.floor((t0 + top) * back)),
+                        min(image.width, math.ceil((r0 + left) * back)),
+                        min(image.height, math.ceil((b0 + top) * back)),
+                    )
+                    lines.append(TextLine(line.text, line.score, box))
+        result.recognized = True
+        result.lines = reading_order(lines)
+        return result
+
+    def _run(self, image: Image.Image, *, rec: bool) -> _Run:
+        engine = self._load()
+        work, factor = _scaled(image, self.max_side)
+        with self._run_lock:
+            try:
+                raw = engine(
+                    _bgr(work), use_det=True, use_cls=rec and self.use_angle_cls, use_rec=rec
+                )
+            except Exception as exc:
+                raise RecognitionError(f"OCR failed: {exc}") from exc
+        return _Run(raw, factor)
 
     # ------------------------------------------------------------------ helpers
 
