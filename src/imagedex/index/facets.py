@@ -61,6 +61,24 @@ def next_start(start: datetime, interval: str) -> datetime:
     return start + timedelta(minutes=step)
 
 
+def bucket_starts(first: datetime, last: datetime, interval: str) -> list[datetime]:
+    """The starts of every bucket from the one holding `first` to the one holding `last`."""
+    starts: list[datetime] = []
+    current, end = bucket_start(first, interval), bucket_start(last, interval)
+    while current <= end:
+        if len(starts) == MAX_TIME_BUCKETS:
+            raise ValueError(
+                f"more than {MAX_TIME_BUCKETS:,} {interval} buckets: choose a longer interval "
+                "or a narrower date range"
+            )
+        starts.append(current)
+        try:
+            current = next_start(current, interval)
+        except (ValueError, OverflowError):  # the end of the calendar
+            break
+    return starts
+
+
 def time_buckets(
     counts: Mapping[datetime, int],
     interval: str,
@@ -69,34 +87,23 @@ def time_buckets(
 ) -> list[TimeBucket]:
     """Every bucket from the first to the last non-empty one, widened to the query's date range
     when it has one, empty buckets included (a time axis without holes)."""
-    starts = [bucket_start(m, interval) for m, n in counts.items() if n > 0]
+    ends = [m for m, n in counts.items() if n > 0]
     if date_from:
-        starts.append(bucket_start(parse_utc(date_from), interval))
+        ends.append(parse_utc(date_from))
     if date_to:
         end = parse_utc(date_to) - timedelta(milliseconds=1)  # `to` is exclusive
         if not date_from or end >= parse_utc(date_from):
-            starts.append(bucket_start(end, interval))
-    if not starts:
+            ends.append(end)
+    if not ends:
         return []
     merged: dict[datetime, int] = {}
     for moment, n in counts.items():
         key = bucket_start(moment, interval)
         merged[key] = merged.get(key, 0) + n
-    buckets: list[TimeBucket] = []
-    current, last = min(starts), max(starts)
-    while current <= last:
-        if len(buckets) == MAX_TIME_BUCKETS:
-            raise ValueError(
-                f"more than {MAX_TIME_BUCKETS:,} {interval} buckets: choose a longer interval "
-                "or a narrower date range"
-            )
-        stamp = current.strftime("%Y-%m-%dT%H:%M:%SZ")
-        buckets.append(TimeBucket(stamp, merged.get(current, 0)))
-        try:
-            current = next_start(current, interval)
-        except (ValueError, OverflowError):  # the end of the calendar
-            break
-    return buckets
+    return [
+        TimeBucket(start.strftime("%Y-%m-%dT%H:%M:%SZ"), merged.get(start, 0))
+        for start in bucket_starts(min(ends), max(ends), interval)
+    ]
 
 
 def confidence_buckets(counts: Sequence[int]) -> list[ConfidenceBucket]:

@@ -21,6 +21,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,24 @@ def _sortable_time(value: str) -> str:
         return value
 
 
+_D = "[0-9]"
+_CANONICAL_GLOB = f"{_D * 4}-{_D * 2}-{_D * 2}T{_D * 2}:{_D * 2}:{_D * 2}.{_D * 3}Z"
+
+
+def _canonical(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _confidence_ranges() -> list[tuple[str, tuple[float, ...]]]:
+    """One WHERE condition per confidence bucket; the last one holds 100 too."""
+    ranges: list[tuple[str, tuple[float, ...]]] = [
+        ("max_confidence >= ? AND max_confidence < ?", (low, low + shape.CONFIDENCE_STEP))
+        for low in shape.CONFIDENCE_LOWS[:-1]
+    ]
+    ranges.append(("max_confidence >= ?", (shape.CONFIDENCE_LOWS[-1],)))
+    return ranges
+
+
 # ingested_at (canonical, see the module docstring) truncated to a bucket's start
 _TIME_BUCKET_SQL = {
     "minute": "substr(d.ingested_at, 1, 16)",
@@ -149,13 +168,18 @@ class SqliteIndex:
             if "max_confidence" not in columns:
                 db.execute("ALTER TABLE docs ADD COLUMN max_confidence REAL")
                 db.execute(
+                    # every term's confidence is one of the labels': the doc index covers it
                     "UPDATE docs SET max_confidence = (SELECT MAX(confidence) FROM label_terms"
-                    " WHERE doc = docs.rowid AND is_label = 1)"
+                    " WHERE doc = docs.rowid)"
                 )
             done = db.execute("SELECT 1 FROM meta WHERE key = 'ingested_at_utc'").fetchone()
             if done is None:
                 db.create_function("sortable_time", 1, _sortable_time, deterministic=True)
-                db.execute("UPDATE docs SET ingested_at = sortable_time(ingested_at)")
+                db.execute(
+                    "UPDATE docs SET ingested_at = sortable_time(ingested_at)"
+                    " WHERE NOT ingested_at GLOB ? OR length(ingested_at) != 24",
+                    (_CANONICAL_GLOB,),
+                )
                 db.execute("INSERT INTO meta (key, value) VALUES ('ingested_at_utc', 1)")
             db.execute("CREATE INDEX IF NOT EXISTS docs_unsafe ON docs (unsafe)")
             db.execute("CREATE INDEX IF NOT EXISTS docs_max_confidence ON docs (max_confidence)")
@@ -428,23 +452,35 @@ class SqliteIndex:
                 where, where_params = self._doc_filter(query)
                 db.execute("DROP TABLE IF EXISTS temp.facet_docs")
                 db.execute("CREATE TEMP TABLE facet_docs (doc INTEGER PRIMARY KEY)")
+                joined = f" JOIN docs d ON d.rowid = m.doc{where}" if where else ""
                 db.execute(
-                    f"INSERT OR IGNORE INTO facet_docs SELECT m.doc FROM {sql_from}"
-                    f" JOIN docs d ON d.rowid = m.doc{where}",
+                    f"INSERT OR IGNORE INTO facet_docs SELECT m.doc FROM {sql_from}{joined}",
                     [*params, *where_params],
                 )
-                scope = "temp.facet_docs f JOIN docs d ON d.rowid = f.doc"
+                # a few matches: look each one up; many: scan the indexes, probing the set
+                (matched,) = db.execute("SELECT COUNT(*) FROM temp.facet_docs").fetchone()
+                few = matched * 20 < self.count()
+                join = "CROSS JOIN" if few else "JOIN"
+                scope = f"temp.facet_docs f {join} docs d ON d.rowid = f.doc"
+                label_rows = f"temp.facet_docs f {join} label_terms t ON t.doc = f.doc"
             else:
-                scope = "docs d"
-            result = self._facet_counts(db, query, scope, labels, interval)
+                scope = label_rows = "docs d"
+            result = self._facet_counts(db, query, (scope, label_rows), labels, interval)
         finally:
             db.execute("DROP TABLE IF EXISTS temp.facet_docs")
             db.execute("COMMIT")
         return result
 
     def _facet_counts(
-        self, db: sqlite3.Connection, query: SearchQuery, scope: str, labels: int, interval: str
+        self,
+        db: sqlite3.Connection,
+        query: SearchQuery,
+        sources: tuple[str, str],
+        labels: int,
+        interval: str,
     ) -> Facets:
+        """`sources`: FROM clauses for the matching docs (`d`) and their label rows (`t`)."""
+        scope, label_rows = sources
         total = int(db.execute(f"SELECT COUNT(*) FROM {scope}").fetchone()[0])
         label_counts: list[LabelCount]
         only_confidence = query.min_confidence > 0 and not self._filtered(
@@ -455,14 +491,41 @@ class SqliteIndex:
             label_counts = self.top_labels(labels, query.min_confidence) if labels else []
         else:
             rows = db.execute(
-                "SELECT c.label, n FROM (SELECT t.term, COUNT(*) AS n FROM temp.facet_docs f"
-                " JOIN label_terms t ON t.doc = f.doc WHERE t.is_label = 1 AND t.confidence >= ?"
+                f"SELECT c.label, n FROM (SELECT t.term, COUNT(*) AS n FROM {label_rows}"
+                " WHERE t.is_label = 1 AND t.confidence >= ?"
                 " GROUP BY t.term ORDER BY n DESC, t.term LIMIT ?) JOIN label_counts c USING (term)"
                 " ORDER BY n DESC, term",
                 (query.min_confidence, labels),
             ).fetchall()
             label_counts = [LabelCount(label, int(n)) for label, n in rows]
-        times: dict[Any, int] = {}
+        if scope == "docs d":
+            times = self._time_counts_by_range(db, interval)
+            confidence = [
+                int(db.execute(f"SELECT COUNT(*) FROM docs WHERE {cond}", args).fetchone()[0])
+                for cond, args in _confidence_ranges()
+            ]
+        else:
+            times = self._time_counts_by_group(db, scope, interval)
+            confidence = [0] * len(shape.CONFIDENCE_LOWS)
+            for bucket, n in db.execute(
+                f"SELECT MIN(CAST(d.max_confidence / {shape.CONFIDENCE_STEP} AS INTEGER), "
+                f"{len(confidence) - 1}) AS b, COUNT(*) FROM {scope}"
+                " WHERE d.max_confidence >= 0 GROUP BY b"
+            ):
+                confidence[int(bucket)] += int(n)
+        return Facets(
+            total=total,
+            labels=label_counts,
+            over_time=shape.time_buckets(times, interval, query.date_from, query.date_to),
+            confidence=shape.confidence_buckets(confidence),
+            moderation=self._moderation_counts(db, scope, total, query.unsafe_threshold),
+        )
+
+    @staticmethod
+    def _time_counts_by_group(
+        db: sqlite3.Connection, scope: str, interval: str
+    ) -> dict[datetime, int]:
+        times: dict[datetime, int] = {}
         for key, n in db.execute(
             f"SELECT {_TIME_BUCKET_SQL[interval]} AS k, COUNT(*) FROM {scope} GROUP BY k"
         ):
@@ -471,20 +534,34 @@ class SqliteIndex:
             except ValueError:  # an ingested_at that is no date: not on the time axis
                 continue
             times[moment] = times.get(moment, 0) + int(n)
-        confidence = [0] * len(shape.CONFIDENCE_LOWS)
-        for bucket, n in db.execute(
-            f"SELECT MIN(CAST(d.max_confidence / {shape.CONFIDENCE_STEP} AS INTEGER), "
-            f"{len(confidence) - 1}) AS b, COUNT(*) FROM {scope}"
-            " WHERE d.max_confidence IS NOT NULL GROUP BY b"
-        ):
-            confidence[max(int(bucket), 0)] += int(n)
-        return Facets(
-            total=total,
-            labels=label_counts,
-            over_time=shape.time_buckets(times, interval, query.date_from, query.date_to),
-            confidence=shape.confidence_buckets(confidence),
-            moderation=self._moderation_counts(db, scope, total, query.unsafe_threshold),
-        )
+        return times
+
+    def _time_counts_by_range(self, db: sqlite3.Connection, interval: str) -> dict[datetime, int]:
+        """Every image: one range count per bucket on the date index (no row is read)."""
+        # canonical values start with a digit; anything else is not on the time axis
+        first, last = db.execute(
+            "SELECT MIN(ingested_at), MAX(ingested_at) FROM docs"
+            " WHERE ingested_at >= '0' AND ingested_at < ':'"
+        ).fetchone()
+        if first is None:
+            return {}
+        try:
+            starts = shape.bucket_starts(shape.parse_utc(first), shape.parse_utc(last), interval)
+        except ValueError as exc:
+            if "buckets" in str(exc):
+                raise
+            return self._time_counts_by_group(db, "docs d", interval)
+        bounds = [_canonical(s) for s in starts]
+        bounds.append(_canonical(shape.next_start(starts[-1], interval)))
+        return {
+            start: int(
+                db.execute(
+                    "SELECT COUNT(*) FROM docs WHERE ingested_at >= ? AND ingested_at < ?",
+                    (low, high),
+                ).fetchone()[0]
+            )
+            for start, low, high in zip(starts, bounds, bounds[1:], strict=False)
+        }
 
     @staticmethod
     def _moderation_counts(
