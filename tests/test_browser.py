@@ -34,7 +34,9 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-PRELOADED = ("chelsea.jpg", "coffee.jpg", "china.jpg", "rocket.jpg")
+PRELOADED = ("chelsea.jpg", "coffee.jpg", "china.jpg", "rocket.jpg", "astronaut.jpg")
+# the default analyzers plus faces and people, so that the image page has boxes to draw
+RECOGNIZERS = "imagenet,moderation,faces,people"
 INDEXING_TIMEOUT_MS = 180_000  # the first upload waits for the worker to load its models
 
 
@@ -93,7 +95,9 @@ def stop_server(server: Server) -> None:
 @pytest.fixture(scope="module")
 def server(photo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("web")
-    running = start_server(root / "data", [photo_dir / name for name in PRELOADED])
+    running = start_server(
+        root / "data", [photo_dir / name for name in PRELOADED], IMAGEDEX_RECOGNIZERS=RECOGNIZERS
+    )
     yield running
     stop_server(running)
 
@@ -249,7 +253,8 @@ def test_image_page_lists_labels_with_the_description_as_alt(server: Server, pag
     listed = page.locator("#labels .label-row").evaluate_all(
         "rows => rows.map(r => r.dataset.label)"
     )
-    assert listed == [lb["label"] for lb in doc["labels"]] and "cat" in listed
+    by_confidence = sorted(doc["labels"], key=lambda lb: -lb["confidence"])
+    assert listed == [lb["label"] for lb in by_confidence] and "cat" in listed
     cat = page.locator("#labels .label-row[data-label='cat']")
     expect(cat.locator(".number")).to_have_text(
         f"{next(lb for lb in doc['labels'] if lb['label'] == 'cat')['confidence']:.1f}%"
@@ -465,3 +470,82 @@ def test_login_then_search_and_upload_with_csrf(
     expect(page).to_have_url(re.compile(r"/login"))
     page.goto(url + "/dashboard")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fdashboard$"))
+
+
+def test_image_page_draws_face_and_person_boxes_over_the_picture(
+    server: Server, page: Page
+) -> None:
+    doc_id = server.api("/api/search", q="astronaut")["hits"][0]["id"]
+    doc = server.api(f"/api/images/{doc_id}")
+    assert len(doc["faces"]) == 1, "the astronaut's face is found by the Haar detector"
+    person = next(lb for lb in doc["labels"] if lb["label"] == "Person")
+    page.goto(f"{server.url}/images/{doc_id}")
+    picture = page.locator("#picture")
+    expect(picture).to_have_js_property("complete", True)
+    faces = page.locator("svg.overlay .face-box rect")
+    expect(faces).to_have_count(1)
+    shown = picture.bounding_box()
+    box = faces.bounding_box()
+    assert shown and box
+    expected = doc["faces"][0]["bbox"]
+    # the overlay follows the displayed size: fractions of the picture, within two pixels
+    assert abs(box["x"] - (shown["x"] + expected["left"] * shown["width"])) <= 2
+    assert abs(box["y"] - (shown["y"] + expected["top"] * shown["height"])) <= 2
+    assert abs(box["width"] - expected["width"] * shown["width"]) <= 2
+    people = page.locator("svg.overlay .label-box", has_text="Person")
+    expect(people).to_have_count(len(person["instances"]))
+
+    page.set_viewport_size({"width": 480, "height": 900})
+    smaller = picture.bounding_box()
+    box = faces.bounding_box()
+    assert smaller and box and smaller["width"] < shown["width"]
+    assert abs(box["width"] - expected["width"] * smaller["width"]) <= 2
+
+    page.get_by_label(re.compile(r"^Faces")).uncheck()
+    expect(faces).to_have_count(0)
+    page.get_by_label("Label boxes").uncheck()
+    expect(page.locator("svg.overlay rect")).to_have_count(0)
+
+
+def test_typing_is_debounced_and_older_searches_are_cancelled(server: Server, page: Page) -> None:
+    page.goto(server.url + "/search")
+    wait_for_results(page)
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/api/search" in r.url else None)
+    box = page.get_by_label("Search images")
+    box.press_sequentially("label:coffee", delay=40)  # faster than the 200 ms pause
+    expect(page).to_have_url(re.compile(r"q=label%3Acoffee$"))
+    wait_for_results(page)
+    assert card_titles(page) == ["coffee.jpg"]
+    assert len(sent) == 1, sent
+    # typing on extends the same history entry instead of adding one per pause
+    box.press_sequentially(" con", delay=400)
+    expect(page).to_have_url(re.compile(r"q=label%3Acoffee\+con$"))
+    page.go_back()
+    expect(page).to_have_url(server.url + "/search")
+
+
+def test_more_like_this_semantic_and_error_states(server: Server, page: Page) -> None:
+    page.goto(server.url + "/search?q=chelsea")
+    wait_for_results(page)
+    page.get_by_role("link", name="More like chelsea.jpg").click()
+    expect(page).to_have_url(re.compile(r"/search\?like=[0-9a-f]{32}$"))
+    expect(page.locator(".like-note")).to_contain_text("Images like chelsea.jpg")
+    wait_for_results(page)
+    like = parse_qs(urlsplit(page.url).query)["like"][0]
+    expected = [h["title"] for h in server.api("/api/search", like=like, limit=24)["hits"]]
+    assert card_titles(page) == expected and "chelsea.jpg" not in expected
+
+    page.goto(server.url + "/search?q=a+kitten")
+    page.get_by_label("Search by meaning").check()
+    expect(page).to_have_url(re.compile(r"semantic=1"))
+    wait_for_results(page)
+    assert card_titles(page)[0] == "chelsea.jpg"
+
+    page.goto(server.url + "/search?q=after:notadate")
+    alert = page.locator("#search-message [role=alert]")
+    expect(alert).to_contain_text("not a date")
+    expect(alert).to_contain_text("Check the query")
+    page.get_by_label("Search images").fill("label:nothing-like-this")
+    expect(page.locator("#result-status")).to_have_text("No images match.")
+    expect(page.locator("#search-message")).to_contain_text("remove a label filter")

@@ -31,11 +31,13 @@ function overlay(doc, showLabels, showFaces) {
       s("text", { x: x + stroke, y: Math.max(font, y - stroke), "font-size": font }, caption));
     svg.append(g);
   };
+  const faceKeys = new Set(showFaces ? (doc.faces || []).map((f) => JSON.stringify(boxOf(f))) : []);
   if (showLabels) {
     for (const label of doc.labels || []) {
       for (const instance of label.instances || []) {
         const box = boxOf(instance);
-        if (box) drawBox(box, `${label.label} ${Math.round(instance.confidence ?? label.confidence)}%`, "label-box");
+        // a "Face" label instance is the face box itself: draw it once, as a face
+        if (box && !faceKeys.has(JSON.stringify(box))) drawBox(box, `${label.label} ${Math.round(instance.confidence ?? label.confidence)}%`, "label-box");
       }
     }
   }
@@ -55,7 +57,7 @@ function confidenceBar(value) {
 }
 
 function labelList(doc) {
-  const labels = doc.labels || [];
+  const labels = [...(doc.labels || [])].sort((a, b) => b.confidence - a.confidence);
   if (!labels.length) return h("p", { class: "muted" }, "No labels were recognised.");
   return h("ul", { class: "labels", id: "labels" }, labels.map((label) =>
     h("li", { class: "label-row", dataset: { label: label.label } },

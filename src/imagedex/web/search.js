@@ -117,7 +117,7 @@ export function render(main, url, _params, ctx) {
 
   function syncControls() {
     const read = readQuery(state.q);
-    if (box.value !== state.q) box.value = state.q;
+    if (box.value.trim() !== state.q) box.value = state.q; // keep a space the user just typed
     semantic.checked = state.semantic;
     confidence.value = String(read.confidence);
     confidenceValue.textContent = read.confidence > 0 ? `${read.confidence}%` : "any";
