@@ -17,6 +17,7 @@ Results go to the `web` section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -188,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             process.terminate()
             process.wait(timeout=30)
 
+    load_end = os.getloadavg()[0]
     table = common.md_table(["request", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows)
     print(table)
     if args.quick:
@@ -203,8 +205,14 @@ Each time is the request's full server time plus one loopback round trip. Labels
 the 300 most frequent, words from the 1000 most frequent title words; as-you-type requests are
 the first 1, 2 and 3 characters of frequent title words (`d`, `do`, `dog`), each a prefix query.
 The dashboard answer holds every panel (over time, top labels, confidence, moderation, ingest).
+1-min load average at the end: {load_end:.2f}; on a shared machine the tails (p99, max) suffer
+from other work more than the medians do.
 
 {table}
+
+One- and two-character prefixes match a large part of the collection (an FTS5 prefix expands to
+every indexed term that starts with it, and the hits are ranked), which is why they cost far more
+than a word: search-as-you-type should wait for a pause in typing or a third character.
 """
     common.write_section("web", markdown)
     common.log(f"wrote the web section of {common.DOC_PATH}")
