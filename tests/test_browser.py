@@ -168,12 +168,31 @@ def test_upload_through_the_page_then_it_appears_in_the_grid(
 ) -> None:
     page.goto(server.url + "/upload")
     page.set_input_files("#file-input", str(photo_dir / "puppy.jpg"))
-    row = page.locator("#uploads .upload").first
-    expect(row.locator(".name")).to_contain_text("puppy.jpg")
+    row = page.locator("#uploads .upload", has_text="puppy.jpg")
+    expect(row).to_have_count(1)
     expect(row.locator("progress")).to_have_attribute("value", "100")
     expect(row).to_have_attribute("data-state", "indexed", timeout=INDEXING_TIMEOUT_MS)
     doc_id = row.get_attribute("data-id")
     assert doc_id and server.api(f"/api/images/{doc_id}")["title"] == "puppy.jpg"
+
+    # several files dropped at once: each has its own row; a non-image is refused with the reason
+    transfer = page.evaluate_handle(
+        """async (id) => {
+            const photo = await (await fetch(`/api/images/${id}/content`)).blob();
+            const dt = new DataTransfer();
+            dt.items.add(new File([photo], "dropped.jpg", {type: "image/jpeg"}));
+            dt.items.add(new File(["just words"], "notes.txt", {type: "text/plain"}));
+            return dt;
+        }""",
+        doc_id,
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    dropped = page.locator("#uploads .upload", has_text="dropped.jpg")
+    refused = page.locator("#uploads .upload", has_text="notes.txt")
+    expect(refused).to_have_attribute("data-state", "error")
+    expect(refused.locator(".status")).to_contain_text("not a supported image type")
+    expect(dropped).to_have_attribute("data-state", "indexed", timeout=INDEXING_TIMEOUT_MS)
+    expect(page.locator("#uploads .upload")).to_have_count(3)
 
     row.locator(".name a").click()
     expect(page).to_have_url(f"{server.url}/images/{doc_id}")
