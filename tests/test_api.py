@@ -36,6 +36,10 @@ def test_upload_search_get_content_labels(services: Services) -> None:
         == 0
     )
 
+    thumb = client.get(hit["thumbnail"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert "immutable" in thumb.headers["cache-control"]
+
     doc = client.get(f"/api/images/{uploaded['id']}").json()
     assert doc["width"] == 40 and doc["height"] == 30
     content = client.get(hit["url"])

@@ -38,13 +38,16 @@ def with_vector(
 
 
 def search_json(services: Services, query: SearchQuery) -> dict[str, Any]:
+    from imagedex.thumbnails import thumbnail_url
+
     result = services.index.search(query)
-    return {
-        "total": result.total,
-        "limit": query.limit,
-        "offset": query.offset,
-        "hits": [doc.to_hit(url=content_url(doc)) for doc in result.documents],
-    }
+    size = services.settings.thumbnail_size
+    hits = []
+    for doc in result.documents:
+        hit = doc.to_hit(url=content_url(doc))
+        hit["thumbnail"] = thumbnail_url(doc.id, doc.etag, size)  # versioned: cached for good
+        hits.append(hit)
+    return {"total": result.total, "limit": query.limit, "offset": query.offset, "hits": hits}
 
 
 def facets_json(
