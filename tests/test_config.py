@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,15 @@ def test_bad_settings_are_clear(tmp_path: Path, content: str, message: str) -> N
 def test_bad_env_value(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"max_receive_count.*invalid value"):
         load_settings(environ={"IMAGEDEX_MAX_RECEIVE_COUNT": "lots"})
+
+
+def test_config_command_hides_secrets(tmp_path: Path) -> None:
+    from cli_helpers import imagedex_env, run_cli
+
+    env = imagedex_env(
+        tmp_path, IMAGEDEX_SMTP_PASSWORD="hunter2-smtp", IMAGEDEX_WEBHOOK_SECRET="whsec-42"
+    )
+    shown = run_cli(env, "config", "--json").stdout
+    assert "hunter2-smtp" not in shown and "whsec-42" not in shown
+    settings = json.loads(shown)
+    assert settings["smtp_password"] == "(set)" and settings["index_password"] == ""
