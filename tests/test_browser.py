@@ -476,6 +476,9 @@ def test_login_then_search_and_upload_with_csrf(
     expect(page).to_have_url(f"{url}/search?q=coffee")
     wait_for_results(page)
     assert card_titles(page) == ["coffee.jpg"]
+    thumb = page.locator("#results img").first
+    expect(thumb).to_have_js_property("complete", True)
+    assert thumb.evaluate("img => img.naturalWidth") > 0, "the session cookie reaches thumbnails"
     expect(page.locator("#who")).to_contain_text("ada")
 
     # an unsafe request from the page carries the CSRF token, so the upload is accepted
