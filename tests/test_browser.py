@@ -202,7 +202,7 @@ def test_upload_through_the_page_then_it_appears_in_the_grid(
     wait_for_results(page)
     assert "puppy.jpg" in card_titles(page)
     thumb = page.locator(f'#results a[data-id="{doc_id}"] img')
-    assert "/thumbnail?size=320" in (thumb.get_attribute("src") or "")
+    assert re.search(r"/thumbnail\?size=320&v=[0-9a-f]{8}$", thumb.get_attribute("src") or "")
     assert thumb.get_attribute("loading") == "lazy"
     expect(thumb).to_have_js_property("complete", True)
     assert thumb.evaluate("img => img.naturalWidth") > 0

@@ -128,7 +128,7 @@ async function similar(doc, into) {
     if (!data.hits.length) { into.append(h("p", { class: "muted" }, "No similar images yet.")); return; }
     into.append(h("ul", { class: "grid small-grid" }, data.hits.map((hit) =>
       h("li", { class: "card" }, h("a", { class: "card-link", href: `/images/${encodeURIComponent(hit.id)}` },
-        h("img", { src: thumbnailUrl(hit.id, 320), loading: "lazy", width: 160, height: 120, alt: hit.description || hit.title }),
+        h("img", { src: hit.thumbnail || thumbnailUrl(hit.id, 320), loading: "lazy", width: 160, height: 120, alt: hit.description || hit.title }),
         h("span", { class: "card-title" }, hit.title))))));
   } catch (error) {
     into.append(h("p", { class: "muted" }, error.detail || "Similar images are not available."));

@@ -40,7 +40,7 @@ function thumbSize(hit) {
 function resultCard(hit) {
   const size = thumbSize(hit);
   const img = h("img", {
-    src: thumbnailUrl(hit.id, 320),
+    src: hit.thumbnail || thumbnailUrl(hit.id, 320), // the versioned URL caches for good
     loading: "lazy",
     decoding: "async",
     width: size.width,
