@@ -25,7 +25,9 @@ neighbours, is cut from the detailed copy and read on its own (detection again, 
 then recognition) at its own resolution, up to ``max_side``. So an 18 px line on a 4000 px photo
 is read at ~9 px instead of ~2 px. At most ``max_regions`` regions are zoomed into (the
 largest); with more, the detailed copy is read as a whole at ``max_side``. Time and memory are
-bounded by ``detail_side``: one decode at most 2048 px wide, plus crops of it.
+bounded by ``detail_side``: one decode at most 2048 px wide, plus crops of it. The gate still
+decides: small print the gate cannot see on the worker's copy is not looked for
+(docs/analyzers-ocr.md).
 """
 
 from __future__ import annotations
