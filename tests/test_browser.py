@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
 
 from cli_helpers import cli_json, free_port, imagedex_env
 
@@ -541,6 +541,31 @@ def test_typing_is_debounced_and_older_searches_are_cancelled(server: Server, pa
     assert card_titles(page) == ["coffee.jpg"]
     # 12 keystrokes, one search (a stalled keystroke on a busy machine may add one or two)
     assert 1 <= len(sent) <= 3, sent
+    # a search still in flight when the next one starts is cancelled, and its answer never shows
+    held: list[Route] = []
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(r.url))
+
+    def hold_china(route: Route) -> None:
+        if "q=label%3Achina" in route.request.url:
+            held.append(route)  # never answered: the page has to give up on it
+        else:
+            route.continue_()
+
+    page.route("**/api/search?*", hold_china)
+    box.fill("label:china")
+    for _ in range(100):  # the route handler runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(20)
+    assert len(held) == 1
+    expect(page.locator("main")).to_have_attribute("aria-busy", "true")
+    box.fill("label:coffee")
+    wait_for_results(page)
+    assert card_titles(page) == ["coffee.jpg"]
+    assert any("q=label%3Achina" in url for url in failed), failed
+    page.unroute("**/api/search?*")
+
     # typing on extends the same history entry instead of adding one per pause
     box.press_sequentially(" con", delay=400)
     expect(page).to_have_url(re.compile(r"q=label%3Acoffee\+con$"))
