@@ -75,7 +75,7 @@ class Deployment:
         self.access = AccessControl(self.settings, clock=self.clock, monotonic=self.monotonic)
         self.app = create_app(self.services)
         self.app.state.access = self.access
-        self.client = TestClient(self.app)
+        self.client = TestClient(self.app, base_url="http://127.0.0.1")
         self.keys = {
             role: self.access.store.create_key(f"{role} script", role)[1]
             for role in ("viewer", "editor", "admin")
@@ -331,7 +331,7 @@ def test_signed_links_open_an_image_until_they_expire(deployment: Deployment) ->
     )
     assert answer.status_code == 200, answer.text
     link = answer.json()
-    assert link["url"] == "http://testserver" + link["path"]
+    assert link["url"] == "http://127.0.0.1" + link["path"]
     assert link["expires_at"] == "2027-01-15T08:01:00Z"
     assert client.get(link["path"]).content == png((255, 0, 0))  # no other credentials
 
@@ -402,7 +402,7 @@ def test_auto_mode_requires_auth_beyond_loopback(tmp_path: Path) -> None:
     for host, status in (("0.0.0.0", 401), ("127.0.0.1", 200)):
         services = Services.from_settings(settings("auto", host))
         try:
-            client = TestClient(create_app(services))
+            client = TestClient(create_app(services), base_url="http://127.0.0.1")
             assert client.get("/api/search").status_code == status, host
             assert client.get("/api/session").json()["auth_required"] is (status == 401)
         finally:
@@ -410,7 +410,7 @@ def test_auto_mode_requires_auth_beyond_loopback(tmp_path: Path) -> None:
 
 
 def test_auth_off_still_refuses_cross_site_writes(services: Services) -> None:
-    client = TestClient(create_app(services))
+    client = TestClient(create_app(services), base_url="http://127.0.0.1")
     assert client.get("/api/session").json()["role"] == "admin"
     image = {"file": ("a.png", png((1, 2, 3)), "image/png")}
     assert (

@@ -642,7 +642,7 @@ def test_cli_create_list_mute_test_history_delete(tmp_path: Path, smtp: SmtpRece
 
 
 def test_api_rules_crud_mute_and_history(services: Services) -> None:
-    client = TestClient(create_app(services))
+    client = TestClient(create_app(services), base_url="http://127.0.0.1")
     body = {"kind": "label", "label": "cat", "min_confidence": 80, "actions": ["mailto:a@b.org"],
             "throttle": "30m"}  # fmt: skip
     created = client.post("/api/alerts/cats", json=body)
@@ -706,7 +706,7 @@ def test_api_roles_viewers_read_admins_change(tmp_path: Path) -> None:
     keys.close()
     body = {"kind": "moderation", "actions": ["mailto:a@b.org"]}
     try:
-        client = TestClient(create_app(services))
+        client = TestClient(create_app(services), base_url="http://127.0.0.1")
         assert client.get("/api/alerts").status_code == 401
         assert client.post("/api/alerts/unsafe", json=body, headers=viewer).status_code == 403
         assert client.post("/api/alerts/unsafe", json=body, headers=editor).status_code == 403

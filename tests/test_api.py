@@ -16,7 +16,7 @@ def png(colour: tuple[int, int, int]) -> bytes:
 
 
 def test_upload_search_get_content_labels(services: Services) -> None:
-    client = TestClient(create_app(services))
+    client = TestClient(create_app(services), base_url="http://127.0.0.1")
     assert client.get("/healthz").json()["status"] == "ok"
     response = client.post(
         "/api/images", files={"file": ("../../etc/red.png", png((255, 0, 0)), "image/png")}
@@ -51,7 +51,7 @@ def test_upload_search_get_content_labels(services: Services) -> None:
 
 
 def test_api_errors_are_clear(services: Services) -> None:
-    client = TestClient(create_app(services))
+    client = TestClient(create_app(services), base_url="http://127.0.0.1")
     assert client.get("/api/images/nope").status_code == 404
     assert client.get("/api/images/nope/content").status_code == 404
     bad = client.post("/api/images", files={"file": ("a.jpg", b"not an image", "image/jpeg")})
@@ -65,13 +65,32 @@ def test_api_errors_are_clear(services: Services) -> None:
 
 def test_upload_size_limit(services: Services) -> None:
     small = Services.from_settings(services.settings.with_overrides(max_upload_bytes=100))
-    client = TestClient(create_app(small))
+    client = TestClient(create_app(small), base_url="http://127.0.0.1")
     response = client.post("/api/images", files={"file": ("a.png", png((1, 2, 3)) * 10)})
     assert response.status_code == 413
 
 
 def test_openapi_docs_served(services: Services) -> None:
-    client = TestClient(create_app(services))
+    client = TestClient(create_app(services), base_url="http://127.0.0.1")
     spec = client.get("/openapi.json").json()
     assert {"/api/images", "/api/search", "/api/labels", "/healthz"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_rebound_host_names_are_refused_without_auth(services: Services) -> None:
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not read the local API."""
+    client = TestClient(create_app(services), base_url="http://127.0.0.1")
+    assert client.get("/api/search").status_code == 200
+    for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "app.localhost"):
+        assert client.get("/api/search", headers={"host": host}).status_code == 200, host
+    refused = client.get("/api/search", headers={"host": "evil.example:8000"})
+    assert refused.status_code == 421 and "allowed_hosts" in refused.json()["detail"]
+    allowed = create_app(
+        Services.from_settings(
+            services.settings.with_overrides(allowed_hosts="photos.lan", public_url="http://nas:80")
+        )
+    )
+    lan = TestClient(allowed, base_url="http://127.0.0.1")
+    assert lan.get("/api/search", headers={"host": "photos.lan"}).status_code == 200
+    assert lan.get("/api/search", headers={"host": "nas"}).status_code == 200
+    assert lan.get("/api/search", headers={"host": "evil.example"}).status_code == 421

@@ -37,7 +37,7 @@ def client(services: Services) -> TestClient:
             ),
         ]
     )
-    return TestClient(create_app(services))
+    return TestClient(create_app(services), base_url="http://127.0.0.1")
 
 
 def keys(answer: dict) -> list[str]:  # type: ignore[type-arg]

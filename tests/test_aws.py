@@ -145,7 +145,7 @@ def test_results_link_to_a_presigned_s3_url(aws: dict[str, Any], photo_dir: Path
     aws["s3"].put_object(Bucket=BUCKET, Key="c.jpg", Body=data)
     run_cli(aws["env"], "worker", "--once")
     settings = load_settings(environ=aws["env"])
-    client = TestClient(create_app(Services.from_settings(settings)))
+    client = TestClient(create_app(Services.from_settings(settings)), base_url="http://127.0.0.1")
     hit = client.get("/api/search").json()["hits"][0]
     redirect = client.get(hit["url"], follow_redirects=False)
     assert redirect.status_code == 307

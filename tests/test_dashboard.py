@@ -60,7 +60,7 @@ def add_image(
 
 @pytest.fixture
 def client(services: Services) -> TestClient:
-    return TestClient(create_app(services))
+    return TestClient(create_app(services), base_url="http://127.0.0.1")
 
 
 # -- thumbnails ---------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def test_dashboard_and_thumbnails_need_a_login_when_auth_is_on(services: Service
     secured = Services.from_settings(services.settings.with_overrides(auth="on"))
     try:
         doc = add_image(secured, "photos/private.jpg", jpeg((64, 64), (5, 5, 5)))
-        client = TestClient(create_app(secured))
+        client = TestClient(create_app(secured), base_url="http://127.0.0.1")
         for path in (
             f"/api/images/{doc.id}/thumbnail",
             thumbnail_url(doc.id, doc.etag, 320),

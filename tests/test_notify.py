@@ -479,7 +479,7 @@ def test_api_deliveries_is_for_admins(tmp_path: Path) -> None:
     app.state.access = access
     keys = {role: access.store.create_key(role, role)[1] for role in ("viewer", "admin")}
     try:
-        with TestClient(app) as client:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
             assert client.get("/api/deliveries").status_code == 401
             viewer = {"Authorization": f"Bearer {keys['viewer']}"}
             assert client.get("/api/deliveries", headers=viewer).status_code == 403

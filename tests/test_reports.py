@@ -484,7 +484,7 @@ def test_cli_create_list_preview_run_history_delete(tmp_path: Path, photo_dir: P
 def test_api_crud_preview_run_and_history(indexed: Services, tmp_path: Path) -> None:
     from imagedex.api.app import create_app
 
-    client = TestClient(create_app(indexed))
+    client = TestClient(create_app(indexed), base_url="http://127.0.0.1")
     body = {"title": "Cats", "query": "label:cat", "formats": ["pdf", "png"], "window": "all"}
     created = client.post("/api/reports/cats", json=body)
     assert created.status_code == 201, created.text

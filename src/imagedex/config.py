@@ -68,6 +68,7 @@ class Settings:
     thumbnail_size: int = 320
     # access control (docs/security.md)
     auth: str = "auto"  # auto: required when bound beyond loopback | on | off
+    allowed_hosts: str = ""  # extra Host names served while auth is off (DNS-rebinding guard)
     secret_key: str = ""  # signs sessions and links; empty: generated once into the data dir
     session_ttl: float = 12 * 3600.0
     link_ttl: float = 3600.0  # lifetime of signed image links

@@ -62,3 +62,28 @@ def _create_secret_file(path: Path) -> None:
             os.link(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def host_allowed(host_header: str, settings: Settings) -> bool:
+    """Without authentication, only requests addressed to this machine by a name a web page cannot
+    rebind are served: loopback names, IP literals, the public_url host and `allowed_hosts`.
+    (A page on evil.example whose DNS flips to 127.0.0.1 would otherwise read the local API.)"""
+    from urllib.parse import urlsplit
+
+    try:
+        name = (urlsplit(f"//{host_header.strip()}").hostname or "").lower()
+    except ValueError:
+        return False
+    if not name:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    extra = {h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()}
+    if settings.public_url:
+        extra.add((urlsplit(settings.public_url).hostname or "").lower())
+    return name in extra

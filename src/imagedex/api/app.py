@@ -8,9 +8,10 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from imagedex import __version__
+from imagedex.access.policy import auth_required, host_allowed
 from imagedex.api import (
     pages,
     routes_access,
@@ -45,6 +46,18 @@ def create_app(services: Services) -> FastAPI:
     settings = services.settings
     app.state.services = services
     viewer = [Depends(require_role("viewer"))]
+    if not auth_required(settings):
+
+        @app.middleware("http")
+        async def refuse_rebound_hosts(request: Request, call_next: Any) -> Response:
+            if host_allowed(request.headers.get("host", ""), settings):
+                response: Response = await call_next(request)
+                return response
+            return JSONResponse(
+                {"detail": "unknown Host; add it to the allowed_hosts setting or turn auth on"},
+                status_code=421,
+            )
+
     editor = [Depends(require_role("editor"))]
 
     @app.get("/healthz", tags=["ops"])
@@ -143,7 +156,6 @@ def create_app(services: Services) -> FastAPI:
 
     @app.exception_handler(ImagedexError)
     async def imagedex_error(_request: object, exc: ImagedexError) -> Response:
-        from fastapi.responses import JSONResponse
 
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
