@@ -676,9 +676,7 @@ def aws_status_command(ctx: CliContext, as_json: bool) -> None:
 def show_config(ctx: CliContext, as_json: bool) -> None:
     """The effective settings (defaults < imagedex.toml < IMAGEDEX_* env < flags)."""
     secret = ("secret_key", "smtp_password", "index_password", "index_api_key", "webhook_secret")
-    data = {
-        k: ("(set)" if k in secret and v else str(v)) for k, v in ctx.settings.__dict__.items()
-    }
+    data = {k: ("(set)" if k in secret and v else str(v)) for k, v in ctx.settings.__dict__.items()}
     data["store_url"] = ctx.settings.store_url
     print_fields(data, as_json, separator=" = ")
 
