@@ -128,6 +128,11 @@ def reports_page(request: Request) -> Response:
     return _page(request)
 
 
+@router.get("/alerts", response_model=None)
+def alerts_page(request: Request) -> Response:
+    return _page(request)
+
+
 @router.get("/upload", response_model=None)
 def upload_page(request: Request) -> Response:
     return _page(request)

@@ -8,6 +8,7 @@ const ROUTES = [
   { pattern: /^\/images\/([^/]+)$/, module: "./image.js", title: "Image" },
   { pattern: /^\/dashboard$/, module: "./dashboard.js", title: "Dashboard" },
   { pattern: /^\/reports$/, module: "./reports.js", title: "Reports" },
+  { pattern: /^\/alerts$/, module: "./alerts.js", title: "Alerts" },
   { pattern: /^\/upload$/, module: "./upload.js", title: "Upload" },
   { pattern: /^\/login$/, module: "./login.js", title: "Log in" },
 ];

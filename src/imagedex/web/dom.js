@@ -56,6 +56,11 @@ export function announce(text) {
   setTimeout(() => { region.textContent = text; }, 30);
 }
 
+/** A labelled form field: the label, the input and an optional hint under it. */
+export function field(id, label, input, hint) {
+  return h("div", { class: "field" }, h("label", { for: id }, label), input, hint && h("p", { class: "hint" }, hint));
+}
+
 export function formatBytes(bytes) {
   if (!Number.isFinite(bytes)) return "";
   const units = ["bytes", "KB", "MB", "GB"];

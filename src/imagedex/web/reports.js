@@ -2,7 +2,7 @@
 // admins create and delete them. The server validates every field and says what is wrong.
 
 import { api } from "./api.js";
-import { announce, clear, formatDate, h } from "./dom.js";
+import { announce, clear, field, formatDate, h } from "./dom.js";
 
 const FORMATS = ["pdf", "xlsx", "png", "csv"];
 const path = (name) => `/api/reports/${encodeURIComponent(name)}`;
@@ -89,10 +89,6 @@ export function render(main, _url, _params, { session }) {
     } catch (error) {
       fail(error);
     }
-  }
-
-  function field(id, label, input, hint) {
-    return h("div", { class: "field" }, h("label", { for: id }, label), input, hint && h("p", { class: "hint" }, hint));
   }
 
   function createForm() {
