@@ -10,7 +10,8 @@ const MUTE_PERIODS = [["1h", "1 hour"], ["8h", "8 hours"], ["24h", "24 hours"], 
 const HISTORY_POLL_MS = 5000; // deliveries go out in the background: their status changes
 const path = (name) => `/api/alerts/${encodeURIComponent(name)}`;
 // wide tables scroll inside their box, so the page itself never scrolls sideways on a phone
-const scroller = (table) => h("div", { style: { overflowX: "auto", maxWidth: "100%" } }, table);
+// (positioned, so that the visually hidden labels inside are clipped by it too)
+const scroller = (table) => h("div", { style: { overflowX: "auto", maxWidth: "100%", position: "relative" } }, table);
 const headings = (...titles) => h("thead", {}, h("tr", {}, ...titles.map((t) => h("th", { scope: "col" }, t))));
 
 function duration(seconds) {
