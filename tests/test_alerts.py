@@ -704,7 +704,8 @@ def test_api_roles_viewers_read_admins_change(tmp_path: Path) -> None:
     editor = {"Authorization": f"Bearer {keys.create_key('e', 'editor')[1]}"}
     admin = {"Authorization": f"Bearer {keys.create_key('a', 'admin')[1]}"}
     keys.close()
-    body = {"kind": "moderation", "actions": ["mailto:a@b.org"]}
+    slack = "slack:https://hooks.slack.com/services/T000/B000/sEcReTtOkEn"
+    body = {"kind": "moderation", "actions": ["mailto:a@b.org", slack]}
     try:
         client = TestClient(create_app(services), base_url="http://127.0.0.1")
         assert client.get("/api/alerts").status_code == 401
@@ -715,6 +716,8 @@ def test_api_roles_viewers_read_admins_change(tmp_path: Path) -> None:
         assert client.delete("/api/alerts/unsafe", headers=viewer).status_code == 403
         listed = client.get("/api/alerts", headers=viewer).json()["rules"]
         assert [r["name"] for r in listed] == ["unsafe"]
+        shown = client.get("/api/alerts/unsafe", headers=viewer).text + str(listed)
+        assert "sEcReTtOkEn" not in shown and "hooks.slack.com" in shown  # token never shown
         assert client.get("/api/alerts/history", headers=viewer).status_code == 200
     finally:
         services.close()

@@ -137,9 +137,10 @@ def create(
         fields["window"] = silence
     rule = save_rule(ctx.settings, Rule.from_dict(fields), _now(), replace_existing)
     if as_json:
-        print_json(rule.to_dict())
+        print_json(rule.redacted())
     else:
-        out.print(f"alert rule {rule.name}: {rule.summary()} -> {', '.join(rule.actions)}")
+        targets = ", ".join(rule.redacted_actions())
+        out.print(f"alert rule {rule.name}: {rule.summary()} -> {targets}")
 
 
 def _rule_row(rule: Any, now: str) -> dict[str, Any]:
@@ -149,7 +150,7 @@ def _rule_row(rule: Any, now: str) -> dict[str, Any]:
         "name": rule.name,
         "kind": rule.kind,
         "watches": rule.summary(),
-        "actions": list(rule.actions),
+        "actions": rule.redacted_actions(),
         "throttle": format_duration(rule.throttle),
         "enabled": rule.enabled,
         "muted": rule.muted_at(now),
@@ -188,7 +189,7 @@ def show(ctx: CliContext, name: str, as_json: bool) -> None:
     from imagedex.alerts.manage import open_store
 
     store = open_store(ctx.settings)
-    data = store.get(name).to_dict()
+    data = store.get(name).redacted()
     data["state"] = asdict(store.state(name))
     print_fields(data, as_json)
 

@@ -97,6 +97,18 @@ class Rule:
         data["actions"] = list(self.actions)
         return data
 
+    def redacted(self) -> dict[str, Any]:
+        """What lists, the CLI and the API show: targets without tokens from their URLs (a Slack
+        webhook's path is its secret, and viewers may read rules)."""
+        from imagedex.notify import parse_target
+
+        data = self.to_dict()
+        data["actions"] = [parse_target(action).redacted() for action in self.actions]
+        return data
+
+    def redacted_actions(self) -> list[str]:
+        return list(self.redacted()["actions"])
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rule:
         known = {f.name for f in fields(cls)}

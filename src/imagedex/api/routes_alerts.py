@@ -47,7 +47,7 @@ def _now() -> datetime:
 
 
 def _rule_json(rule: Rule, now: str) -> dict[str, Any]:
-    data = rule.to_dict()
+    data = rule.redacted()
     data["summary"] = rule.summary()
     data["muted"] = rule.muted_at(now)
     return data
