@@ -153,6 +153,15 @@ def test_bad_and_catastrophic_patterns_are_refused_with_a_clear_error() -> None:
     assert rule(kind="text", pattern="(a+)+$").pattern == "(a+)+$"
 
 
+def test_a_slow_pattern_the_structural_check_allows_runs_out_of_time_not_the_worker() -> None:
+    slow = rule(kind="text", pattern="a*a*a*a*a*b", regex=True)  # polynomial, but ~n^5
+    lines = ["a" * MAX_LINE_CHARS] * 20
+    started = time.perf_counter()
+    assert match_image(slow, doc("aaaa.png", text=lines)) is None
+    assert time.perf_counter() - started < 2.0  # 20 lines x the per-search limit, not minutes
+    assert match_image(slow, doc("ab.png", text=["xxaab"])) is not None  # it still matches
+
+
 def test_text_is_bounded_so_a_huge_ocr_line_cannot_stall_the_worker() -> None:
     needle = rule(kind="text", pattern=r"x\d+y", regex=True)
     far = doc("big.png", text=["a" * 1_000_000 + "x1y"])

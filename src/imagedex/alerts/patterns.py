@@ -1,24 +1,31 @@
 """Text-rule patterns that cannot stall the worker.
 
-Python's `re` has no time limit and holds the interpreter while it backtracks, so the guard is
-structural: patterns are short, patterns whose backtracking can grow exponentially (a repeat
-inside a repeat, an alternation inside a repeat) are refused when the rule is saved, and the
-text a pattern runs over is bounded.
+Two guards. When a rule is saved, patterns are short and the obviously exponential shapes (a
+repeat inside a repeat, an alternation inside a repeat) are refused with a clear message. When a
+pattern runs, it runs under the `regex` module's time limit over bounded text, so even a pattern
+the structural check lets through (`a*a*a*a*b` is polynomial but slow) cannot stall the worker:
+a search that runs out of time counts as no match and is logged.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
+import regex as timed_regex
+
 from imagedex.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 MAX_PATTERN_LENGTH = 200
 MAX_LINE_CHARS = 500  # OCR lines are short; a longer one is cut
 MAX_TEXT_CHARS = 10_000  # per document
+SEARCH_SECONDS = 0.02  # per line searched; at most MAX_TEXT_CHARS / line lengths lines
 
 _parser: Any = importlib.import_module("re._parser")  # the stdlib's own regex parser
 _REPEATS = {_parser.MAX_REPEAT, _parser.MIN_REPEAT, getattr(_parser, "POSSESSIVE_REPEAT", None)}
@@ -54,10 +61,14 @@ def _compiled(pattern: str, regex: bool) -> Matcher:
             f"regular expression {pattern!r} nests a repeat or an alternation inside a repeat "
             "(like (a+)+ or (a|ab)*), which can take exponential time; simplify it"
         )
-    compiled = re.compile(pattern, re.IGNORECASE)
+    compiled = timed_regex.compile(pattern, timed_regex.IGNORECASE | timed_regex.VERSION0)
 
     def search(line: str) -> str | None:
-        found = compiled.search(line)
+        try:
+            found = compiled.search(line, timeout=SEARCH_SECONDS)
+        except TimeoutError:
+            log.warning("text pattern %r ran out of time on a %d-char line", pattern, len(line))
+            return None
         return found.group(0) if found else None
 
     return search
