@@ -374,3 +374,28 @@ def test_worker_pipeline_hands_the_original_to_ocr(tmp_path: Path) -> None:
     (doc,) = services.index.search(SearchQuery(text="london")).documents
     assert joined(doc.text) == joined(SMALL_PRINT)
     assert doc.analyzed_with["ocr-rapidocr"] == TextAnalyzer.version
+
+
+def test_wide_gate_finds_print_the_480_px_gate_misses(analyzer: TextAnalyzer) -> None:
+    """14 px print on a text-free photo: invisible to the gate on the worker's copy (v2 read
+    nothing), found by the gate on a ~1024 px decode of the original and read (v3)."""
+    from imagedex.imaging import decode_image
+    from imagedex.pipeline import DECODE_SIZE
+
+    image = Image.fromarray(skdata.rocket()).convert("RGB").resize((4000, 3000), Image.BICUBIC)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((1400, 1900, 2600, 2054), fill=(245, 245, 235))
+    for row, line in enumerate(SMALL_PRINT):
+        draw.text((1450, 1930 + 56 * row), line, font=_dejavu(14), fill=(10, 10, 10))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92)
+    data = buffer.getvalue()
+    copy = decode_image(data, draft_size=DECODE_SIZE).image
+    assert analyzer.text_boxes(copy) == 0  # the old gate, on the 480 px copy, sees nothing
+    old = TextAnalyzer(wide_gate_side=480)  # no wide gate: v2's behaviour
+    assert old.read(copy, data).text == []
+    result = analyzer.read(copy, data)
+    assert result.gate_boxes and result.gate_boxes > 0
+    assert joined(result.text) == joined(SMALL_PRINT)
+    with pytest.raises(ValueError):
+        TextAnalyzer(wide_gate_side=2000)

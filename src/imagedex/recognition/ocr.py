@@ -68,6 +68,11 @@ _REGION_PAD = (0.5, 8)
 _DRAFT_SLACK = 0.9
 #: How much larger than the worker's copy the original must be for the detail pass.
 _MORE_DETAIL = 1.25
+#: How much larger than the worker's copy the original must be for the gate to look at a
+#: ``wide_gate_side`` decode of it instead of the copy.
+_WIDE_GATE = 1.5
+#: Enlargement of a region cut from the ``detail_side`` decode, for small print.
+_SMALL_PRINT_ZOOM = 2.0
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,13 @@ def _regions(quads: Any, factor: float, size: tuple[int, int]) -> list[tuple[int
     return [(b[0], b[1], b[2], b[3]) for b in boxes]
 
 
+def _clipped(line: TextLine, size: tuple[int, int]) -> TextLine:
+    left, top, right, bottom = line.box
+    width, height = size
+    box = (min(width, left), min(height, top), min(width, right), min(height, bottom))
+    return TextLine(line.text, line.score, box)
+
+
 def _stored_side(source: bytes) -> int:
     """The longer side the file declares (header only; 0 when Pillow cannot tell)."""
     try:
@@ -247,7 +259,7 @@ class TextAnalyzer:
     """
 
     name: str = "ocr-rapidocr"
-    version: str = "2"  # 2: detail pass on the original
+    version: str = "3"  # 2: detail pass on the original; 3: gate on a ~1024 px original
 
     def __init__(
         self,
@@ -262,6 +274,8 @@ class TextAnalyzer:
         detail_side: int = 2048,
         max_regions: int = 12,
         max_source_pixels: int = 40_000_000,
+        wide_gate_side: int = 1024,
+        small_text_px: int = 16,
     ) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError("min_score must be between 0 and 1")
@@ -277,6 +291,12 @@ class TextAnalyzer:
             raise ValueError("detail_side must be at least max_side")
         if max_regions < 1:
             raise ValueError("max_regions must be at least 1")
+        if not gate_side <= wide_gate_side <= max_side:
+            raise ValueError("wide_gate_side must be between gate_side and max_side")
+        if small_text_px < 1:
+            raise ValueError("small_text_px must be at least 1")
+        self.wide_gate_side = int(wide_gate_side)
+        self.small_text_px = int(small_text_px)
         self.detail_side = int(detail_side)
         self.max_regions = int(max_regions)
         self.max_source_pixels = int(max_source_pixels)
@@ -338,13 +358,19 @@ class TextAnalyzer:
 
     def text_boxes(self, image: Image.Image, side: int | None = None) -> int:
         """How many text boxes the detection model alone finds at ``side`` px (the gate)."""
+        return self._gate_count(self._detect(self._rgb(image), side or self.gate_side).raw)
+
+    def _detect(self, image: Image.Image, side: int) -> _Run:
         engine = self._load()
-        small, _ = _scaled(self._rgb(image), side or self.gate_side)
+        small, factor = _scaled(image, side)
         with self._run_lock:
             try:
                 det = engine(_bgr(small), use_det=True, use_cls=False, use_rec=False)
             except Exception as exc:
                 raise RecognitionError(f"OCR text detection failed: {exc}") from exc
+        return _Run(det, factor)
+
+    def _gate_count(self, det: Any) -> int:
         scores = getattr(det, "scores", None)
         if scores is None:
             return 0
@@ -358,6 +384,9 @@ class TextAnalyzer:
         """
         image = self._rgb(image)
         result = OcrResult()
+        wide = self._wide_copy(image, source) if self.gate else None
+        if wide is not None:
+            return self._read_wide(image, wide, source, result)
         small = max(image.size) <= self.gate_side
         if self.gate and not small:
             result.gate_boxes = self.text_boxes(image)
@@ -388,6 +417,107 @@ class TextAnalyzer:
         return [
             Analysis(text=self.read(image, source).text)
             for image, source in zip(images, sources, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ the wide gate
+
+    def _wide_copy(self, image: Image.Image, source: bytes | None) -> Image.Image | None:
+        """The original at about ``wide_gate_side`` px, when it is much larger than ``image``."""
+        longest = max(image.size)
+        if source is None or longest >= self.wide_gate_side:
+            return None
+        if _stored_side(source) <= longest * _WIDE_GATE:
+            return None
+        ratio = min(image.size) / longest
+        # no slack here: a draft at or above the gate size, shrunk smoothly, keeps faint print
+        # that a coarser DCT-scaled draft blurs away
+        draft = max(1, math.ceil(self.wide_gate_side * ratio))
+        try:
+            decoded = decode_image(
+                source, max_pixels=self.max_source_pixels, draft_size=(draft, draft)
+            )
+        except ImageDecodeError:
+            return None  # the worker's copy goes through the ordinary gate
+        wide = self._rgb(_scaled(decoded.image, self.wide_gate_side)[0])
+        return wide if max(wide.size) > longest * _WIDE_GATE else None
+
+    def _read_wide(
+        self, image: Image.Image, wide: Image.Image, source: bytes | None, result: OcrResult
+    ) -> OcrResult:
+        """Gate on ``wide``; read each region from it, and again from a ``detail_side`` decode of
+        the original where the lines read in ``wide`` are under ``small_text_px`` tall or none
+        is read (the gate's boxes often cover a whole block, so their height says little)."""
+        found = self._detect(wide, self.wide_gate_side)
+        result.gate_boxes = self._gate_count(found.raw)
+        if result.gate_boxes == 0:
+            return result
+        # only the boxes the gate trusts: a weak box around texture, padded, can swallow the
+        # print and leave one huge region read at a scale where it is lost again
+        quads = [
+            quad
+            for quad, score in zip(
+                found.raw.boxes if found.raw.boxes is not None else [],
+                found.raw.scores,
+                strict=False,
+            )
+            if float(score) >= self.gate_box_score
+        ]
+        regions = _regions(quads, found.factor, wide.size)
+        if not regions:
+            return result
+        back = max(image.size) / max(wide.size)  # wide pixels -> image pixels
+        lines: list[TextLine] = []
+        if len(regions) > self.max_regions:
+            out = self._run(wide, rec=True)
+            lines = self._lines(out.raw, out.factor / back, image.size)
+        else:
+            detail: Image.Image | None = None
+            for region in regions:
+                read = self._read_region(wide, region, back)
+                if read and min(ln.box[3] - ln.box[1] for ln in read) >= self.small_text_px * back:
+                    lines += read
+                    continue
+                if detail is None:
+                    detail = self._detail(image, source) or wide
+                if detail is wide:
+                    lines += read
+                    continue
+                zoom = max(detail.size) / max(wide.size)
+                box = tuple(round(v * zoom) for v in region)
+                # the detector misses text under ~10 px even here: enlarge the crop
+                back_detail = max(image.size) / max(detail.size)
+                lines += self._read_region(detail, box, back_detail, grow=_SMALL_PRINT_ZOOM)
+        result.recognized = True
+        result.lines = reading_order([_clipped(line, image.size) for line in lines])
+        return result
+
+    def _read_region(
+        self, source: Image.Image, box: tuple[int, ...], back: float, grow: float = 1.0
+    ) -> list[TextLine]:
+        """Lines read in ``box`` of ``source`` enlarged up to ``grow`` times (bounded by
+        ``max_side``), their boxes in ``source`` pixels scaled by ``back``."""
+        left, top, right, bottom = box
+        crop = source.crop((left, top, right, bottom))
+        grow = min(grow, self.max_side / max(crop.size))
+        if grow > 1:
+            size = (round(crop.width * grow), round(crop.height * grow))
+            crop = crop.resize(size, Image.Resampling.BICUBIC)
+        else:
+            grow = 1.0
+        out = self._run(crop, rec=True)
+        factor = out.factor * crop.width / (right - left)
+        return [
+            TextLine(
+                line.text,
+                line.score,
+                (
+                    math.floor((line.box[0] + left) * back),
+                    math.floor((line.box[1] + top) * back),
+                    math.ceil((line.box[2] + left) * back),
+                    math.ceil((line.box[3] + top) * back),
+                ),
+            )
+            for line in self._lines(out.raw, factor, (right - left, bottom - top))
         ]
 
     # ------------------------------------------------------------------ the detail pass
