@@ -25,8 +25,12 @@ neighbours, is cut from the detailed copy and read on its own (detection again, 
 then recognition) at its own resolution, up to ``max_side``. So an 18 px line on a 4000 px photo
 is read at ~9 px instead of ~2 px. At most ``max_regions`` regions are zoomed into (the
 largest); with more, the detailed copy is read as a whole at ``max_side``. Time and memory are
-bounded by ``detail_side``: one decode at most 2048 px wide, plus crops of it. The gate still
-decides: small print the gate cannot see on the worker's copy is not looked for
+bounded by ``detail_side``: one decode at most 2048 px wide, plus crops of it.
+
+**Wide gate** (v3). When the original is over 1.5x the worker's copy, the gate looks at a
+``wide_gate_side`` (1024) px decode of the original instead of the copy, where small print is
+still text-like; its regions are read from that decode, and re-read (enlarged) from the
+``detail_side`` decode only where the lines are under ``small_text_px`` tall
 (docs/analyzers-ocr.md).
 """
 
