@@ -248,6 +248,9 @@ def test_dashboard_rejects_bad_filters(client: TestClient) -> None:
     assert bad_date.status_code == 422 and "date_from" in bad_date.json()["detail"]
     assert client.get("/api/dashboard", params={"min_confidence": 101}).status_code == 422
     assert client.get("/api/dashboard/nothing.csv").status_code == 404
+    for far in ({"date_to": "0001-01-01"}, {"q": "before:0001"}):  # was an OverflowError (500)
+        assert client.get("/api/dashboard", params=far).status_code in (400, 422)
+        assert client.get("/api/facets", params=far).status_code in (400, 422)
 
 
 def test_ingest_panel_reports_queue_failures_and_throughput(services: Services) -> None:

@@ -152,6 +152,9 @@ def test_date_bounds_are_validated_and_made_utc() -> None:
         SearchQuery(date_from="2026-02-01", date_to="2026-01-01")
     with pytest.raises(ValueError, match="ISO-8601"):
         SearchQuery(date_to="0001-01-01T00:00:00+01:00")  # before the calendar starts in UTC
+    for far in ("0001-01-01", "0001", "9999-12-31"):  # facet buckets would overflow there
+        with pytest.raises(ValueError, match="between 1900 and 9998"):
+            SearchQuery(date_to=far)
 
 
 def test_an_index_from_before_facets_is_upgraded_on_open(tmp_path: Path) -> None:

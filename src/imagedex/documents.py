@@ -146,6 +146,8 @@ def utc_timestamp(value: str) -> str:
             f"{value!r} is not an ISO-8601 date or date-time (e.g. 2026-01-31 or "
             "2026-01-31T08:00:00Z)"
         ) from None
+    if not 1900 <= moment.year <= 9998:  # bucket arithmetic near year 1 or 9999 overflows
+        raise ValueError(f"{value!r} is out of range: use a date between 1900 and 9998")
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
