@@ -727,7 +727,14 @@ def test_api_roles_viewers_read_admins_change(tmp_path: Path) -> None:
         assert [r["name"] for r in listed] == ["unsafe"]
         shown = client.get("/api/alerts/unsafe", headers=viewer).text + str(listed)
         assert "sEcReTtOkEn" not in shown and "hooks.slack.com" in shown  # token never shown
-        assert client.get("/api/alerts/history", headers=viewer).status_code == 200
+        from imagedex.alerts.manage import send_test
+
+        send_test(settings, "unsafe", datetime.now(UTC))  # one history row with deliveries
+        seen = client.get("/api/alerts/history", headers=viewer).json()["alerts"][0]["deliveries"]
+        full = client.get("/api/alerts/history", headers=admin).json()["alerts"][0]["deliveries"]
+        assert len(seen) == len(full) == 2
+        assert all("last_error" not in d for d in seen)  # a reply may quote an internal service
+        assert all("last_error" in d for d in full)
     finally:
         services.close()
 

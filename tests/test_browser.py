@@ -493,6 +493,13 @@ def test_login_then_search_and_upload_with_csrf(
     page.goto(url + "/dashboard")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fdashboard$"))
 
+    # `next` never leaves this origin (`/\evil` is //evil to a URL parser)
+    page.goto(url + "/login?next=/%5Cevil.example/")
+    page.get_by_label("Name").fill("ada")
+    page.get_by_label("Password").fill("correct horse")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{url}/search")
+
 
 def test_image_page_draws_face_and_person_boxes_over_the_picture(
     server: Server, page: Page

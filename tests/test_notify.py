@@ -78,6 +78,8 @@ def test_parse_target_kinds_and_redaction() -> None:
     other = parse_target("webhook:https://example.org/hooks/def")
     assert hook.redacted() != other.redacted()  # two hooks on one host stay distinguishable
     assert parse_target("folder:/tmp/out").kind == "folder"
+    with pytest.raises(ConfigError, match="redacted URL"):  # GET -> edit -> PUT keeps nothing dead
+        parse_target(slack.redacted())
 
 
 @pytest.mark.parametrize(

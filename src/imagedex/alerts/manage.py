@@ -87,7 +87,8 @@ def send_test(settings: Settings, name: str, now: datetime) -> AlertRecord:
     rule = store.get(name)
     text = (
         f"This is a test of the imagedex alert rule {rule.name} ({rule.summary()}).\n"
-        f"When it fires, notifications like this one go to: {', '.join(rule.actions)}.\n"
+        f"When it fires, notifications like this one go to: "
+        f"{', '.join(rule.redacted_actions())}.\n"
     )
     fields = {
         "subject": f"{SUBJECT_PREFIX}test of rule {rule.name}",
@@ -102,21 +103,24 @@ def send_test(settings: Settings, name: str, now: datetime) -> AlertRecord:
         outbox.close()
 
 
-def history(settings: Settings, rule: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def history(
+    settings: Settings, rule: str | None = None, limit: int = 100, with_errors: bool = True
+) -> list[dict[str, Any]]:
     """Alerts, newest first, each with the live status of its deliveries from the outbox."""
     records = open_store(settings).history(rule, limit)
+    if not records:
+        return []
     result = []
-    outbox = _open_outbox(settings) if records else None
+    outbox = _open_outbox(settings)
     try:
         for record in records:
             data = record.to_dict()
-            found = [_delivery_json(outbox, i) for i in record.delivery_ids]
-            data["deliveries"] = [d for d in found if d is not None]
+            found = (outbox.get(i) for i in record.delivery_ids)
+            data["deliveries"] = [d.summary(with_errors) for d in found if d is not None]
             data["status"] = _overall_status(record, data["deliveries"])
             result.append(data)
     finally:
-        if outbox is not None:
-            outbox.close()
+        outbox.close()
     return result
 
 
@@ -124,20 +128,6 @@ def _open_outbox(settings: Settings) -> Any:
     from imagedex.notify import Outbox
 
     return Outbox.open(settings)
-
-
-def _delivery_json(outbox: Any, delivery_id: str) -> dict[str, Any] | None:
-    delivery = outbox.get(delivery_id)
-    if delivery is None:
-        return None
-    return {
-        "id": delivery.id,
-        "target": delivery.target,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "last_error": delivery.last_error,
-        "sent_at": delivery.sent_at,
-    }
 
 
 def _overall_status(record: AlertRecord, deliveries: list[dict[str, Any]]) -> str:

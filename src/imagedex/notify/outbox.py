@@ -92,6 +92,21 @@ class Delivery:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self, with_error: bool = True) -> dict[str, Any]:
+        """Where it stands, for histories. `last_error` can quote a receiver's reply, so callers
+        show it only to admins (a webhook aimed at an internal address must not become a
+        way for viewers to read it)."""
+        data = {
+            "id": self.id,
+            "target": self.target,
+            "status": self.status,
+            "attempts": self.attempts,
+            "sent_at": self.sent_at,
+        }
+        if with_error:
+            data["last_error"] = self.last_error
+        return data
+
 
 class Outbox:
     def __init__(self, path: Path, settings: Settings, clock: Clock | None = None) -> None:

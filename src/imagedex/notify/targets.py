@@ -89,6 +89,8 @@ def _check_url(url: str, what: str) -> str:
         raise ConfigError(f"{what} has an invalid port") from exc
     if not parts.hostname:
         raise ConfigError(f"{what} has no host")
+    if "…" in url:  # a redacted URL sent back (GET, edit, PUT) would silently replace the real one
+        raise ConfigError(f"{what} is a redacted URL (it contains '…'); give the full URL again")
     return url
 
 

@@ -9,19 +9,9 @@ from imagedex.notify import Outbox
 from imagedex.reports.store import ReportStore
 
 
-def _status(outbox: Outbox, ids: list[str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": d.id,
-            "target": d.target,
-            "status": d.status,
-            "attempts": d.attempts,
-            "last_error": d.last_error,
-            "sent_at": d.sent_at,
-        }
-        for d in (outbox.get(delivery_id) for delivery_id in ids)
-        if d is not None
-    ]
+def _status(outbox: Outbox, ids: list[str], with_errors: bool = True) -> list[dict[str, Any]]:
+    found = (outbox.get(delivery_id) for delivery_id in ids)
+    return [d.summary(with_errors) for d in found if d is not None]
 
 
 def delivery_status(settings: Settings, ids: list[str]) -> list[dict[str, Any]]:
@@ -33,7 +23,9 @@ def delivery_status(settings: Settings, ids: list[str]) -> list[dict[str, Any]]:
         outbox.close()
 
 
-def run_history(settings: Settings, name: str, limit: int = 20) -> list[dict[str, Any]]:
+def run_history(
+    settings: Settings, name: str, limit: int = 20, with_errors: bool = True
+) -> list[dict[str, Any]]:
     """Newest run first, each with `delivery_status` (sent, retrying, failed, ...)."""
     store = ReportStore.open(settings)
     outbox = Outbox.open(settings)
@@ -42,7 +34,7 @@ def run_history(settings: Settings, name: str, limit: int = 20) -> list[dict[str
         runs = []
         for run in store.history(name, limit):
             data = run.to_dict()
-            data["delivery_status"] = _status(outbox, run.deliveries)
+            data["delivery_status"] = _status(outbox, run.deliveries, with_errors)
             runs.append(data)
         return runs
     finally:

@@ -5,7 +5,7 @@ import { h } from "./dom.js";
 
 export function render(main, url, _params, ctx) {
   const next = url.searchParams.get("next");
-  const safeNext = next && next.startsWith("/") && !next.startsWith("//") ? next : "/search";
+  const safeNext = sameOriginPath(next) || "/search";
   const name = h("input", { id: "login-name", name: "username", autocomplete: "username", required: true });
   const password = h("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
   const error = h("p", { class: "error", id: "login-error", role: "alert", hidden: true });
@@ -37,4 +37,15 @@ export function render(main, url, _params, ctx) {
   });
   main.append(form);
   name.focus();
+}
+
+/** `next` only if it resolves to this origin (`/\\evil.example` and `//evil` do not). */
+function sameOriginPath(next) {
+  if (!next) return null;
+  try {
+    const target = new URL(next, location.origin);
+    return target.origin === location.origin ? target.pathname + target.search + target.hash : null;
+  } catch {
+    return null;
+  }
 }
