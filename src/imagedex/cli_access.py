@@ -180,6 +180,11 @@ def warn_about_access(settings: Settings) -> None:
     from imagedex.access.policy import auth_required, is_loopback
     from imagedex.access.store import AccessStore
 
+    if not settings.public_url and settings.host in ("0.0.0.0", "::"):
+        console.print(
+            f"[yellow]note:[/yellow] links in alerts and reports will point to "
+            f"http://{settings.host}:{settings.port}; set public_url to the address users open"
+        )
     if not auth_required(settings):
         if not is_loopback(settings.host):
             console.print(

@@ -94,7 +94,8 @@ async def login(request: Request, response: Response, access: AccessDep) -> dict
     access.login_limiter.refund(address)
     ttl = access.settings.session_ttl
     session = await run_in_threadpool(access.store.create_session, user, ttl)
-    secure = request.url.scheme == "https"
+    # behind a TLS proxy uvicorn may see plain http; public_url says how users really connect
+    secure = request.url.scheme == "https" or access.settings.public_url.startswith("https:")
     for cookie, value, http_only in (
         (SESSION_COOKIE, session.token, True),
         (CSRF_COOKIE, session.csrf_token, False),  # the web app reads it to fill the header

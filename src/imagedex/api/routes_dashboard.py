@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from imagedex.api.deps import ServicesDep, ViewerDep
+from imagedex.csv_cells import spreadsheet_safe
 from imagedex.dashboard import INTERVALS, PANELS, dashboard_data, panel_rows
 from imagedex.documents import SearchQuery
 from imagedex.errors import ImageDecodeError, InvalidKeyError, ObjectNotFoundError
@@ -97,7 +98,7 @@ def dashboard_csv(
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows([[_cell(value) for value in row] for row in rows])
+    writer.writerows([[spreadsheet_safe(value) for value in row] for row in rows])
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     return Response(
         buffer.getvalue(),
@@ -144,10 +145,3 @@ def _data(services: Services, query: SearchQuery, interval: str) -> dict[str, An
         return dashboard_data(services, query, interval)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-
-
-def _cell(value: object) -> object:
-    # a label a spreadsheet would run as a formula stays text
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

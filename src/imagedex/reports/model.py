@@ -75,7 +75,7 @@ class Report:
         from imagedex.notify import parse_target
 
         data = self.to_dict()
-        data["recipients"] = [parse_target(r).redacted() for r in self.recipients]
+        data["recipients"] = [parse_target(r, warn=False).redacted() for r in self.recipients]
         return data
 
     @classmethod
