@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from imagedex.cli_common import CliContext, out, pass_ctx, print_fields, print_json
+from imagedex.clock import utc_now
 
 KIND_OPTIONS = ("label", "moderation", "text", "count", "silence")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.group("alert")
@@ -135,7 +131,7 @@ def create(
         fields.update(query=query, window=window, comparison=given[0][0], threshold=given[0][1])
     else:
         fields["window"] = silence
-    rule = save_rule(ctx.settings, Rule.from_dict(fields), _now(), replace_existing)
+    rule = save_rule(ctx.settings, Rule.from_dict(fields), utc_now(), replace_existing)
     if as_json:
         print_json(rule.redacted())
     else:
@@ -166,7 +162,7 @@ def list_rules(ctx: CliContext, as_json: bool) -> None:
     from imagedex.alerts.manage import open_store
     from imagedex.alerts.store import iso
 
-    now = iso(_now())
+    now = iso(utc_now())
     rows = [_rule_row(r, now) for r in open_store(ctx.settings).rules()]
     if as_json:
         print_json({"rules": rows})
@@ -213,7 +209,7 @@ def mute(ctx: CliContext, name: str, period: str | None) -> None:
     """Stop a rule's notifications for a while (matches are ignored, nothing is queued)."""
     from imagedex.alerts.manage import mute_rule
 
-    rule = mute_rule(ctx.settings, name, _now(), period)
+    rule = mute_rule(ctx.settings, name, utc_now(), period)
     until = "until unmuted" if rule.muted_until == "forever" else f"until {rule.muted_until}"
     out.print(f"muted {name} {until}")
 
@@ -225,7 +221,7 @@ def unmute(ctx: CliContext, name: str) -> None:
     """Let a muted rule notify again."""
     from imagedex.alerts.manage import unmute_rule
 
-    unmute_rule(ctx.settings, name, _now())
+    unmute_rule(ctx.settings, name, utc_now())
     out.print(f"unmuted {name}")
 
 
@@ -260,7 +256,7 @@ def test(ctx: CliContext, name: str, as_json: bool) -> None:
     `imagedex deliveries` for its status)."""
     from imagedex.alerts.manage import send_test
 
-    record = send_test(ctx.settings, name, _now())
+    record = send_test(ctx.settings, name, utc_now())
     print_fields(
         {"rule": record.rule, "status": record.status, "deliveries": record.delivery_ids}, as_json
     )

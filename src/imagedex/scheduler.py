@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagedex.clock import iso_from_seconds, utc_now
 from imagedex.config import Settings
 from imagedex.errors import ConfigError
 from imagedex.schedule import Schedule
@@ -72,14 +73,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (enabled, next_run);
 """
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(seconds: float | None) -> str | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -193,8 +186,8 @@ class Scheduler:
             spec=spec,
             timezone=tz,
             enabled=bool(enabled),
-            next_run=_iso(next_run) if enabled else None,
-            last_run=_iso(last_run),
+            next_run=iso_from_seconds(next_run) if enabled else None,
+            last_run=iso_from_seconds(last_run),
             last_status=status,
             last_error=error,
             running=lease_until is not None and lease_until >= now,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from imagedex.alerts.deliver import send_alert
@@ -17,6 +17,7 @@ from imagedex.alerts.matching import Match, match_image
 from imagedex.alerts.messages import image_alert
 from imagedex.alerts.model import Rule
 from imagedex.alerts.store import AlertStore, iso
+from imagedex.clock import utc_now
 from imagedex.documents import ImageDocument
 from imagedex.services import Services
 
@@ -25,10 +26,6 @@ __all__ = ["ImageRuleHook", "Match", "match_image"]
 log = logging.getLogger("imagedex.alerts")
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ImageRuleHook:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -13,6 +12,7 @@ from imagedex.alerts import manage
 from imagedex.alerts.model import DEFAULT_SCHEDULE, Rule
 from imagedex.alerts.store import iso
 from imagedex.api.deps import AdminDep, ServicesDep, ViewerDep
+from imagedex.clock import utc_now
 from imagedex.errors import ConfigError
 
 router = APIRouter()
@@ -42,10 +42,6 @@ class MuteBody(BaseModel):
     period: str | None = Field(default=None, description="e.g. 2h; none: until unmuted")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _rule_json(rule: Rule, now: str) -> dict[str, Any]:
     data = rule.redacted()
     data["summary"] = rule.summary()
@@ -56,13 +52,13 @@ def _rule_json(rule: Rule, now: str) -> dict[str, Any]:
 def _save(services: Any, name: str, body: RuleBody, replace: bool) -> dict[str, Any]:
     try:
         rule = Rule.from_dict({"name": name, **body.model_dump()})
-        saved = manage.save_rule(services.settings, rule, _now(), replace_existing=replace)
+        saved = manage.save_rule(services.settings, rule, utc_now(), replace_existing=replace)
     except ConfigError as exc:
         status = 404 if replace and "no alert rule" in str(exc) else 400
         if "already exists" in str(exc):
             status = 409
         raise HTTPException(status, str(exc)) from exc
-    return _rule_json(saved, iso(_now()))
+    return _rule_json(saved, iso(utc_now()))
 
 
 def _missing(exc: ConfigError) -> HTTPException:
@@ -71,7 +67,7 @@ def _missing(exc: ConfigError) -> HTTPException:
 
 @router.get("/api/alerts", tags=["alerts"])
 def list_rules(services: ServicesDep, _who: ViewerDep) -> dict[str, Any]:
-    now = iso(_now())
+    now = iso(utc_now())
     return {"rules": [_rule_json(r, now) for r in manage.open_store(services.settings).rules()]}
 
 
@@ -90,7 +86,7 @@ def alert_history(
 def get_rule(services: ServicesDep, _who: ViewerDep, name: str) -> dict[str, Any]:
     store = manage.open_store(services.settings)
     try:
-        data = _rule_json(store.get(name), iso(_now()))
+        data = _rule_json(store.get(name), iso(utc_now()))
     except ConfigError as exc:
         raise _missing(exc) from exc
     data["state"] = asdict(store.state(name))
@@ -123,16 +119,16 @@ def mute_rule(
     services: ServicesDep, _who: AdminDep, name: str, body: MuteBody | None = None
 ) -> dict[str, Any]:
     try:
-        rule = manage.mute_rule(services.settings, name, _now(), body.period if body else None)
+        rule = manage.mute_rule(services.settings, name, utc_now(), body.period if body else None)
     except ConfigError as exc:
         raise _missing(exc) from exc
-    return _rule_json(rule, iso(_now()))
+    return _rule_json(rule, iso(utc_now()))
 
 
 @router.post("/api/alerts/{name}/unmute", tags=["alerts"])
 def unmute_rule(services: ServicesDep, _who: AdminDep, name: str) -> dict[str, Any]:
     try:
-        rule = manage.unmute_rule(services.settings, name, _now())
+        rule = manage.unmute_rule(services.settings, name, utc_now())
     except ConfigError as exc:
         raise _missing(exc) from exc
-    return _rule_json(rule, iso(_now()))
+    return _rule_json(rule, iso(utc_now()))

@@ -18,10 +18,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from imagedex.clock import iso_from_seconds, utc_now
 from imagedex.config import Settings
 from imagedex.errors import ImagedexError
 from imagedex.notify.message import Attachment, Message
@@ -66,14 +67,6 @@ CREATE TABLE IF NOT EXISTS attachments (
 
 class DeliveryError(ImagedexError):
     """A delivery cannot be found or cannot be retried."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(seconds: float | None) -> str | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -319,7 +312,7 @@ def _delivery(row: tuple[Any, ...]) -> Delivery:
         status=status,
         attempts=attempts,
         last_error=error,
-        created_at=_iso(created) or "",
-        sent_at=_iso(sent),
-        next_attempt=_iso(next_attempt) if status in ("queued", "retrying") else None,
+        created_at=iso_from_seconds(created) or "",
+        sent_at=iso_from_seconds(sent),
+        next_attempt=iso_from_seconds(next_attempt) if status in ("queued", "retrying") else None,
     )
