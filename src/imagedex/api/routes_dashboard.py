@@ -8,7 +8,7 @@ import io
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from imagedex.api.deps import ServicesDep, ViewerDep
@@ -26,6 +26,39 @@ router = APIRouter()
 CACHE_VERSIONED = "private, max-age=31536000, immutable"
 CACHE_UNVERSIONED = "private, max-age=60"
 _INTERVAL_PATTERN = "^(" + "|".join(INTERVALS) + ")$"
+
+
+def dashboard_query(
+    q: Annotated[str | None, Query(max_length=500, description="query syntax")] = None,
+    label: Annotated[list[str] | None, Query(description="label (repeatable)")] = None,
+    min_confidence: Annotated[float, Query(ge=0, le=100)] = 0.0,
+    date_from: Annotated[str | None, Query(max_length=40, description="ISO-8601")] = None,
+    date_to: Annotated[str | None, Query(max_length=40, description="ISO-8601")] = None,
+    moderation: Annotated[str, Query(pattern="^(|safe|unsafe)$")] = "",
+) -> SearchQuery:
+    """The dashboard's filters as a query: explicit parameters first, then `q` refines them."""
+    try:
+        base = SearchQuery(
+            labels=tuple(label or ()),
+            min_confidence=min_confidence,
+            moderation=moderation,
+            date_from=date_from or None,
+            date_to=date_to or None,
+        )
+    except ValueError as exc:  # says which date is malformed and how to write it
+        raise HTTPException(422, str(exc)) from exc
+    if not q or not q.strip():
+        return base
+    from imagedex.query_syntax import parse_query
+
+    try:
+        parsed = parse_query(q, base)
+    except ValueError as exc:  # QuerySyntaxError says what to change
+        raise HTTPException(422, str(exc)) from exc
+    return dataclasses.replace(parsed, limit=1, offset=0)
+
+
+DashboardQuery = Annotated[SearchQuery, Depends(dashboard_query)]
 
 
 @router.get(
@@ -66,15 +99,9 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 def dashboard(
     services: ServicesDep,
     _who: ViewerDep,
-    q: Annotated[str | None, Query(max_length=500, description="query syntax")] = None,
-    label: Annotated[list[str] | None, Query(description="label (repeatable)")] = None,
-    min_confidence: Annotated[float, Query(ge=0, le=100)] = 0.0,
-    date_from: Annotated[str | None, Query(max_length=40, description="ISO-8601")] = None,
-    date_to: Annotated[str | None, Query(max_length=40, description="ISO-8601")] = None,
-    moderation: Annotated[str, Query(pattern="^(|safe|unsafe)$")] = "",
+    query: DashboardQuery,
     interval: Annotated[str, Query(pattern=_INTERVAL_PATTERN)] = "day",
 ) -> dict[str, Any]:
-    query = dashboard_query(q, label, min_confidence, date_from, date_to, moderation)
     return _data(services, query, interval)
 
 
@@ -83,17 +110,11 @@ def dashboard_csv(
     services: ServicesDep,
     _who: ViewerDep,
     panel: str,
-    q: Annotated[str | None, Query(max_length=500, description="query syntax")] = None,
-    label: Annotated[list[str] | None, Query(description="label (repeatable)")] = None,
-    min_confidence: Annotated[float, Query(ge=0, le=100)] = 0.0,
-    date_from: Annotated[str | None, Query(max_length=40, description="ISO-8601")] = None,
-    date_to: Annotated[str | None, Query(max_length=40, description="ISO-8601")] = None,
-    moderation: Annotated[str, Query(pattern="^(|safe|unsafe)$")] = "",
+    query: DashboardQuery,
     interval: Annotated[str, Query(pattern=_INTERVAL_PATTERN)] = "day",
 ) -> Response:
     if panel not in PANELS:
         raise HTTPException(404, f"no panel {panel!r}; panels: {', '.join(PANELS)}")
-    query = dashboard_query(q, label, min_confidence, date_from, date_to, moderation)
     header, rows = panel_rows(_data(services, query, interval), panel)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -108,36 +129,6 @@ def dashboard_csv(
             "Cache-Control": "no-store",
         },
     )
-
-
-def dashboard_query(
-    q: str | None,
-    label: list[str] | None,
-    min_confidence: float,
-    date_from: str | None,
-    date_to: str | None,
-    moderation: str,
-) -> SearchQuery:
-    """The dashboard's filters as a query: explicit parameters first, then `q` refines them."""
-    try:
-        base = SearchQuery(
-            labels=tuple(label or ()),
-            min_confidence=min_confidence,
-            moderation=moderation,
-            date_from=date_from or None,
-            date_to=date_to or None,
-        )
-    except ValueError as exc:  # says which date is malformed and how to write it
-        raise HTTPException(422, str(exc)) from exc
-    if not q or not q.strip():
-        return base
-    from imagedex.query_syntax import parse_query
-
-    try:
-        parsed = parse_query(q, base)
-    except ValueError as exc:  # QuerySyntaxError says what to change
-        raise HTTPException(422, str(exc)) from exc
-    return dataclasses.replace(parsed, limit=1, offset=0)
 
 
 def _data(services: Services, query: SearchQuery, interval: str) -> dict[str, Any]:
