@@ -326,8 +326,8 @@ def median_gate(ocr: TextAnalyzer, copy: Image.Image) -> float:
 
 def large_main(write: bool) -> int:
     """Small print on 4000x3000 photos: copy alone (v1), 480 px gate (v2), wide gate (v3)."""
-    from imagedex.imaging import decode_image
-    from imagedex.pipeline import DECODE_SIZE
+    from imagedex.ingest.imaging import decode_image
+    from imagedex.ingest.pipeline import DECODE_SIZE
 
     facts = common.machine_facts()
     v3 = TextAnalyzer()

@@ -66,13 +66,13 @@ from rich.console import Console
 from rich.table import Table
 
 from imagedex.config import Settings, load_settings
-from imagedex.imaging import decode_image
-from imagedex.ingest import upload_bytes
-from imagedex.pipeline import DECODE_SIZE
+from imagedex.ingest.imaging import decode_image
+from imagedex.ingest.pipeline import DECODE_SIZE
+from imagedex.ingest.upload import upload_bytes
+from imagedex.ingest.worker import Worker, WorkerStats
 from imagedex.recognition.base import Analysis
 from imagedex.recognition.imagenet import ImageNetLabeller
 from imagedex.services import Services, build_enrichers, build_recognizers
-from imagedex.worker import Worker, WorkerStats
 
 try:  # run as `python bench/bench_pipeline.py` (bench/ on sys.path) or as `bench.bench_pipeline`
     import common
@@ -722,7 +722,7 @@ class MotoAws:
         """Empty moto, bucket + queue + DLQ + notifications set up, queue emptied of the
         s3:TestEvent; the S3 client and the queue URL."""
         from imagedex import aws
-        from imagedex.aws_setup import AwsTarget, setup
+        from imagedex.aws.setup import AwsTarget, setup
 
         self.server.reset()
         aws.client.cache_clear()

@@ -58,13 +58,13 @@ from PIL import Image
 from imagedex.config import Settings, load_settings
 from imagedex.documents import ImageDocument, Label
 from imagedex.enrich.description import describe
-from imagedex.imaging import decode_image
-from imagedex.ingest import upload_bytes
-from imagedex.pipeline import DECODE_SIZE
+from imagedex.ingest.imaging import decode_image
+from imagedex.ingest.pipeline import DECODE_SIZE
+from imagedex.ingest.upload import upload_bytes
+from imagedex.ingest.worker import Worker, WorkerStats
 from imagedex.recognition.base import Recognizer
 from imagedex.recognition.imagenet import ImageNetClass, ImageNetLabeller, load_classes
 from imagedex.services import Services, build_enrichers, build_recognizers
-from imagedex.worker import Worker, WorkerStats
 
 try:  # run as `python bench/bench_recognition.py` (bench/ on sys.path) or as a module
     import common
@@ -821,7 +821,7 @@ def _report_hwm():
 
 atexit.register(_report_hwm)
 sys.argv = ["imagedex", *sys.argv[1:]]
-from imagedex.cli import run
+from imagedex.cli.main import run
 run()
 """
 

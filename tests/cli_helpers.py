@@ -28,7 +28,7 @@ def run_cli(
     env: dict[str, str], *args: str, check: bool = True, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "imagedex.cli", *args],
+        [sys.executable, "-m", "imagedex.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -30,8 +30,8 @@ from imagedex.access.store import AccessStore
 from imagedex.api import create_app
 from imagedex.config import Settings, load_settings
 from imagedex.errors import ConfigError
+from imagedex.ingest.worker import Worker
 from imagedex.services import Services
-from imagedex.worker import Worker
 
 PUBLIC_API = {"/api/login", "/api/session"}
 
@@ -593,7 +593,7 @@ def test_s3_content_redirects_to_a_presigned_url_lasting_link_ttl(
     import boto3
 
     from imagedex import aws as aws_module
-    from imagedex.events import make_notification
+    from imagedex.ingest.events import make_notification
     from services import MotoServer
 
     moto = MotoServer()

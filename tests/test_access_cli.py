@@ -15,13 +15,13 @@ import httpx
 import pytest
 
 from cli_helpers import cli_json, free_port, imagedex_env, run_cli
-from imagedex.cli_access import warn_about_access
+from imagedex.cli.access import warn_about_access
 from imagedex.config import load_settings
 
 
 def run_with_input(env: dict[str, str], text: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "imagedex.cli", *args],
+        [sys.executable, "-m", "imagedex.cli.main", *args],
         env=env,
         input=text,
         capture_output=True,
@@ -140,7 +140,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
             [
                 sys.executable,
                 "-m",
-                "imagedex.cli",
+                "imagedex.cli.main",
                 "up",
                 "--no-worker",
                 "--host",

@@ -35,10 +35,10 @@ from imagedex.api import create_app
 from imagedex.config import Settings, load_settings
 from imagedex.documents import ImageDocument, Label, document_id
 from imagedex.errors import ConfigError
-from imagedex.ingest import upload_bytes
+from imagedex.ingest.upload import upload_bytes
+from imagedex.ingest.worker import Worker
 from imagedex.notify import Outbox
 from imagedex.services import Services
-from imagedex.worker import Worker
 from services import wait_http
 from smtp_receiver import SmtpReceiver, smtp_receiver
 
@@ -312,7 +312,7 @@ def test_reprocessing_an_image_does_not_alert_twice(tmp_path: Path) -> None:
         upload_bytes(services, "red.png", png((255, 0, 0)))
         Worker(services, recognizers=[ColourRecognizer()]).run(once=True)
         assert len(history(settings)) == 1
-        from imagedex.reprocess import Selection, enqueue
+        from imagedex.ingest.reprocess import Selection, enqueue
 
         assert enqueue(services, Selection(force=True)) == 1
         worker = Worker(services, recognizers=[ColourRecognizer()])
@@ -567,7 +567,7 @@ def test_silence_rule_fires_when_nothing_arrives_for_the_period(
 
 
 def test_aggregate_rule_runs_through_the_scheduler(tmp_path: Path) -> None:
-    from imagedex.scheduler import Scheduler
+    from imagedex.scheduling.scheduler import Scheduler
 
     settings = alert_settings(tmp_path, free_port())
     services = Services.from_settings(settings)
@@ -755,7 +755,7 @@ def test_imagedex_up_alerts_on_an_upload_with_a_thumbnail_that_opens(
         "--to", f"webhook:{hook_receiver.url}/up",
     )  # fmt: skip
     server = subprocess.Popen(
-        [sys.executable, "-m", "imagedex.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "imagedex.cli.main", "up", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -329,8 +329,8 @@ def large_photo_with_small_print() -> bytes:
 
 
 def test_small_print_on_a_large_photo_is_read_from_the_original(analyzer: TextAnalyzer) -> None:
-    from imagedex.imaging import decode_image
-    from imagedex.pipeline import DECODE_SIZE
+    from imagedex.ingest.imaging import decode_image
+    from imagedex.ingest.pipeline import DECODE_SIZE
 
     data = large_photo_with_small_print()
     copy = decode_image(data, draft_size=DECODE_SIZE).image  # what the worker hands analyzers
@@ -363,9 +363,9 @@ def test_detail_pass_needs_a_larger_original(analyzer: TextAnalyzer) -> None:
 
 def test_worker_pipeline_hands_the_original_to_ocr(tmp_path: Path) -> None:
     from imagedex.config import Settings
-    from imagedex.ingest import upload_bytes
+    from imagedex.ingest.upload import upload_bytes
+    from imagedex.ingest.worker import Worker
     from imagedex.services import Services
-    from imagedex.worker import Worker
 
     settings = Settings(data_dir=tmp_path, recognizers="ocr", semantic=False)
     services = Services.from_settings(settings)
@@ -379,8 +379,8 @@ def test_worker_pipeline_hands_the_original_to_ocr(tmp_path: Path) -> None:
 def test_wide_gate_finds_print_the_480_px_gate_misses(analyzer: TextAnalyzer) -> None:
     """14 px print on a text-free photo: invisible to the gate on the worker's copy (v2 read
     nothing), found by the gate on a ~1024 px decode of the original and read (v3)."""
-    from imagedex.imaging import decode_image
-    from imagedex.pipeline import DECODE_SIZE
+    from imagedex.ingest.imaging import decode_image
+    from imagedex.ingest.pipeline import DECODE_SIZE
 
     image = Image.fromarray(skdata.rocket()).convert("RGB").resize((4000, 3000), Image.BICUBIC)
     draw = ImageDraw.Draw(image)

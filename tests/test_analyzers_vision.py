@@ -250,8 +250,8 @@ def test_no_faces_in_photos_without_people(
 
 
 def _worker_decoded(data: bytes) -> Image.Image:
-    from imagedex.imaging import decode_image
-    from imagedex.pipeline import DECODE_SIZE
+    from imagedex.ingest.imaging import decode_image
+    from imagedex.ingest.pipeline import DECODE_SIZE
 
     return decode_image(data, draft_size=DECODE_SIZE).image
 

@@ -5,8 +5,8 @@ from PIL import Image
 
 from conftest import ColourRecognizer
 from imagedex.api import create_app
+from imagedex.ingest.worker import Worker
 from imagedex.services import Services
-from imagedex.worker import Worker
 
 
 def png(colour: tuple[int, int, int]) -> bytes:

@@ -202,7 +202,7 @@ def test_worker_survives_sqs_outage_without_losing_messages(
 ) -> None:
     proxy = TcpProxy(aws["moto"].port)
     env = {**aws["env"], "AWS_ENDPOINT_URL": proxy.url}
-    worker = start_process([sys.executable, "-m", "imagedex.cli", "worker"], env=env)
+    worker = start_process([sys.executable, "-m", "imagedex.cli.main", "worker"], env=env)
     try:
         aws["s3"].put_object(Bucket=BUCKET, Key="one.jpg", Body=_jpeg(photo_dir / "chelsea.jpg"))
         _wait_for(lambda: _documents(aws["env"]) == 1, 60, "first image not indexed")
@@ -228,7 +228,7 @@ def test_two_workers_share_one_queue_without_double_work(
     env = {**aws["env"], "IMAGEDEX_BATCH_SIZE": "2"}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "imagedex.cli", "worker", "--json"],
+            [sys.executable, "-m", "imagedex.cli.main", "worker", "--json"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -256,7 +256,7 @@ def test_two_workers_share_one_queue_without_double_work(
 def test_lambda_handler_reports_partial_batch_failures(
     aws: dict[str, Any], photo_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imagedex import aws_lambda
+    from imagedex.aws import lambda_handler as aws_lambda
 
     for key, value in aws["env"].items():
         monkeypatch.setenv(key, value)

@@ -65,7 +65,7 @@ def start_server(data_dir: Path, photos: list[Path], *extra: str, **env_extra: s
     port = free_port()
     log = data_dir.parent / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "imagedex.cli", "up", "--port", str(port), *extra],
+        [sys.executable, "-m", "imagedex.cli.main", "up", "--port", str(port), *extra],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -449,7 +449,7 @@ def guarded_server(photo_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     env = imagedex_env(data_dir, IMAGEDEX_AUTH="on")
     data_dir.mkdir(parents=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "imagedex.cli", "users", "add", "ada", "--role", "editor",
+        [sys.executable, "-m", "imagedex.cli.main", "users", "add", "ada", "--role", "editor",
          "--password-stdin"],
         input="correct horse\n", env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -143,7 +143,7 @@ def test_api_matches_cli_and_uploads_over_http(photo_dir: Path, tmp_path: Path) 
     env = imagedex_env(tmp_path / "data")
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "imagedex.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "imagedex.cli.main", "up", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -203,7 +203,7 @@ def test_crash_mid_batch_indexes_everything_exactly_once(photo_dir: Path, tmp_pa
     env = imagedex_env(tmp_path / "data", IMAGEDEX_BATCH_SIZE="4", IMAGEDEX_VISIBILITY_TIMEOUT="3")
     run_cli(env, "ingest", str(folder))
     worker = subprocess.Popen(
-        [sys.executable, "-m", "imagedex.cli", "worker"],
+        [sys.executable, "-m", "imagedex.cli.main", "worker"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -237,7 +237,7 @@ def test_watched_folder_uploads_and_removes(photo_dir: Path, tmp_path: Path) -> 
     inbox.mkdir()
     env = imagedex_env(tmp_path / "data")
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "imagedex.cli", "watch", str(inbox)],
+        [sys.executable, "-m", "imagedex.cli.main", "watch", str(inbox)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from imagedex.errors import EventParseError
-from imagedex.events import make_notification, parse_notification
+from imagedex.ingest.events import make_notification, parse_notification
 
 
 def test_round_trip_encodes_and_decodes_awkward_keys() -> None:

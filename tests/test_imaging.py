@@ -1,4 +1,4 @@
-"""Tests for imagedex.imaging: safe decoding of untrusted image bytes."""
+"""Tests for imagedex.ingest.imaging: safe decoding of untrusted image bytes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 from skimage import data as skdata
 
 from imagedex.errors import ImageDecodeError
-from imagedex.imaging import (
+from imagedex.ingest.imaging import (
     SUPPORTED_CONTENT_TYPES,
     DecodedImage,
     decode_image,

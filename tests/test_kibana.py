@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from imagedex.cli import main
+from imagedex.cli.main import main
 from imagedex.index.engine_dsl import mappings
-from imagedex.kibana import FLAVORS, export_ndjson, index_alias, saved_objects
+from imagedex.index.kibana import FLAVORS, export_ndjson, index_alias, saved_objects
 
 AGGREGATABLE = {"keyword", "date", "float", "integer", "long"}
 

@@ -442,7 +442,7 @@ def _failed_and_sent(settings: Settings, receiver_url: str) -> tuple[str, str]:
 def test_cli_lists_deliveries_and_retries_a_failed_one(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from imagedex.cli import main
+    from imagedex.cli.main import main
 
     settings = make_settings(tmp_path, delivery_max_attempts=1)
     with http_receiver([(404, {}), (200, {})]) as rx:

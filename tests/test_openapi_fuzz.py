@@ -15,9 +15,9 @@ from PIL import Image
 from conftest import ColourRecognizer
 from imagedex.api import create_app
 from imagedex.config import Settings
-from imagedex.ingest import upload_bytes
+from imagedex.ingest.upload import upload_bytes
+from imagedex.ingest.worker import Worker
 from imagedex.services import Services
-from imagedex.worker import Worker
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def test_node_stopped_mid_ingest_loses_nothing(photo_dir: Path, tmp_path: Path) 
     env = _env(tmp_path, url, IMAGEDEX_BATCH_SIZE="2", IMAGEDEX_RETRY_DELAY="1")
     try:
         run_cli(env, "ingest", str(photo_dir / "chelsea.jpg"), "--wait")  # creates the index
-        worker = start_process([sys.executable, "-m", "imagedex.cli", "worker"], env=env)
+        worker = start_process([sys.executable, "-m", "imagedex.cli.main", "worker"], env=env)
         stop_opensearch(node_data)
         uploaded = cli_json(env, "ingest", str(photo_dir))["uploaded"]
         time.sleep(8)  # the worker meets a dead engine: it must keep messages, not drop them

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from imagedex.documents import SearchQuery
 from imagedex.errors import QuerySyntaxError
-from imagedex.query_syntax import parse_query
+from imagedex.index.query_syntax import parse_query
 
 
 def test_every_key_and_free_text() -> None:

@@ -363,7 +363,7 @@ def test_weekly_report_fires_once_at_its_time_and_not_again_after_a_restart(
     tmp_path: Path, photo_dir: Path
 ) -> None:
     from imagedex.reports.jobs import make_handler
-    from imagedex.scheduler import Scheduler
+    from imagedex.scheduling.scheduler import Scheduler
 
     folder = tmp_path / "drop"
     clock = Clock(MONDAY_0800_PARIS - timedelta(days=2))  # Saturday

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from imagedex.errors import ConfigError
-from imagedex.schedule import Schedule
-from imagedex.scheduler import LEASE_SECONDS, Scheduler
+from imagedex.scheduling.schedule import Schedule
+from imagedex.scheduling.scheduler import LEASE_SECONDS, Scheduler
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -320,10 +320,10 @@ def test_background_loop_runs_registered_jobs_and_sends_their_deliveries(
 ) -> None:
     import time
 
-    from imagedex.background import start_background
     from imagedex.config import load_settings
     from imagedex.notify import Message, Outbox
-    from imagedex.scheduler import HANDLER_FACTORIES
+    from imagedex.scheduling.background import start_background
+    from imagedex.scheduling.scheduler import HANDLER_FACTORIES
     from imagedex.services import Services
 
     settings = load_settings(environ={}, data_dir=tmp_path / "data")

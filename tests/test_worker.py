@@ -9,11 +9,11 @@ from PIL import Image
 
 from conftest import ColourRecognizer
 from imagedex.documents import SearchQuery, document_id
-from imagedex.events import make_notification
-from imagedex.ingest import upload_bytes
+from imagedex.ingest.events import make_notification
+from imagedex.ingest.upload import upload_bytes
+from imagedex.ingest.worker import Worker
 from imagedex.queue.sqlite import SqliteQueue
 from imagedex.services import Services
-from imagedex.worker import Worker
 
 
 def png(colour: tuple[int, int, int], size: int = 64) -> bytes:

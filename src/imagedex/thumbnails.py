@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from imagedex.errors import ImageDecodeError, ObjectNotFoundError
-from imagedex.imaging import decode_image
+from imagedex.ingest.imaging import decode_image
 from imagedex.services import Services
 
 STANDARD_SIZES = (160, 320, 640, 1280)

@@ -52,7 +52,7 @@ def parse_rule_query(text: str) -> SearchQuery:
     """The rule's query in search syntax (`label:person confidence>=90`); '' = every image."""
     if not text.strip():
         return SearchQuery()
-    from imagedex.query_syntax import parse_query
+    from imagedex.index.query_syntax import parse_query
 
     return parse_query(text)
 

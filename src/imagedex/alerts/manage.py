@@ -76,7 +76,7 @@ def _sync_job(settings: Settings, rule: Rule, now: datetime) -> None:
 
 def _scheduler(settings: Settings, now: datetime | None = None) -> Any:
     """The scheduler, computing next runs from `now` (the caller's clock)."""
-    from imagedex.scheduler import Scheduler
+    from imagedex.scheduling.scheduler import Scheduler
 
     return Scheduler.open(settings, clock=(lambda: now) if now is not None else None)
 

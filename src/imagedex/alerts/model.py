@@ -180,7 +180,7 @@ def validate_name(name: str) -> str:
 
 
 def _check_schedule(spec: str) -> None:
-    from imagedex.schedule import Schedule
+    from imagedex.scheduling.schedule import Schedule
 
     Schedule.parse(spec)
 

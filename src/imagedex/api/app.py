@@ -23,8 +23,8 @@ from imagedex.api import (
 )
 from imagedex.api.deps import UploaderDep, optional_principal, require_role
 from imagedex.errors import ImagedexError, InvalidKeyError, ObjectNotFoundError
-from imagedex.imaging import sniff_content_type
-from imagedex.ingest import upload_bytes
+from imagedex.ingest.imaging import sniff_content_type
+from imagedex.ingest.upload import upload_bytes
 from imagedex.search import document_json
 from imagedex.services import Services
 

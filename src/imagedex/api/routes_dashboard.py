@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from imagedex.api.deps import ServicesDep, ViewerDep
-from imagedex.csv_cells import spreadsheet_safe
 from imagedex.dashboard import INTERVALS, PANELS, dashboard_data, panel_rows
 from imagedex.documents import SearchQuery
 from imagedex.errors import ImageDecodeError, InvalidKeyError, ObjectNotFoundError
+from imagedex.reports.csv_cells import spreadsheet_safe
 from imagedex.services import Services
 from imagedex.thumbnails import ThumbnailSizeError, thumbnail
 
@@ -49,7 +49,7 @@ def dashboard_query(
         raise HTTPException(422, str(exc)) from exc
     if not q or not q.strip():
         return base
-    from imagedex.query_syntax import parse_query
+    from imagedex.index.query_syntax import parse_query
 
     try:
         parsed = parse_query(q, base)

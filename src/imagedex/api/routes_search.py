@@ -10,7 +10,7 @@ from imagedex.api.deps import ServicesDep, ViewerDep
 from imagedex.documents import SearchQuery
 from imagedex.errors import ConfigError
 from imagedex.index.facets import INTERVALS, MAX_LABELS
-from imagedex.query_syntax import parse_query
+from imagedex.index.query_syntax import parse_query
 from imagedex.search import facets_json, labels_json, search_json, with_vector
 from imagedex.services import Services
 

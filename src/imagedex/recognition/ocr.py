@@ -48,7 +48,7 @@ import numpy as np
 from PIL import Image
 
 from imagedex.errors import ImageDecodeError, RecognitionError
-from imagedex.imaging import decode_image
+from imagedex.ingest.imaging import decode_image
 from imagedex.recognition.base import Analysis
 from imagedex.recognition.runtime import available_cpus
 

@@ -72,7 +72,7 @@ class ReportData:
 
 def report_query(report: Report, scheduled_for: datetime) -> SearchQuery:
     """The report's search, limited to its window ending at the scheduled time."""
-    from imagedex.query_syntax import parse_query
+    from imagedex.index.query_syntax import parse_query
 
     query = parse_query(report.query)
     window = parse_window(report.window)
@@ -210,7 +210,7 @@ def thumbnail_jpeg(
     except Exception as exc:
         log.info("thumbnail for %s failed (%s); decoding the original", doc.id, exc)
     try:
-        from imagedex.imaging import decode_image
+        from imagedex.ingest.imaging import decode_image
 
         decoded = decode_image(services.store.get(doc.key), draft_size=(size, size))
         image = decoded.image

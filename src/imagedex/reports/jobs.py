@@ -50,7 +50,7 @@ def make_handler(services: Services, clock: Clock | None = None) -> Callable[[st
 
 def sync_schedule(settings: Settings, report: Report, clock: Clock | None = None) -> None:
     """Make the scheduler's job match the report: scheduled, re-timed, paused, or gone."""
-    from imagedex.scheduler import Scheduler
+    from imagedex.scheduling.scheduler import Scheduler
 
     scheduler = Scheduler.open(settings, clock)
     try:
@@ -65,7 +65,7 @@ def sync_schedule(settings: Settings, report: Report, clock: Clock | None = None
 
 
 def unschedule(settings: Settings, name: str, clock: Clock | None = None) -> None:
-    from imagedex.scheduler import Scheduler
+    from imagedex.scheduling.scheduler import Scheduler
 
     scheduler = Scheduler.open(settings, clock)
     try:
@@ -76,7 +76,7 @@ def unschedule(settings: Settings, name: str, clock: Clock | None = None) -> Non
 
 def next_run(settings: Settings, name: str) -> str | None:
     """When the scheduler will next run the report (None: on demand only, or disabled)."""
-    from imagedex.scheduler import Scheduler
+    from imagedex.scheduling.scheduler import Scheduler
 
     scheduler = Scheduler.open(settings)
     try:

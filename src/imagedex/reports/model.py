@@ -122,7 +122,7 @@ def validate(report: Report) -> Report:
     _check_timezone(report.timezone)
     schedule = report.schedule.strip()
     if schedule:
-        from imagedex.schedule import Schedule
+        from imagedex.scheduling.schedule import Schedule
 
         Schedule.parse(schedule, report.timezone)
     from imagedex.notify import parse_target
@@ -130,7 +130,7 @@ def validate(report: Report) -> Report:
     recipients = tuple(r.strip() for r in report.recipients if r.strip())
     for recipient in recipients:
         parse_target(recipient)
-    from imagedex.query_syntax import parse_query
+    from imagedex.index.query_syntax import parse_query
 
     try:
         parse_query(report.query)

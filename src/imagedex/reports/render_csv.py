@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from imagedex.csv_cells import spreadsheet_safe
+from imagedex.reports.csv_cells import spreadsheet_safe
 from imagedex.reports.data import ReportData
 from imagedex.reports.rows import image_columns, image_rows
 

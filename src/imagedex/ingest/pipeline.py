@@ -23,13 +23,13 @@ from imagedex.errors import (
     InvalidKeyError,
     ObjectNotFoundError,
 )
-from imagedex.events import ObjectEvent, parse_notification
-from imagedex.imaging import DecodedImage, decode_image
+from imagedex.ingest.events import ObjectEvent, parse_notification
+from imagedex.ingest.imaging import DecodedImage, decode_image
 from imagedex.queue.base import Message
 from imagedex.recognition.base import Analysis, Recognizer
 from imagedex.services import Services
 
-log = logging.getLogger("imagedex.pipeline")
+log = logging.getLogger("imagedex.ingest.pipeline")
 
 # Errors that no retry can fix: the message goes straight to the dead-letter queue.
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (

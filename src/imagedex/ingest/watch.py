@@ -11,10 +11,10 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from imagedex.errors import ImagedexError, ObjectNotFoundError
-from imagedex.ingest import IMAGE_SUFFIXES, notify, upload_bytes
+from imagedex.ingest.upload import IMAGE_SUFFIXES, notify, upload_bytes
 from imagedex.services import Services
 
-log = logging.getLogger("imagedex.watch")
+log = logging.getLogger("imagedex.ingest.watch")
 
 SETTLE_SECONDS = 0.5  # a file must be quiet this long before upload (writers still busy)
 

@@ -12,7 +12,7 @@ import click
 from rich.table import Table
 
 from imagedex import __version__
-from imagedex.cli_common import (
+from imagedex.cli.common import (
     CliContext,
     console,
     out,
@@ -24,6 +24,7 @@ from imagedex.cli_common import (
 from imagedex.config import Settings, load_settings
 from imagedex.documents import SearchQuery
 from imagedex.errors import ImagedexError
+from imagedex.registry import Registry
 from imagedex.services import Services
 
 
@@ -62,7 +63,7 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None, ve
 
 
 def _run_worker_thread(services: Services) -> tuple[threading.Thread, threading.Event]:
-    from imagedex.worker import Worker
+    from imagedex.ingest.worker import Worker
 
     stop = threading.Event()
     worker = Worker(services)
@@ -94,7 +95,7 @@ def ingest(
     as_json: bool,
 ) -> None:
     """Upload image files or folders (folders: images found below them) for indexing."""
-    from imagedex.ingest import upload_paths, wait_for
+    from imagedex.ingest.upload import upload_paths, wait_for
 
     services = ctx.services
     with progress_display(as_json) as progress:
@@ -167,7 +168,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @pass_ctx
 def worker(ctx: CliContext, once: bool, as_json: bool) -> None:
     """Work the queue: recognise each new image and index it (runs until stopped)."""
-    from imagedex.worker import Worker
+    from imagedex.ingest.worker import Worker
 
     services = ctx.services
     stop = threading.Event()
@@ -215,7 +216,7 @@ def up(
     from imagedex.api import create_app
 
     settings = ctx.settings.with_overrides(host=host, port=port)
-    from imagedex.cli_access import warn_about_access
+    from imagedex.cli.access import warn_about_access
 
     warn_about_access(settings)
     services = Services.from_settings(settings)
@@ -223,14 +224,14 @@ def up(
     if not no_worker:
         _thread, stop = _run_worker_thread(services)
         stoppers.append(stop)
-    from imagedex.background import start_background
+    from imagedex.scheduling.background import start_background
 
     background_stop = threading.Event()
     stoppers.append(background_stop)
     start_background(services, background_stop)
     folder = watch_dir or (Path(settings.watch_dir) if settings.watch_dir else None)
     if folder is not None:
-        from imagedex.watch import FolderWatcher
+        from imagedex.ingest.watch import FolderWatcher
 
         watcher = FolderWatcher(services, folder)
         watcher.start()
@@ -253,7 +254,7 @@ def up(
 @pass_ctx
 def watch(ctx: CliContext, folder: Path, no_initial_scan: bool) -> None:
     """Upload images as they appear in FOLDER (and remove them when deleted) until stopped."""
-    from imagedex.watch import FolderWatcher
+    from imagedex.ingest.watch import FolderWatcher
 
     watcher = FolderWatcher(ctx.services, folder)
     if not no_initial_scan:
@@ -327,7 +328,7 @@ def search(
     TEXT may use the search box syntax: label:dog label:"golden retriever" confidence>=90
     after:2026-01-01 before:2026-02-01 unsafe|safe sort:newest; other words are free text.
     """
-    from imagedex.query_syntax import parse_query
+    from imagedex.index.query_syntax import parse_query
     from imagedex.search import search_json, with_vector
 
     try:
@@ -433,7 +434,7 @@ def dlq() -> None:
 
 
 def _dead_letter_row(letter: Any) -> dict[str, Any]:
-    from imagedex.events import parse_notification
+    from imagedex.ingest.events import parse_notification
 
     try:
         keys = [e.key for e in parse_notification(letter.body)]
@@ -510,8 +511,8 @@ def reprocess(
     Without --all, only images analysed by other analyzer versions are redone, so an
     interrupted run continues where it stopped when run again.
     """
-    from imagedex.reprocess import Selection, enqueue
-    from imagedex.worker import Worker
+    from imagedex.ingest.reprocess import Selection, enqueue
+    from imagedex.ingest.worker import Worker
 
     services = ctx.services
     selection = Selection(analyzer=analyzer, label=label, force=force)
@@ -620,7 +621,7 @@ def aws() -> None:
 def _aws_target(settings: Settings) -> Any:
     from urllib.parse import urlparse
 
-    from imagedex.aws_setup import AwsTarget
+    from imagedex.aws.setup import AwsTarget
 
     store = urlparse(settings.store_url)
     if store.scheme != "s3" or not store.netloc:
@@ -644,8 +645,8 @@ def aws_setup_command(
 ) -> None:
     """Create (idempotently) the bucket, the queue and its DLQ, the queue policy and the
     bucket's event notifications for image files."""
-    from imagedex import aws_setup
     from imagedex.aws import client
+    from imagedex.aws import setup as aws_setup
 
     settings = ctx.settings
     result = aws_setup.setup(
@@ -663,8 +664,8 @@ def aws_setup_command(
 @pass_ctx
 def aws_status_command(ctx: CliContext, as_json: bool) -> None:
     """Queue depth, messages in flight and dead letters, and the notification rules."""
-    from imagedex import aws_setup
     from imagedex.aws import client
+    from imagedex.aws import setup as aws_setup
 
     result = aws_setup.status(_aws_target(ctx.settings), client("s3"), client("sqs"))
     print_fields(result, as_json)
@@ -681,12 +682,15 @@ def show_config(ctx: CliContext, as_json: bool) -> None:
     print_fields(data, as_json, separator=" = ")
 
 
-def _add_subcommand_modules() -> None:
-    """Command groups that live in their own modules (keys, users, reports, alerts, kibana)."""
-    import importlib
+#: Command groups that live in modules of their own; each module's COMMANDS are added to `main`.
+COMMAND_GROUPS: Registry[list[click.Command]] = Registry("command group", "imagedex.cli_groups")
+for _group in ("access", "reports", "alerts", "kibana", "deliveries"):
+    COMMAND_GROUPS.register(_group, f"imagedex.cli.{_group}:COMMANDS")
 
-    for name in ("cli_access", "cli_reports", "cli_alerts", "cli_kibana", "cli_deliveries"):
-        for command in importlib.import_module(f"imagedex.{name}").COMMANDS:
+
+def _add_subcommand_modules() -> None:
+    for name in COMMAND_GROUPS:
+        for command in COMMAND_GROUPS.resolve(name):
             main.add_command(command)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from imagedex.documents import ImageDocument
-from imagedex.events import make_notification
+from imagedex.ingest.events import make_notification
 from imagedex.services import Services
 
 

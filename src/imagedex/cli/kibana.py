@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from imagedex.cli_common import CliContext, console, pass_ctx, print_json
+from imagedex.cli.common import CliContext, console, pass_ctx, print_json
 
 
 @click.group("kibana")
@@ -37,7 +37,7 @@ def export(
     Import the file in Stack Management > Saved objects (Kibana) or Dashboards Management >
     Saved objects (OpenSearch Dashboards). Ids are stable: importing again replaces the objects.
     """
-    from imagedex.kibana import default_flavor, export_ndjson, index_alias, saved_objects
+    from imagedex.index.kibana import default_flavor, export_ndjson, index_alias, saved_objects
 
     index_url = ctx.settings.index
     alias = alias or index_alias(index_url)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from imagedex.cli_common import CliContext, out, pass_ctx, print_fields, print_json
+from imagedex.cli.common import CliContext, out, pass_ctx, print_fields, print_json
 from imagedex.clock import utc_now
 
 KIND_OPTIONS = ("label", "moderation", "text", "count", "silence")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from imagedex.cli_common import CliContext, console, out, pass_ctx, print_fields, print_json
+from imagedex.cli.common import CliContext, console, out, pass_ctx, print_fields, print_json
 
 FORMAT_CHOICES = ("pdf", "xlsx", "png", "csv")
 

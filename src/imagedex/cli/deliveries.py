@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imagedex.cli_common import CliContext, out, pass_ctx, print_json
+from imagedex.cli.common import CliContext, out, pass_ctx, print_json
 
 
 @click.group(invoke_without_command=True)

@@ -1,4 +1,4 @@
-"""AWS Lambda entry point: `imagedex.aws_lambda.handler`.
+"""AWS Lambda entry point: `imagedex.aws.lambda_handler.handler`.
 
 Two triggers are supported:
 - an SQS event source mapping (records with `eventSource: aws:sqs`): every record's body is an
@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from imagedex.config import load_settings
-from imagedex.pipeline import Pipeline, describe
+from imagedex.ingest.pipeline import Pipeline, describe
 from imagedex.queue.base import Message
 from imagedex.services import Services
 

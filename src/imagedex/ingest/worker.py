@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from imagedex.enrich.base import Enricher
 from imagedex.errors import IndexUnavailableError
-from imagedex.pipeline import Outcome, Pipeline, Prepared, describe
+from imagedex.ingest.pipeline import Outcome, Pipeline, Prepared, describe
 from imagedex.queue.base import Message
 from imagedex.recognition.base import Recognizer
 from imagedex.services import Services
 
-log = logging.getLogger("imagedex.worker")
+log = logging.getLogger("imagedex.ingest.worker")
 
 MAX_RETRY_DELAY = 300.0
 

@@ -10,7 +10,7 @@ from imagedex.services import Services
 
 if TYPE_CHECKING:
     from imagedex.notify import Outbox
-    from imagedex.scheduler import Scheduler
+    from imagedex.scheduling.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def start_background(services: Services, stop: threading.Event) -> list[threadin
 
 def run_loop(services: Services, stop: threading.Event, interval: float = INTERVAL) -> None:
     from imagedex.notify import Outbox
-    from imagedex.scheduler import Scheduler, load_handler_factories
+    from imagedex.scheduling.scheduler import Scheduler, load_handler_factories
 
     settings = services.settings
     outbox = Outbox.open(settings)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagedex.documents import document_id
-from imagedex.events import make_notification, parse_notification
+from imagedex.ingest.events import make_notification, parse_notification
 from imagedex.services import Services
 from imagedex.storage.base import ObjectInfo, validate_key
 

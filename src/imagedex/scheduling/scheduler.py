@@ -4,7 +4,8 @@ How a feature plugs in (reports, alerts):
 
 - Write `imagedex/<feature>/jobs.py` with `make_handler(services) -> handler`, where
   `handler(job_id: str, scheduled_for: datetime) -> None` does one run (render, evaluate, enqueue
-  deliveries through `imagedex.notify.Outbox`). `imagedex.background.start_background` imports
+  deliveries through `imagedex.notify.Outbox`).
+  `imagedex.scheduling.background.start_background` imports
   `imagedex.reports.jobs` for kind "report" and `imagedex.alerts.jobs` for kind "alert" (a missing
   module is skipped) and registers each handler for its kind; any other kind can be added to
   `HANDLER_FACTORIES` before start-up.
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from imagedex.clock import iso_from_seconds, utc_now
 from imagedex.config import Settings
 from imagedex.errors import ConfigError
-from imagedex.schedule import Schedule
+from imagedex.scheduling.schedule import Schedule
 
 if TYPE_CHECKING:
     from imagedex.services import Services

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from imagedex.cli_common import CliContext, console, out, pass_ctx, print_json
+from imagedex.cli.common import CliContext, console, out, pass_ctx, print_json
 
 if TYPE_CHECKING:
     from imagedex.access.store import AccessStore

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagedex.aws import error_code
-from imagedex.ingest import IMAGE_SUFFIXES
+from imagedex.ingest.upload import IMAGE_SUFFIXES
 
 NOTIFICATION_ID_PREFIX = "imagedex-"
 EVENTS = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]

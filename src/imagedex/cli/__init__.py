@@ -1,0 +1,1 @@
+"""The `imagedex` command: one module per command group."""

@@ -1,0 +1,1 @@
+"""Schedules, the persisted job scheduler and the background loops `imagedex up` runs."""
