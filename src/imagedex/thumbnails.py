@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from PIL import Image
 from imagedex.errors import ImageDecodeError, ObjectNotFoundError
 from imagedex.ingest.imaging import decode_image
 from imagedex.services import Services
+from imagedex.storage.local import write_atomically
 
 STANDARD_SIZES = (160, 320, 640, 1280)
 JPEG_QUALITY = 80
@@ -89,7 +88,8 @@ def thumbnail(services: Services, doc_id: str, size: int, version: str | None = 
         if path.is_file():  # another request finished it while this one waited
             return path
         data = services.store.get(doc.key)
-        _write_atomically(path, render_thumbnail(data, size, services.settings.max_pixels))
+        thumb = render_thumbnail(data, size, services.settings.max_pixels)
+        write_atomically(path, thumb, prefix=f".{path.stem}-", suffix=".tmp")
         _remove_other_versions(path, doc.id, size)
     return path
 
@@ -113,18 +113,6 @@ def _lock_for(key: str) -> threading.Lock:
         if len(_locks) > 1024:
             _locks.clear()
         return _locks.setdefault(key, threading.Lock())
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _remove_other_versions(current: Path, doc_id: str, size: int) -> None:

@@ -27,6 +27,7 @@ from imagedex.ingest.imaging import sniff_content_type
 from imagedex.ingest.upload import upload_bytes
 from imagedex.search import document_json
 from imagedex.services import Services
+from imagedex.storage import LocalPaths, PresignedLinks
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
 
@@ -116,16 +117,15 @@ def create_app(services: Services) -> FastAPI:
             raise HTTPException(404, f"no indexed image with id {doc_id!r}")
         store = services.store
         try:
-            open_path = getattr(store, "open_path", None)
-            if open_path is not None:
+            if isinstance(store, LocalPaths):
                 return FileResponse(
-                    open_path(doc.key),
+                    store.open_path(doc.key),
                     media_type=doc.content_type or None,
                     headers={"Cache-Control": "private, max-age=3600"},
                 )
-            presign = getattr(store, "presigned_url", None)
-            if presign is not None:
-                return RedirectResponse(presign(doc.key, int(settings.link_ttl)), status_code=307)
+            if isinstance(store, PresignedLinks):
+                link = store.presigned_url(doc.key, int(settings.link_ttl))
+                return RedirectResponse(link, status_code=307)
             return Response(store.get(doc.key), media_type=doc.content_type or None)
         except ObjectNotFoundError as exc:
             raise HTTPException(404, str(exc)) from exc

@@ -91,9 +91,8 @@ def upload_paths(
     on_upload: Callable[[Upload], None] | None = None,
 ) -> list[Upload]:
     uploads = []
-    prefix = getattr(services.store, "prefix", "")  # s3://bucket/prefix uploads below prefix
     for file, key in iter_files(paths):
-        upload = upload_bytes(services, prefix + key, file.read_bytes(), title=title)
+        upload = upload_bytes(services, services.store.prefix + key, file.read_bytes(), title=title)
         upload = Upload(str(file), upload.key, upload.doc_id, upload.etag, upload.size)
         uploads.append(upload)
         if on_upload is not None:

@@ -13,6 +13,7 @@ from watchdog.observers import Observer
 from imagedex.errors import ImagedexError, ObjectNotFoundError
 from imagedex.ingest.upload import IMAGE_SUFFIXES, notify, upload_bytes
 from imagedex.services import Services
+from imagedex.storage.base import content_etag
 
 log = logging.getLogger("imagedex.ingest.watch")
 
@@ -53,8 +54,6 @@ class FolderWatcher:
         return uploaded
 
     def _upload_if_changed(self, path: Path) -> bool:
-        import hashlib
-
         key = self.key_for(path)
         try:
             data = path.read_bytes()
@@ -63,7 +62,7 @@ class FolderWatcher:
             return False
         try:
             current = self.services.store.head(key)
-            if current.etag == hashlib.md5(data, usedforsecurity=False).hexdigest():
+            if current.etag == content_etag(data):
                 return False
         except ObjectNotFoundError:
             pass

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from imagedex.errors import ConfigError
@@ -233,3 +234,13 @@ class SqsQueue:
 
     def close(self) -> None:
         pass
+
+
+def open_named(url: str, data_dir: Path, max_receive_count: int) -> SqsQueue:
+    """The queue an `sqs://queue-name` URL names (looked up in the configured region)."""
+    return SqsQueue(url.removeprefix("sqs://"), max_receive_count=max_receive_count)
+
+
+def open_url(url: str, data_dir: Path, max_receive_count: int) -> SqsQueue:
+    """The queue at an SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`)."""
+    return SqsQueue(url, max_receive_count=max_receive_count)

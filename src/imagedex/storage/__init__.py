@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlparse
+from collections.abc import Callable
+from urllib.parse import urlparse
 
-from imagedex.errors import ConfigError
-from imagedex.storage.base import ObjectInfo, ObjectStore, validate_key
+from imagedex.registry import Registry, UnknownNameError
+from imagedex.storage.base import (
+    LocalPaths,
+    ObjectInfo,
+    ObjectStore,
+    PresignedLinks,
+    validate_key,
+)
 from imagedex.storage.local import LocalObjectStore
 
-__all__ = ["LocalObjectStore", "ObjectInfo", "ObjectStore", "open_store", "validate_key"]
+__all__ = [
+    "STORES",
+    "LocalObjectStore",
+    "LocalPaths",
+    "ObjectInfo",
+    "ObjectStore",
+    "PresignedLinks",
+    "open_store",
+    "validate_key",
+]
+
+#: Store openers by URL scheme; each takes the whole URL. Packages add schemes through the
+#: `imagedex.stores` entry point group.
+STORES: Registry[Callable[[str], ObjectStore]] = Registry("object store scheme", "imagedex.stores")
+STORES.register("file", "imagedex.storage.local:open_url")
+STORES.register("s3", "imagedex.storage.s3:open_url")
 
 
 def open_store(url: str) -> ObjectStore:
     """`file:///folder` (the folder is the bucket) or `s3://bucket[/prefix]`."""
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return LocalObjectStore(unquote(parsed.path))
-    if parsed.scheme == "s3":
-        if not parsed.netloc:
-            raise ConfigError(f"object store URL {url!r} names no bucket")
-        from imagedex.storage.s3 import S3ObjectStore
-
-        return S3ObjectStore(parsed.netloc, prefix=unquote(parsed.path))
-    raise ConfigError(
-        f"unsupported object store URL {url!r}; use file:///path/to/folder or s3://bucket"
-    )
+    scheme = urlparse(url).scheme
+    if scheme not in STORES:
+        raise UnknownNameError(
+            f"unsupported object store URL {url!r}; use file:///path/to/folder or s3://bucket"
+        )
+    return STORES.resolve(scheme)(url)

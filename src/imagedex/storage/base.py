@@ -1,12 +1,15 @@
-"""The ObjectStore protocol and key validation shared by every store."""
+"""The ObjectStore base, the optional capabilities a store may have, and key validation."""
 
 from __future__ import annotations
 
+import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
-from imagedex.errors import InvalidKeyError
+from imagedex.errors import InvalidKeyError, ObjectNotFoundError
 
 MAX_KEY_BYTES = 1024  # the S3 limit
 
@@ -22,10 +25,17 @@ class ObjectInfo:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-class ObjectStore(Protocol):
+def content_etag(data: bytes) -> str:
+    """The ETag S3 gives a single-part upload (and the local store every object): the MD5."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+class ObjectStore(ABC):
     """A bucket of objects addressed by key (a local folder or an S3 bucket)."""
 
     bucket: str
+    #: Where uploads of files and folders go below the bucket root ("" or "some/prefix/").
+    prefix: str = ""
 
     def put(
         self,
@@ -33,23 +43,53 @@ class ObjectStore(Protocol):
         data: bytes,
         content_type: str = "",
         metadata: dict[str, str] | None = None,
-    ) -> ObjectInfo: ...
+    ) -> ObjectInfo:
+        validate_key(key)
+        return self._put(key, data, content_type, dict(metadata or {}))
 
+    @abstractmethod
+    def _put(
+        self, key: str, data: bytes, content_type: str, metadata: dict[str, str]
+    ) -> ObjectInfo:
+        """Store an object under a key `put` has already validated."""
+
+    @abstractmethod
     def get(self, key: str) -> bytes: ...
 
+    @abstractmethod
     def head(self, key: str) -> ObjectInfo: ...
 
+    @abstractmethod
     def delete(self, key: str) -> None: ...
 
+    @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
+    @abstractmethod
     def emits_events(self) -> bool:
         """True when the store itself notifies the queue of new objects (S3), False for folders."""
-        ...
 
+    @abstractmethod
     def location(self, key: str) -> str:
         """The object's canonical address, stored as the document's `s3_location`."""
-        ...
+
+    def _not_found(self, key: str) -> ObjectNotFoundError:
+        """The error for a key that names no object in this bucket."""
+        return ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket!r}")
+
+
+@runtime_checkable
+class LocalPaths(Protocol):
+    """A store whose objects are files on this machine (served straight from disk)."""
+
+    def open_path(self, key: str) -> Path: ...
+
+
+@runtime_checkable
+class PresignedLinks(Protocol):
+    """A store that can hand out time-limited links to read an object without credentials."""
+
+    def presigned_url(self, key: str, expires: int) -> str: ...
 
 
 def validate_key(key: str) -> str:

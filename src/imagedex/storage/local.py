@@ -11,14 +11,30 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from imagedex.errors import InvalidKeyError, ObjectNotFoundError
-from imagedex.storage.base import ObjectInfo, validate_key
+from imagedex.storage.base import ObjectInfo, ObjectStore, content_etag, validate_key
 
 _META_DIR = ".imagedex-meta"
+_UPLOAD_PREFIX = ".upload-"
 
 
-class LocalObjectStore:
+def write_atomically(path: Path, data: bytes, prefix: str, suffix: str = "") -> None:
+    """Write to a temporary file beside `path`, then rename it into place, so that a reader never
+    sees half a file. The temporary name starts with `prefix` (a dot hides it from listings)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class LocalObjectStore(ObjectStore):
     """Objects are files under `root`; the folder's name is the bucket name.
 
     ETags are the MD5 of the content, like S3's for single-part uploads; they and the user
@@ -57,32 +73,18 @@ class LocalObjectStore:
         except OSError:
             pass  # the sidecar is a cache and a place for metadata; the object itself is saved
 
-    def put(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str = "",
-        metadata: dict[str, str] | None = None,
+    def _put(
+        self, key: str, data: bytes, content_type: str, metadata: dict[str, str]
     ) -> ObjectInfo:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        # write-then-rename so a reader never sees half an object
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data, prefix=_UPLOAD_PREFIX)
         self._write_sidecar(
             key,
             {
                 "mtime_ns": path.stat().st_mtime_ns,
-                "etag": etag,
+                "etag": content_etag(data),
                 "content_type": content_type,
-                "metadata": dict(metadata or {}),
+                "metadata": metadata,
             },
         )
         return self.head(key)
@@ -92,13 +94,13 @@ class LocalObjectStore:
         try:
             return path.read_bytes()
         except (FileNotFoundError, IsADirectoryError) as exc:
-            raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket!r}") from exc
+            raise self._not_found(key) from exc
 
     def open_path(self, key: str) -> Path:
         """The file behind a key, for streaming responses."""
         path = self._path(key)
         if not path.is_file():
-            raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket!r}")
+            raise self._not_found(key)
         return path
 
     def _sidecar_for(self, key: str, path: Path, mtime_ns: int) -> dict[str, Any]:
@@ -119,9 +121,9 @@ class LocalObjectStore:
         try:
             stat = path.stat()
         except FileNotFoundError as exc:
-            raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket!r}") from exc
+            raise self._not_found(key) from exc
         if not path.is_file():
-            raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket!r}")
+            raise self._not_found(key)
         sidecar = self._sidecar_for(key, path, stat.st_mtime_ns)
         return ObjectInfo(
             bucket=self.bucket,
@@ -144,7 +146,7 @@ class LocalObjectStore:
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if d != _META_DIR)
             for name in sorted(filenames):
-                if name.startswith(".upload-"):
+                if name.startswith(_UPLOAD_PREFIX):
                     continue
                 rel = (Path(dirpath) / name).relative_to(self.root).as_posix()
                 if rel.startswith(prefix):
@@ -159,3 +161,8 @@ class LocalObjectStore:
 
     def location(self, key: str) -> str:
         return self._path(key).as_uri()
+
+
+def open_url(url: str) -> LocalObjectStore:
+    """The store for a `file:///path/to/folder` URL."""
+    return LocalObjectStore(unquote(urlparse(url).path))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote, unquote, urlparse
 
-from imagedex.errors import ObjectNotFoundError
-from imagedex.storage.base import ObjectInfo, validate_key
+from imagedex.errors import ConfigError
+from imagedex.storage.base import ObjectInfo, ObjectStore
 
 PRESIGNED_URL_SECONDS = 3600
 _CHUNK = 1 << 20
@@ -18,7 +19,7 @@ def _missing(exc: Exception) -> bool:
     return error_code(exc) in ("404", "NoSuchKey", "NotFound")
 
 
-class S3ObjectStore:
+class S3ObjectStore(ObjectStore):
     """Objects in one bucket. S3 itself notifies the queue of changes (see `imagedex aws setup`),
     so uploads through imagedex emit no events of their own here."""
 
@@ -29,21 +30,14 @@ class S3ObjectStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = client or aws_client("s3")
 
-    def put(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str = "",
-        metadata: dict[str, str] | None = None,
+    def _put(
+        self, key: str, data: bytes, content_type: str, metadata: dict[str, str]
     ) -> ObjectInfo:
-        validate_key(key)
         extra: dict[str, Any] = {}
         if content_type:
             extra["ContentType"] = content_type
         if metadata:
             # S3 user metadata must be ASCII: keep non-ASCII titles percent-encoded
-            from urllib.parse import quote
-
             extra["Metadata"] = {k: quote(v, safe=" ") for k, v in metadata.items()}
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
         return self.head(key)
@@ -52,7 +46,7 @@ class S3ObjectStore:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except self.client.exceptions.NoSuchKey as exc:
-            raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket!r}") from exc
+            raise self._not_found(key) from exc
         body = response["Body"]
         try:
             return b"".join(iter(lambda: body.read(_CHUNK), b""))
@@ -60,13 +54,11 @@ class S3ObjectStore:
             body.close()
 
     def head(self, key: str) -> ObjectInfo:
-        from urllib.parse import unquote
-
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=key)
         except Exception as exc:
             if _missing(exc):
-                raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket!r}") from exc
+                raise self._not_found(key) from exc
             raise
         return ObjectInfo(
             bucket=self.bucket,
@@ -108,3 +100,11 @@ class S3ObjectStore:
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
             )
         )
+
+
+def open_url(url: str) -> S3ObjectStore:
+    """The store for an `s3://bucket[/prefix]` URL."""
+    parsed = urlparse(url)
+    if not parsed.netloc:
+        raise ConfigError(f"object store URL {url!r} names no bucket")
+    return S3ObjectStore(parsed.netloc, prefix=unquote(parsed.path))
