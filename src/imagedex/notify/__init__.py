@@ -2,9 +2,10 @@
 
 from imagedex.notify.message import Attachment, Message
 from imagedex.notify.outbox import Delivery, DeliveryError, Outbox
-from imagedex.notify.targets import Target, parse_target
+from imagedex.notify.targets import TARGET_KINDS, Target, parse_target
 
 __all__ = [
+    "TARGET_KINDS",
     "Attachment",
     "Delivery",
     "DeliveryError",

@@ -1,141 +1,114 @@
-"""Where a notification goes: parsed, validated, and shown without its secrets."""
+"""Where a notification goes: one `Target` subclass per kind, found by its scheme.
+
+A kind is a class that knows its `scheme`, how to read and check what follows `scheme:`, what of
+it logs and histories may show, and how to send. Kinds are registered in `TARGET_KINDS` under their
+scheme; an installed package adds one through the `imagedex.notify_targets` entry point group:
+
+    [project.entry-points."imagedex.notify_targets"]
+    pigeon = "my_package.pigeon:PigeonTarget"
+"""
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
-import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, Self
 from urllib.parse import urlsplit
 
 from imagedex.errors import ConfigError
+from imagedex.registry import Registry, UnknownNameError
+
+if TYPE_CHECKING:
+    from imagedex.config import Settings
+    from imagedex.notify.message import Message
 
 log = logging.getLogger(__name__)
 
-KINDS = ("email", "slack", "webhook", "folder")
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$"
-)
 
+@dataclass(frozen=True, repr=False)
+class Target(ABC):
+    """One parsed, validated target. `address` is what follows `scheme:`, normalised; `spec`
+    gives back the text `parse_target` reads (secrets included), `redacted()` what may be shown."""
 
-@dataclass(frozen=True)
-class Target:
-    """`address` is the URL (slack, webhook), the folder path, or the recipients joined by `,`."""
+    kind: ClassVar[str]  # the kind's name in code and tests: "email" for mailto:
+    scheme: ClassVar[str]  # the prefix of its spec; the name it is registered under
 
-    kind: str
     address: str
 
-    @property
-    def recipients(self) -> list[str]:
-        return self.address.split(",") if self.kind == "email" else []
+    @classmethod
+    @abstractmethod
+    def parse(cls, rest: str) -> Self:
+        """The target for the text after `scheme:`, or ConfigError saying what is wrong."""
 
-    @property
-    def spec(self) -> str:
-        """The canonical text form, which `parse_target` reads back (secrets included)."""
-        prefix = {"email": "mailto", "slack": "slack", "webhook": "webhook", "folder": "folder"}
-        return f"{prefix[self.kind]}:{self.address}"
+    @abstractmethod
+    def send(self, message: Message, settings: Settings, now: datetime, delivery_id: str) -> None:
+        """Send once, or raise `imagedex.notify.senders.SendError` (permanent when retrying
+        cannot help)."""
+
+    def shown(self) -> str:
+        """The part of the address that logs, histories and the API may show. Nothing by default,
+        only a fingerprint that tells two targets apart: a kind that knows which part of its
+        address holds no secret overrides this."""
+        return f"…#{fingerprint(self.address)}"
 
     @property
     def insecure(self) -> bool:
-        """Plain http to a host that is not this machine: the body crosses the network in clear."""
-        if self.kind not in ("slack", "webhook"):
-            return False
-        parts = urlsplit(self.address)
-        return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
+        """True when the message crosses the network in clear (warned about when parsed)."""
+        return False
+
+    @property
+    def spec(self) -> str:
+        return f"{self.scheme}:{self.address}"
 
     def redacted(self) -> str:
-        """What logs and histories show: the URL's host, never its path or query (tokens live
-        there); a short fingerprint still tells two hooks on one host apart."""
-        if self.kind not in ("slack", "webhook"):
-            return self.spec
-        parts = urlsplit(self.address)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = f":{parts.port}" if parts.port else ""
-        fingerprint = hashlib.sha256(self.address.encode()).hexdigest()[:8]
-        return f"{self.kind}:{parts.scheme}://{host}{port}/…#{fingerprint}"
+        return f"{self.scheme}:{self.shown()}"
 
     def __str__(self) -> str:
         return self.redacted()
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    def __repr__(self) -> str:  # the address may hold a token: never show it, even in tracebacks
+        return f"{type(self).__name__}({self.redacted()!r})"
 
 
-def _check_url(url: str, what: str) -> str:
-    if not url or any(c.isspace() for c in url):
-        raise ConfigError(f"{what} must be an http(s) URL without spaces")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"{what} must start with https:// (or http://), not {parts.scheme!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ConfigError(
-            f"{what} must not carry credentials (user:password@); "
-            "use a URL token or the webhook secret instead"
-        )
-    try:
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError as exc:
-        raise ConfigError(f"{what} has an invalid port") from exc
-    if not parts.hostname:
-        raise ConfigError(f"{what} has no host")
-    if "…" in url:  # a redacted URL sent back (GET, edit, PUT) would silently replace the real one
-        raise ConfigError(f"{what} is a redacted URL (it contains '…'); give the full URL again")
-    return url
+def fingerprint(address: str) -> str:
+    return hashlib.sha256(address.encode()).hexdigest()[:8]
 
 
-def _check_emails(text: str) -> str:
-    addresses = [a.strip() for a in text.split(",") if a.strip()]
-    if not addresses:
-        raise ConfigError("mailto: needs at least one e-mail address")
-    bad = [a for a in addresses if not _EMAIL.match(a)]
-    if bad:
-        raise ConfigError(f"not an e-mail address: {', '.join(bad)}")
-    return ",".join(addresses)
+TARGET_KINDS: Registry[type[Target]] = Registry("delivery target kind", "imagedex.notify_targets")
+TARGET_KINDS.register("mailto", "imagedex.notify.mail:EmailTarget")
+TARGET_KINDS.register("slack", "imagedex.notify.web:SlackTarget")
+TARGET_KINDS.register("webhook", "imagedex.notify.web:WebhookTarget")
+TARGET_KINDS.register("folder", "imagedex.notify.folder:FolderTarget")
+
+_BARE_URL_SCHEMES = ("http", "https")
+_SLACK_HOST = "hooks.slack.com"
 
 
 def parse_target(text: str, warn: bool = True) -> Target:
-    """Read `mailto:a@x.org,b@y.org`, `slack:https://...`, `webhook:https://...` (or a bare
-    http(s) URL; one on hooks.slack.com is a Slack target) or `folder:/path`. Bad input raises
-    ConfigError; plain http to another host is allowed but logged as a warning when `warn`."""
+    """Read `SCHEME:ADDRESS` for a registered scheme (`mailto:a@x.org,b@y.org`, `slack:https://...`,
+    `webhook:https://...`, `folder:/path`) or a bare http(s) URL (one on hooks.slack.com is a Slack
+    target, any other a webhook). Bad input raises ConfigError; plain http to another host is
+    allowed but logged as a warning when `warn`."""
     raw = (text or "").strip()
     scheme, sep, rest = raw.partition(":")
     scheme = scheme.lower()
     if not sep:
-        raise ConfigError(
-            f"unknown delivery target {raw!r}: use mailto:ADDRESS, slack:URL, webhook:URL, "
-            "folder:PATH or an http(s) URL"
-        )
-    if scheme == "mailto":
-        target = Target("email", _check_emails(rest))
-    elif scheme == "slack":
-        target = Target("slack", _check_url(rest.strip(), "a Slack webhook URL"))
-    elif scheme == "webhook":
-        target = Target("webhook", _check_url(rest.strip(), "a webhook URL"))
-    elif scheme in ("http", "https"):
-        url = _check_url(raw, "a webhook URL")
-        kind = "slack" if urlsplit(url).hostname == "hooks.slack.com" else "webhook"
-        target = Target(kind, url)
-    elif scheme == "folder":
-        path = rest.strip()
-        if not path:
-            raise ConfigError("folder: needs a directory path")
-        target = Target("folder", str(Path(path).expanduser()))
+        choices = ", ".join(f"{name}:" for name in TARGET_KINDS.names())
+        raise ConfigError(f"unknown delivery target {raw!r}: use {choices} or an http(s) URL")
+    if scheme in _BARE_URL_SCHEMES:  # checked as a webhook URL, then kept as Slack's if it is
+        target = TARGET_KINDS.resolve("webhook").parse(raw)
+        if urlsplit(target.address).hostname == _SLACK_HOST:
+            target = TARGET_KINDS.resolve("slack")(target.address)
     else:
-        raise ConfigError(
-            f"unknown delivery target kind {scheme!r}: use mailto:, slack:, webhook:, folder: "
-            "or an http(s) URL"
-        )
+        if scheme not in TARGET_KINDS:
+            raise UnknownNameError(f"{TARGET_KINDS.unknown(scheme)}, or an http(s) URL")
+        kind = TARGET_KINDS.resolve(scheme)
+        if kind.scheme != scheme:  # its specs would not parse back to it
+            raise ConfigError(f"{kind.__name__} is registered as {scheme!r}, not {kind.scheme!r}")
+        target = kind.parse(rest)
     if warn and target.insecure:
         log.warning("%s uses plain http to another host: prefer https", target.redacted())
     return target

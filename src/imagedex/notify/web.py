@@ -1,0 +1,164 @@
+"""Targets that POST JSON to a URL: `slack:https://hooks.slack.com/...` and `webhook:https://...`.
+The URL's path and query often hold the receiver's token, so only its host is ever shown."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
+
+import httpx
+
+from imagedex.access.policy import is_loopback
+from imagedex.config import Settings
+from imagedex.errors import ConfigError
+from imagedex.notify.message import Message
+from imagedex.notify.senders import TIMEOUT, SendError, encode_body, webhook_body
+from imagedex.notify.targets import Target, fingerprint
+
+_SLACK_TEXT_LIMIT = 3000  # Slack refuses section text beyond this
+
+
+class UrlTarget(Target):
+    """`address` is the http(s) URL; subclasses say what they POST."""
+
+    what: ClassVar[str]  # how error messages name the URL: "a webhook URL"
+
+    @classmethod
+    def parse(cls, rest: str) -> Self:
+        return cls(check_url(rest.strip(), cls.what))
+
+    @property
+    def insecure(self) -> bool:
+        """Plain http to a host that is not this machine: the body crosses the network in clear."""
+        parts = urlsplit(self.address)
+        return parts.scheme == "http" and not is_loopback(parts.hostname or "")
+
+    def shown(self) -> str:
+        """The URL's host, never its path or query (tokens live there); the fingerprint still
+        tells two hooks on one host apart."""
+        parts = urlsplit(self.address)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}/…#{fingerprint(self.address)}"
+
+    def post(self, body: dict[str, Any], headers: dict[str, str]) -> None:
+        data = encode_body(body)
+        try:
+            response = httpx.post(
+                self.address,
+                content=data,
+                headers={"Content-Type": "application/json", "User-Agent": "imagedex", **headers},
+                timeout=TIMEOUT,
+                follow_redirects=False,
+            )
+        except httpx.TimeoutException as exc:
+            raise SendError(f"{self.redacted()}: timed out after {TIMEOUT:g} s") from exc
+        except httpx.HTTPError as exc:
+            # the exception text may quote the URL, whose path holds the token
+            raise SendError(f"{self.redacted()}: {type(exc).__name__}") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        detail = self._scrub(response.text[:200])
+        permanent = 300 <= status < 500 and status not in (408, 429)
+        raise SendError(f"{self.redacted()} answered HTTP {status}: {detail}", permanent=permanent)
+
+    def _scrub(self, text: str) -> str:
+        path = httpx.URL(self.address).raw_path.decode(errors="replace")
+        text = text.replace(self.address, self.redacted())
+        return text.replace(path, "/…") if len(path) > 1 else text
+
+
+class SlackTarget(UrlTarget):
+    """A Slack incoming webhook."""
+
+    kind = scheme = "slack"
+    what = "a Slack webhook URL"
+
+    def send(self, message: Message, settings: Settings, now: datetime, delivery_id: str) -> None:
+        self.post(slack_body(message), {"X-Imagedex-Delivery": delivery_id})
+
+
+class WebhookTarget(UrlTarget):
+    """Any receiver of signed JSON (see `signature`)."""
+
+    kind = scheme = "webhook"
+    what = "a webhook URL"
+
+    def send(self, message: Message, settings: Settings, now: datetime, delivery_id: str) -> None:
+        body = webhook_body(message, now)
+        headers = webhook_headers(body, settings.webhook_secret, now)
+        headers["X-Imagedex-Delivery"] = delivery_id
+        self.post(body, headers)
+
+
+def check_url(url: str, what: str) -> str:
+    if not url or any(c.isspace() for c in url):
+        raise ConfigError(f"{what} must be an http(s) URL without spaces")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{what} must start with https:// (or http://), not {parts.scheme!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            f"{what} must not carry credentials (user:password@); "
+            "use a URL token or the webhook secret instead"
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ConfigError(f"{what} has an invalid port") from exc
+    if not parts.hostname:
+        raise ConfigError(f"{what} has no host")
+    if "…" in url:  # a redacted URL sent back (GET, edit, PUT) would silently replace the real one
+        raise ConfigError(f"{what} is a redacted URL (it contains '…'); give the full URL again")
+    return url
+
+
+def slack_body(message: Message) -> dict[str, Any]:
+    """An incoming-webhook body: `text` for notifications, blocks with thumbnail and button."""
+    summary = f"*{message.subject}*\n{message.text}"
+    if len(summary) > _SLACK_TEXT_LIMIT:
+        summary = summary[: _SLACK_TEXT_LIMIT - 1] + "…"
+    section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": summary}}
+    if message.image_url:
+        section["accessory"] = {
+            "type": "image",
+            "image_url": message.image_url,
+            "alt_text": message.subject[:200] or "image",
+        }
+    blocks: list[dict[str, Any]] = [section]
+    if message.link:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open in imagedex"},
+                        "url": message.link,
+                    }
+                ],
+            }
+        )
+    text = f"{message.subject}: {message.text}" if message.text else message.subject
+    return {"text": text[:_SLACK_TEXT_LIMIT], "blocks": blocks}
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=<hex>` of HMAC-SHA256(secret, timestamp + "." + body): receivers check it and
+    reject stale timestamps, so a captured request cannot be replayed later."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def webhook_headers(body: dict[str, Any], secret: str, now: datetime) -> dict[str, str]:
+    timestamp = str(int(now.timestamp()))
+    headers = {"X-Imagedex-Timestamp": timestamp}
+    if secret:
+        headers["X-Imagedex-Signature"] = signature(secret, timestamp, encode_body(body))
+    return headers
