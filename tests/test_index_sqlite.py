@@ -174,7 +174,7 @@ def test_an_index_from_before_facets_is_upgraded_on_open(tmp_path: Path) -> None
     db.executescript(
         "DROP INDEX docs_max_confidence; ALTER TABLE docs DROP COLUMN max_confidence;"
         " UPDATE docs SET ingested_at = json_extract(body, '$.ingested_at');"
-        " DELETE FROM meta WHERE key = 'ingested_at_utc';"
+        " DELETE FROM meta WHERE key = 'ingested_at_utc'; PRAGMA user_version = 0;"
     )
     db.close()
     idx = SqliteIndex(path)

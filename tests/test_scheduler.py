@@ -316,14 +316,15 @@ def test_set_job_keeps_next_run_unless_the_schedule_changes(tmp_path: Path) -> N
 
 
 def test_background_loop_runs_registered_jobs_and_sends_their_deliveries(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     import time
+    from functools import partial
 
     from imagedex.config import load_settings
     from imagedex.notify import Message, Outbox
     from imagedex.scheduling.background import start_background
-    from imagedex.scheduling.scheduler import HANDLER_FACTORIES
+    from imagedex.scheduling.scheduler import JOB_KINDS
     from imagedex.services import Services
 
     settings = load_settings(environ={}, data_dir=tmp_path / "data")
@@ -343,8 +344,9 @@ def test_background_loop_runs_registered_jobs_and_sends_their_deliveries(
     def broken_factory(svc: Services) -> Callable[[str, datetime], None]:
         raise RuntimeError("cannot start")
 
-    monkeypatch.setitem(HANDLER_FACTORIES, "test-tick", make_handler)
-    monkeypatch.setitem(HANDLER_FACTORIES, "test-broken", broken_factory)
+    for kind, factory in (("test-tick", make_handler), ("test-broken", broken_factory)):
+        JOB_KINDS.register(kind, factory)
+        request.addfinalizer(partial(JOB_KINDS.unregister, kind))
     past = datetime.now(UTC) - timedelta(hours=3)  # the job's slot is already due
     Scheduler(settings.data_dir / "schedule.sqlite3", lambda: past).set_job(
         "test-tick:1", "test-tick", "hourly"

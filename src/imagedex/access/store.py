@@ -12,7 +12,6 @@ import hmac
 import re
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from imagedex.access.roles import AccessError, check_role
 from imagedex.config import Settings
+from imagedex.db import Database
 
 STORE_FILE_NAME = "auth.sqlite3"
 KEY_PREFIX = "idx_"
@@ -162,31 +162,24 @@ class AccessStore:
     """Thread-safe; several processes (the server and the CLI) may share the file."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._clock = clock
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.executescript(_SCHEMA)
+        self._database = Database(
+            path, [_SCHEMA], timeout=10.0, synchronous="FULL", foreign_keys=True
+        )
 
     @classmethod
     def open(cls, settings: Settings, clock: Callable[[], float] = time.time) -> AccessStore:
         return cls(Path(settings.data_dir) / STORE_FILE_NAME, clock)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._database.close()
 
     def _rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        return self._database.connection().execute(sql, args).fetchall()
 
     def _write(self, sql: str, *args: object) -> int:
-        with self._lock:
-            return self._db.execute(sql, args).rowcount
+        return self._database.connection().execute(sql, args).rowcount
 
     # users ------------------------------------------------------------------------------------
 

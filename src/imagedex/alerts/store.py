@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from imagedex.alerts.model import AlertRecord, Rule
+from imagedex.db import Database, newest_rows
 from imagedex.errors import ConfigError
 
 FILE_NAME = "alerts.sqlite3"
@@ -84,9 +82,7 @@ class RuleState:
 class AlertStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        self._database = Database(self.path, [_SCHEMA])
 
     @classmethod
     def open(cls, data_dir: Path) -> AlertStore:
@@ -97,30 +93,10 @@ class AlertStore:
         return (Path(data_dir) / FILE_NAME).exists()
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        return self._database.connection()
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._database.close()
 
     # -- rules ------------------------------------------------------------------------------------
 
@@ -132,7 +108,7 @@ class AlertStore:
     def put(self, rule: Rule, replace: bool = False, keep_state: bool = False) -> Rule:
         """Add (or with `replace`, change) a rule. A changed rule starts over (not firing,
         nothing suppressed) unless `keep_state`, as muting and unmuting do."""
-        with self._tx() as db:
+        with self._database.transaction() as db:
             exists = db.execute("SELECT 1 FROM rules WHERE name = ?", (rule.name,)).fetchone()
             if exists and not replace:
                 raise ConfigError(f"an alert rule named {rule.name!r} already exists")
@@ -158,7 +134,7 @@ class AlertStore:
         return [Rule.from_dict(json.loads(row[0])) for row in rows]
 
     def delete(self, name: str) -> None:
-        with self._tx() as db:
+        with self._database.transaction() as db:
             if db.execute("DELETE FROM rules WHERE name = ?", (name,)).rowcount == 0:
                 raise ConfigError(f"no alert rule named {name!r}")
             db.execute("DELETE FROM seen WHERE rule = ?", (name,))
@@ -173,7 +149,7 @@ class AlertStore:
 
     def first_sighting(self, rule: str, doc_id: str, etag: str, now: datetime) -> bool:
         """True once per (rule, document version): a reprocessed image never alerts twice."""
-        with self._tx() as db:
+        with self._database.transaction() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO seen (rule, doc_id, etag, seen_at) VALUES (?, ?, ?, ?)",
                 (rule, doc_id, etag, iso(now)),
@@ -184,7 +160,7 @@ class AlertStore:
         """May `rule` notify at `now`? Yes: the number of matches suppressed since its last
         notification (then reset). No (inside the throttle period): None, and one more
         suppressed match is counted."""
-        with self._tx() as db:
+        with self._database.transaction() as db:
             row = db.execute(
                 "SELECT last_sent_at, suppressed FROM state WHERE rule = ?", (rule,)
             ).fetchone()
@@ -208,7 +184,7 @@ class AlertStore:
 
     def set_firing(self, rule: str, firing: bool, value: float, now: datetime) -> bool:
         """Record the latest evaluation; returns whether the rule was firing before it."""
-        with self._tx() as db:
+        with self._database.transaction() as db:
             row = db.execute("SELECT firing FROM state WHERE rule = ?", (rule,)).fetchone()
             db.execute(
                 "INSERT INTO state (rule, firing, last_value, checked_at) VALUES (?, ?, ?, ?) "
@@ -235,7 +211,7 @@ class AlertStore:
     # -- history --------------------------------------------------------------------------------
 
     def record(self, alert: AlertRecord) -> AlertRecord:
-        with self._tx() as db:
+        with self._database.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO history (rule, kind, fired_at, subject, doc_ids, value, threshold, "
                 "suppressed, delivery_ids, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -256,28 +232,15 @@ class AlertStore:
         return alert
 
     def history(self, rule: str | None = None, limit: int = 100) -> list[AlertRecord]:
-        sql = (
-            "SELECT id, rule, kind, fired_at, subject, doc_ids, value, threshold, suppressed, "
-            "delivery_ids, status FROM history"
+        rows = newest_rows(
+            self._db(),
+            "history",
+            _HISTORY_COLUMNS,
+            where=None if rule is None else ("rule", rule),
+            limit=limit,
+            json_columns=("doc_ids", "delivery_ids"),
         )
-        args: tuple[object, ...] = (limit,)
-        if rule is not None:
-            sql += " WHERE rule = ?"
-            args = (rule, limit)
-        rows = self._db().execute(sql + " ORDER BY id DESC LIMIT ?", args).fetchall()
-        return [
-            AlertRecord(
-                id=row[0],
-                rule=row[1],
-                kind=row[2],
-                fired_at=row[3],
-                subject=row[4],
-                doc_ids=json.loads(row[5]),
-                value=row[6],
-                threshold=row[7],
-                suppressed=row[8],
-                delivery_ids=json.loads(row[9]),
-                status=row[10],
-            )
-            for row in rows
-        ]
+        return [AlertRecord(**row) for row in rows]
+
+
+_HISTORY_COLUMNS = [f.name for f in fields(AlertRecord)]

@@ -19,7 +19,6 @@ import dataclasses
 import json
 import re
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from imagedex.db import Database, Migration, add_column
 from imagedex.documents import (
     Facets,
     ImageDocument,
@@ -146,71 +146,62 @@ _TIME_BUCKET_SQL = {
 }
 
 
+# Steps that bring an index made by an earlier version up to this layout (see imagedex.db); an
+# index from before user_version existed may already have any of their effects.
+def _add_unsafe(db: sqlite3.Connection) -> None:
+    add_column(db, "docs", "unsafe REAL NOT NULL DEFAULT 0")
+
+
+def _add_max_confidence(db: sqlite3.Connection) -> None:
+    if add_column(db, "docs", "max_confidence REAL"):
+        db.execute(
+            # every term's confidence is one of the labels': the doc index covers it
+            "UPDATE docs SET max_confidence = (SELECT MAX(confidence) FROM label_terms"
+            " WHERE doc = docs.rowid)"
+        )
+
+
+def _canonical_ingested_at(db: sqlite3.Connection) -> None:
+    if db.execute("SELECT 1 FROM meta WHERE key = 'ingested_at_utc'").fetchone() is not None:
+        return
+    db.create_function("sortable_time", 1, _sortable_time, deterministic=True)
+    db.execute(
+        "UPDATE docs SET ingested_at = sortable_time(ingested_at)"
+        " WHERE NOT ingested_at GLOB ? OR length(ingested_at) != 24",
+        (_CANONICAL_GLOB,),
+    )
+    db.execute("INSERT INTO meta (key, value) VALUES ('ingested_at_utc', 1)")
+
+
+_MIGRATIONS: list[Migration] = [
+    _SCHEMA + vectors.SCHEMA,
+    _add_unsafe,
+    _add_max_confidence,
+    _canonical_ingested_at,
+    "CREATE INDEX IF NOT EXISTS docs_unsafe ON docs (unsafe);"
+    " CREATE INDEX IF NOT EXISTS docs_max_confidence ON docs (max_confidence);",
+]
+
+
 class SqliteIndex:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        db = self._db()
-        db.executescript(_SCHEMA)
-        db.executescript(vectors.SCHEMA)
+        self._database = Database(
+            self.path,
+            _MIGRATIONS,
+            pragmas={"cache_size": -65536, "temp_store": "MEMORY"},
+        )
         self._vectors = vectors.VectorCache()
-        self._upgrade(db)
-
-    @staticmethod
-    def _upgrade(db: sqlite3.Connection) -> None:
-        """Bring an index created by an earlier version up to this layout, once."""
-        columns = {row[1] for row in db.execute("PRAGMA table_info(docs)")}
-        if "unsafe" not in columns:
-            db.execute("ALTER TABLE docs ADD COLUMN unsafe REAL NOT NULL DEFAULT 0")
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if "max_confidence" not in columns:
-                db.execute("ALTER TABLE docs ADD COLUMN max_confidence REAL")
-                db.execute(
-                    # every term's confidence is one of the labels': the doc index covers it
-                    "UPDATE docs SET max_confidence = (SELECT MAX(confidence) FROM label_terms"
-                    " WHERE doc = docs.rowid)"
-                )
-            done = db.execute("SELECT 1 FROM meta WHERE key = 'ingested_at_utc'").fetchone()
-            if done is None:
-                db.create_function("sortable_time", 1, _sortable_time, deterministic=True)
-                db.execute(
-                    "UPDATE docs SET ingested_at = sortable_time(ingested_at)"
-                    " WHERE NOT ingested_at GLOB ? OR length(ingested_at) != 24",
-                    (_CANONICAL_GLOB,),
-                )
-                db.execute("INSERT INTO meta (key, value) VALUES ('ingested_at_utc', 1)")
-            db.execute("CREATE INDEX IF NOT EXISTS docs_unsafe ON docs (unsafe)")
-            db.execute("CREATE INDEX IF NOT EXISTS docs_max_confidence ON docs (max_confidence)")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA cache_size=-65536")
-            db.execute("PRAGMA temp_store=MEMORY")
-            self._local.db = db
-        return db
+        return self._database.connection()
 
     # -- writes ---------------------------------------------------------------------------------
 
     def upsert(self, documents: Sequence[ImageDocument]) -> None:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._database.transaction() as db:
             for doc in documents:
                 self._upsert_one(db, doc)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _upsert_one(self, db: sqlite3.Connection, doc: ImageDocument) -> None:
         row = db.execute("SELECT rowid FROM docs WHERE id = ?", (doc.id,)).fetchone()
@@ -278,16 +269,10 @@ class SqliteIndex:
         db.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
 
     def delete(self, doc_id: str) -> bool:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._database.transaction() as db:
             row = db.execute("SELECT rowid FROM docs WHERE id = ?", (doc_id,)).fetchone()
             if row is not None:
                 self._remove_rows(db, row[0])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return row is not None
 
     # -- reads ----------------------------------------------------------------------------------
@@ -444,9 +429,7 @@ class SqliteIndex:
         """
         shape.check(labels, interval)
         query = shape.facet_query(query)
-        db = self._db()
-        db.execute("BEGIN")  # one snapshot for every count
-        try:
+        with self._database.transaction(immediate=False) as db:  # one snapshot for every count
             if self._filtered(query):
                 sql_from, params, _score = self._matching(query)
                 where, where_params = self._doc_filter(query)
@@ -466,9 +449,7 @@ class SqliteIndex:
             else:
                 scope = label_rows = "docs d"
             result = self._facet_counts(db, query, (scope, label_rows), labels, interval)
-        finally:
-            db.execute("DROP TABLE IF EXISTS temp.facet_docs")
-            db.execute("COMMIT")
+            db.execute("DROP TABLE IF EXISTS temp.facet_docs")  # an error's rollback drops it too
         return result
 
     def _facet_counts(
@@ -660,7 +641,4 @@ class SqliteIndex:
                 yield self._with_embedding(rowid, body)
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._database.close()

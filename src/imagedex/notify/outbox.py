@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import Any
 
 from imagedex.clock import iso_from_seconds, utc_now
 from imagedex.config import Settings
+from imagedex.db import Database
 from imagedex.errors import ImagedexError
 from imagedex.notify.message import Attachment, Message
 from imagedex.notify.senders import SendError, send
@@ -104,25 +104,17 @@ class Delivery:
 class Outbox:
     def __init__(self, path: Path, settings: Settings, clock: Clock | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self._clock = clock or utc_now
         self._owner = uuid.uuid4().hex
-        self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        self._database = Database(self.path, [_SCHEMA])
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Outbox:
         return cls(settings.data_dir / "outbox.sqlite3", settings, clock)
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        return self._database.connection()
 
     def _now(self) -> float:
         return self._clock().timestamp()
@@ -133,9 +125,7 @@ class Outbox:
         parsed = parse_target(target)
         delivery_id = uuid.uuid4().hex
         now = self._now()
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._database.transaction() as db:
             db.execute(
                 "INSERT INTO deliveries (id, source, target, target_redacted, subject, message,"
                 " status, created_at, next_attempt) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
@@ -158,10 +148,6 @@ class Outbox:
                     for i, a in enumerate(message.attachments)
                 ],
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         log.info("queued delivery %s (%s) to %s", delivery_id, source, parsed.redacted())
         return delivery_id
 
@@ -224,14 +210,13 @@ class Outbox:
             log.exception("delivery %s to %s failed unexpectedly", delivery_id, shown)
             self._record_failure(delivery_id, shown, attempts, f"{type(exc).__name__}: {exc}")
             return False
-        db.execute("BEGIN IMMEDIATE")
-        db.execute(
-            "UPDATE deliveries SET status = 'sent', sent_at = ?, last_error = NULL,"
-            " lease_owner = NULL, lease_until = NULL WHERE id = ?",
-            (self._now(), delivery_id),
-        )
-        db.execute("DELETE FROM attachments WHERE delivery_id = ?", (delivery_id,))
-        db.execute("COMMIT")
+        with self._database.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET status = 'sent', sent_at = ?, last_error = NULL,"
+                " lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                (self._now(), delivery_id),
+            )
+            db.execute("DELETE FROM attachments WHERE delivery_id = ?", (delivery_id,))
         log.info("sent delivery %s to %s (attempt %d)", delivery_id, shown, attempts)
         return True
 
@@ -290,10 +275,7 @@ class Outbox:
         return {status: 0 for status in STATUSES} | dict(rows.fetchall())
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._database.close()
 
 
 _SELECT = (

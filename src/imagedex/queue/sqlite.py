@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from imagedex.db import Database
 from imagedex.queue.base import DeadLetter, Message, QueueStats
 
 _SCHEMA = """
@@ -47,28 +47,17 @@ class SqliteQueue:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_receive_count = max_receive_count
         self._clock = clock
-        self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        self._database = Database(self.path, [_SCHEMA])
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
-
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db())
+        return self._database.connection()
 
     def send(self, body: str, delay: float = 0.0) -> str:
         message_id = str(uuid.uuid4())
         now = self._clock()
-        with self._tx() as db:
+        with self._database.transaction() as db:
             db.execute(
                 "INSERT INTO messages (id, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
                 (message_id, body, now, now + delay),
@@ -87,7 +76,7 @@ class SqliteQueue:
 
     def _receive_once(self, max_messages: int, visibility_timeout: float) -> list[Message]:
         now = self._clock()
-        with self._tx() as db:
+        with self._database.transaction() as db:
             rows = db.execute(
                 "SELECT id, body, sent_at, receive_count, last_error FROM messages"
                 " WHERE visible_at <= ? ORDER BY visible_at, sent_at LIMIT ?",
@@ -124,11 +113,11 @@ class SqliteQueue:
         db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
     def delete(self, receipts: Sequence[str]) -> None:
-        with self._tx() as db:
+        with self._database.transaction() as db:
             db.executemany("DELETE FROM messages WHERE receipt = ?", [(r,) for r in receipts])
 
     def extend(self, receipt: str, visibility_timeout: float) -> None:
-        with self._tx() as db:
+        with self._database.transaction() as db:
             db.execute(
                 "UPDATE messages SET visible_at = ? WHERE receipt = ?",
                 (self._clock() + visibility_timeout, receipt),
@@ -136,7 +125,7 @@ class SqliteQueue:
 
     def release(self, receipt: str, error: str, delay: float = 0.0) -> None:
         now = self._clock()
-        with self._tx() as db:
+        with self._database.transaction() as db:
             row = db.execute(
                 "SELECT id, body, receive_count FROM messages WHERE receipt = ?", (receipt,)
             ).fetchone()
@@ -153,7 +142,7 @@ class SqliteQueue:
                 )
 
     def dead_letter(self, receipt: str, error: str) -> None:
-        with self._tx() as db:
+        with self._database.transaction() as db:
             row = db.execute(
                 "SELECT id, body, receive_count FROM messages WHERE receipt = ?", (receipt,)
             ).fetchone()
@@ -181,7 +170,7 @@ class SqliteQueue:
 
     def redrive(self, ids: Sequence[str] | None = None) -> int:
         now = self._clock()
-        with self._tx() as db:
+        with self._database.transaction() as db:
             if ids is None:
                 rows = db.execute("SELECT id, body FROM dead_letters").fetchall()
             else:
@@ -200,21 +189,4 @@ class SqliteQueue:
             return len(rows)
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-
-
-class _Transaction:
-    """`BEGIN IMMEDIATE` so concurrent receivers serialise instead of deadlocking on upgrade."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        self._database.close()

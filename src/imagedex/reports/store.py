@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from imagedex.config import Settings
+from imagedex.db import Database, newest_rows
 from imagedex.errors import ConfigError
 from imagedex.reports.model import Report, ReportRun, iso_utc, validate
 
@@ -45,18 +46,17 @@ class ReportStore:
     def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._database = Database(path, [_SCHEMA], synchronous="FULL")
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> ReportStore:
         return cls(settings.data_dir / "reports.sqlite3", clock)
 
+    def _db(self) -> sqlite3.Connection:
+        return self._database.connection()
+
     def close(self) -> None:
-        self._db.close()
+        self._database.close()
 
     # -- definitions ----------------------------------------------------------------------
 
@@ -64,9 +64,9 @@ class ReportStore:
         report = validate(report)
         now = iso_utc(self._clock())
         report = report.updated(created_at=now, updated_at=now)
-        with self._lock, self._db:
+        with self._database.transaction() as db:
             try:
-                self._db.execute(
+                db.execute(
                     "INSERT INTO reports (name, definition) VALUES (?, ?)",
                     (report.name, json.dumps(report.to_dict())),
                 )
@@ -86,26 +86,28 @@ class ReportStore:
             report = validate(current.updated(**changes))
         except TypeError as exc:
             raise ConfigError(f"invalid report change: {exc}") from exc
-        with self._lock, self._db:
-            self._db.execute(
+        with self._database.transaction() as db:
+            db.execute(
                 "UPDATE reports SET definition = ? WHERE name = ?",
                 (json.dumps(report.to_dict()), name),
             )
         return report
 
     def get(self, name: str) -> Report:
-        row = self._db.execute("SELECT definition FROM reports WHERE name = ?", (name,)).fetchone()
+        row = (
+            self._db().execute("SELECT definition FROM reports WHERE name = ?", (name,)).fetchone()
+        )
         if row is None:
             raise ReportNotFoundError(f"no report named {name!r} (see `imagedex report list`)")
         return Report.from_dict(json.loads(row[0]))
 
     def reports(self) -> list[Report]:
-        rows = self._db.execute("SELECT definition FROM reports ORDER BY name").fetchall()
+        rows = self._db().execute("SELECT definition FROM reports ORDER BY name").fetchall()
         return [Report.from_dict(json.loads(r[0])) for r in rows]
 
     def delete(self, name: str) -> None:
-        with self._lock, self._db:
-            cursor = self._db.execute("DELETE FROM reports WHERE name = ?", (name,))
+        with self._database.transaction() as db:
+            cursor = db.execute("DELETE FROM reports WHERE name = ?", (name,))
         if cursor.rowcount == 0:
             raise ReportNotFoundError(f"no report named {name!r}")
 
@@ -113,8 +115,8 @@ class ReportStore:
 
     def start_run(self, name: str, scheduled_for: datetime) -> ReportRun:
         started = iso_utc(self._clock())
-        with self._lock, self._db:
-            cursor = self._db.execute(
+        with self._database.transaction() as db:
+            cursor = db.execute(
                 "INSERT INTO runs (report, scheduled_for, started, status) VALUES (?, ?, ?, ?)",
                 (name, iso_utc(scheduled_for), started, "running"),
             )
@@ -127,8 +129,8 @@ class ReportStore:
 
     def finish_run(self, run: ReportRun) -> ReportRun:
         run.finished = iso_utc(self._clock())
-        with self._lock, self._db:
-            self._db.execute(
+        with self._database.transaction() as db:
+            db.execute(
                 "UPDATE runs SET finished = ?, status = ?, rows = ?, total = ?, deliveries = ?,"
                 " error = ? WHERE id = ?",
                 (
@@ -144,27 +146,15 @@ class ReportStore:
         return run
 
     def history(self, name: str | None = None, limit: int = 50) -> list[ReportRun]:
-        sql = (
-            "SELECT id, report, scheduled_for, started, finished, status, rows, total,"
-            " deliveries, error FROM runs"
+        rows = newest_rows(
+            self._db(),
+            "runs",
+            _RUN_COLUMNS,
+            where=None if name is None else ("report", name),
+            limit=limit,
+            json_columns=("deliveries",),
         )
-        params: tuple[Any, ...] = ()
-        if name is not None:
-            sql += " WHERE report = ?"
-            params = (name,)
-        rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [
-            ReportRun(
-                id=r[0],
-                report=r[1],
-                scheduled_for=r[2],
-                started=r[3],
-                finished=r[4],
-                status=r[5],
-                rows=r[6],
-                total=r[7],
-                deliveries=json.loads(r[8]),
-                error=r[9],
-            )
-            for r in rows
-        ]
+        return [ReportRun(**row) for row in rows]
+
+
+_RUN_COLUMNS = [f.name for f in fields(ReportRun)]

@@ -30,20 +30,20 @@ def start_background(services: Services, stop: threading.Event) -> list[threadin
 
 def run_loop(services: Services, stop: threading.Event, interval: float = INTERVAL) -> None:
     from imagedex.notify import Outbox
-    from imagedex.scheduling.scheduler import Scheduler, load_handler_factories
+    from imagedex.scheduling.scheduler import JOB_KINDS, Scheduler
 
     settings = services.settings
     outbox = Outbox.open(settings)
     scheduler = Scheduler.open(settings) if settings.scheduler else None
     if scheduler is not None:
         try:
-            factories = load_handler_factories()
+            kinds = JOB_KINDS.names()
         except Exception:
             log.exception("cannot load the scheduled job handlers; scheduled jobs will not run")
-            factories = {}
-        for kind, make_handler in factories.items():
+            kinds = []
+        for kind in kinds:
             try:
-                scheduler.register(kind, make_handler(services))
+                scheduler.register(kind, JOB_KINDS.resolve(kind)(services))
             except Exception:
                 log.exception("cannot set up the handler for %s jobs", kind)
     try:

@@ -4,11 +4,11 @@ How a feature plugs in (reports, alerts):
 
 - Write `imagedex/<feature>/jobs.py` with `make_handler(services) -> handler`, where
   `handler(job_id: str, scheduled_for: datetime) -> None` does one run (render, evaluate, enqueue
-  deliveries through `imagedex.notify.Outbox`).
-  `imagedex.scheduling.background.start_background` imports
-  `imagedex.reports.jobs` for kind "report" and `imagedex.alerts.jobs` for kind "alert" (a missing
-  module is skipped) and registers each handler for its kind; any other kind can be added to
-  `HANDLER_FACTORIES` before start-up.
+  deliveries through `imagedex.notify.Outbox`), and name it in `JOB_KINDS` (kind "report" is
+  `imagedex.reports.jobs:make_handler`, kind "alert" `imagedex.alerts.jobs:make_handler`; another
+  package registers a kind through the `imagedex.jobs` entry-point group, or calls
+  `JOB_KINDS.register` before start-up). `imagedex.scheduling.background.start_background`
+  registers each kind's handler with its scheduler.
 - Create, change and delete jobs with `Scheduler.open(settings).set_job(job_id, kind, spec,
   timezone, enabled)` / `remove_job(job_id)`, e.g. `set_job("report:weekly-cats", "report",
   "weekly@mon 08:00", "Europe/Paris")`. Re-saving a job with an unchanged schedule keeps its
@@ -43,7 +43,9 @@ from typing import TYPE_CHECKING, Any
 
 from imagedex.clock import iso_from_seconds, utc_now
 from imagedex.config import Settings
+from imagedex.db import Database
 from imagedex.errors import ConfigError
+from imagedex.registry import Registry
 from imagedex.scheduling.schedule import Schedule
 
 if TYPE_CHECKING:
@@ -53,8 +55,11 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Handler = Callable[[str, datetime], None]
-HANDLER_FACTORIES: dict[str, Callable[[Services], Handler]] = {}
-JOB_MODULES = {"report": "imagedex.reports.jobs", "alert": "imagedex.alerts.jobs"}
+# kind -> factory `make_handler(services) -> handler`; installed packages add kinds through the
+# `imagedex.jobs` entry-point group
+JOB_KINDS: Registry[Callable[[Services], Handler]] = Registry("scheduled job kind", "imagedex.jobs")
+JOB_KINDS.register("report", "imagedex.reports.jobs:make_handler")
+JOB_KINDS.register("alert", "imagedex.alerts.jobs:make_handler")
 LEASE_SECONDS = 300.0
 RENEW_EVERY = 60.0  # real seconds between lease renewals while a handler runs
 
@@ -106,25 +111,17 @@ class JobRun:
 class Scheduler:
     def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock or utc_now
         self._owner = uuid.uuid4().hex
         self._handlers: dict[str, Handler] = {}
-        self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        self._database = Database(self.path, [_SCHEMA])
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Scheduler:
         return cls(settings.data_dir / "schedule.sqlite3", clock)
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        return self._database.connection()
 
     def register(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
@@ -136,9 +133,7 @@ class Scheduler:
         if not job_id.strip():
             raise ConfigError("a job needs an id")
         schedule = Schedule.parse(spec, timezone)
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._database.transaction() as db:
             row = db.execute(
                 "SELECT spec, timezone, enabled, next_run FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
@@ -156,10 +151,6 @@ class Scheduler:
                 " enabled = excluded.enabled, next_run = excluded.next_run",
                 (job_id, kind, schedule.spec, timezone, int(enabled), next_run),
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         job = self.get(job_id)
         assert job is not None
         return job
@@ -267,11 +258,12 @@ class Scheduler:
             (self._clock().timestamp() + LEASE_SECONDS, job_id, self._owner),
         )
 
+    def release_thread(self) -> None:
+        """Close the calling thread's connection only."""
+        self._database.release()
+
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._database.close()
 
 
 class _LeaseRenewal:
@@ -298,28 +290,10 @@ class _LeaseRenewal:
                 except sqlite3.Error:
                     log.exception("cannot renew the lease of job %s", self._job_id)
         finally:
-            self._scheduler.close()  # this thread's connection
+            self._scheduler.release_thread()
 
 
 _SELECT = (
     "SELECT id, kind, spec, timezone, enabled, next_run, last_run, last_status, last_error,"
     " lease_until FROM jobs"
 )
-
-
-def load_handler_factories() -> dict[str, Callable[[Services], Handler]]:
-    """HANDLER_FACTORIES plus `make_handler` of each feature module in JOB_MODULES that exists."""
-    import importlib
-
-    for kind, module_name in JOB_MODULES.items():
-        if kind in HANDLER_FACTORIES:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and module_name.startswith(exc.name):
-                log.debug("no %s module: %s jobs are not handled here", module_name, kind)
-                continue
-            raise
-        HANDLER_FACTORIES[kind] = module.make_handler
-    return dict(HANDLER_FACTORIES)
