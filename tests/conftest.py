@@ -15,7 +15,7 @@ from PIL import Image
 
 from imagedex.config import Settings, load_settings
 from imagedex.documents import Label
-from imagedex.recognition.base import Analysis
+from imagedex.recognition.base import Analysis, Analyzer
 from imagedex.services import Services
 
 
@@ -74,7 +74,14 @@ def services(settings: Settings) -> Iterator[Services]:
     svc.close()
 
 
-class ColourRecognizer:
+def png(colour: tuple[int, int, int], size: int = 64) -> bytes:
+    """A small solid-colour PNG."""
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+class ColourRecognizer(Analyzer):
     """A tiny deterministic recognizer of our own protocol, for testing the worker's control
     flow (retries, dead letters) without spending model time; the real model has its own tests
     and the end-to-end tests."""
@@ -87,7 +94,7 @@ class ColourRecognizer:
         self.error = error or RuntimeError("model runtime hiccup")
         self.calls = 0
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+    def analyze_images(self, images: Sequence[Image.Image]) -> list[Analysis]:
         self.calls += 1
         if self.calls <= self.fail_times:
             raise self.error

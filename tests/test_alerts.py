@@ -387,7 +387,7 @@ def clocked(tmp_path: Path, hook_receiver: Receiver) -> Iterator[tuple[Services,
     settings = alert_settings(tmp_path, free_port())
     services = Services.from_settings(settings)
     clock = Clock()
-    services.indexed_hooks()[:] = [ImageRuleHook(services, clock=clock)]
+    services.indexed_hooks()[:] = [ImageRuleHook(services.settings, clock=clock)]
     yield services, clock
     services.close()
 

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from imagedex.documents import SearchQuery
 from imagedex.errors import RecognitionError
-from imagedex.recognition.base import Analysis, Recognizer
+from imagedex.recognition.base import Analysis, AnalyzerInput, Recognizer
 from imagedex.recognition.ocr import (
     OcrResult,
     TextAnalyzer,
@@ -143,7 +143,7 @@ def test_engine_failure_becomes_recognition_error() -> None:
             raise RuntimeError("onnxruntime exploded")
 
     ocr = TextAnalyzer()
-    ocr._engine = Broken()
+    ocr._engine.set(Broken())
     with pytest.raises(RecognitionError, match="exploded"):
         ocr.analyze([sign_image()])
 
@@ -168,7 +168,7 @@ def test_loads_and_reads_without_any_network(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(download_file.DownloadFile, "run", classmethod(no_network))
     ocr = TextAnalyzer()
     assert isinstance(ocr, Recognizer)
-    assert ocr.name == "ocr-rapidocr" and ocr.version
+    assert ocr.name == "ocr" and ocr.version
     (analysis,) = ocr.analyze([sign_image()])
     assert isinstance(analysis, Analysis)
     assert "OPEN 24 HOURS" in joined(analysis.text)
@@ -337,7 +337,7 @@ def test_small_print_on_a_large_photo_is_read_from_the_original(analyzer: TextAn
     assert max(copy.size) <= 640
     (alone,) = analyzer.analyze([copy])
     assert joined(alone.text) == ""  # 18 px is ~2 px in the worker's copy
-    (detailed,) = analyzer.analyze_detailed([copy], [data])
+    (detailed,) = analyzer.analyze([AnalyzerInput(copy, original=data)])
     assert joined(detailed.text) == joined(SMALL_PRINT)
     result = analyzer.read(copy, data)
     scale = copy.width / 4000
@@ -356,8 +356,6 @@ def test_detail_pass_needs_a_larger_original(analyzer: TextAnalyzer) -> None:
     # an unreadable original falls back to the image itself
     assert norm(" ".join(analyzer.read(sign, b"not an image").text)) == "OPEN 24 HOURS"
     with pytest.raises(ValueError):
-        analyzer.analyze_detailed([sign], [])
-    with pytest.raises(ValueError):
         TextAnalyzer(max_side=1280, detail_side=1000)
 
 
@@ -373,7 +371,7 @@ def test_worker_pipeline_hands_the_original_to_ocr(tmp_path: Path) -> None:
     Worker(services).run(once=True)
     (doc,) = services.index.search(SearchQuery(text="london")).documents
     assert joined(doc.text) == joined(SMALL_PRINT)
-    assert doc.analyzed_with["ocr-rapidocr"] == TextAnalyzer.version
+    assert doc.analyzed_with["ocr"] == TextAnalyzer.version
 
 
 def test_wide_gate_finds_print_the_480_px_gate_misses(analyzer: TextAnalyzer) -> None:

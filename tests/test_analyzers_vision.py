@@ -129,7 +129,7 @@ def no_people() -> dict[str, Image.Image]:
 def test_analyzers_satisfy_the_protocol() -> None:
     analyzers = [ModerationAnalyzer(), FaceAnalyzer(), PeopleAnalyzer()]
     assert all(isinstance(a, Recognizer) for a in analyzers)
-    assert [a.name for a in analyzers] == ["moderation-opennsfw", "faces-haar", "people-hog"]
+    assert [a.name for a in analyzers] == ["moderation", "faces", "people"]
     assert all(a.version for a in analyzers)
 
 

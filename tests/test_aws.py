@@ -291,6 +291,7 @@ def test_lambda_handler_reports_partial_batch_failures(
 
 
 def test_rekognition_request_shape_and_mapping(aws: dict[str, Any], photo_dir: Path) -> None:
+    from imagedex.recognition.base import AnalyzerInput
     from imagedex.recognition.rekognition import RekognitionRecognizer
 
     client = boto3.client("rekognition", endpoint_url=aws["moto"].url)
@@ -303,7 +304,7 @@ def test_rekognition_request_shape_and_mapping(aws: dict[str, Any], photo_dir: P
         client=client, min_confidence=70, max_labels=7, moderation=False
     )
     image = Image.open(photo_dir / "coffee.jpg")
-    (analysis,) = recognizer.analyze_located([image], [f"s3://{BUCKET}/dir/c.jpg"])
+    (analysis,) = recognizer.analyze([AnalyzerInput(image, f"s3://{BUCKET}/dir/c.jpg")])
     assert captured[0] == {
         "Image": {"S3Object": {"Bucket": BUCKET, "Name": "dir/c.jpg"}},
         "MaxLabels": 7,
@@ -325,6 +326,7 @@ def test_rekognition_request_shape_and_mapping(aws: dict[str, Any], photo_dir: P
 def test_rekognition_moderation_mapping() -> None:
     """moto does not implement DetectModerationLabels; botocore's Stubber checks our request
     against the real service model and feeds a documented response shape."""
+    from imagedex.recognition.base import AnalyzerInput
     from imagedex.recognition.rekognition import RekognitionRecognizer
 
     client = boto3.client("rekognition", region_name="us-east-1")
@@ -340,8 +342,8 @@ def test_rekognition_moderation_mapping() -> None:
         {"Image": {"S3Object": {"Bucket": "bkt", "Name": "k.jpg"}}, "MinConfidence": 55.0},
     )
     with stubber:
-        (analysis,) = RekognitionRecognizer(client=client).analyze_located(
-            [Image.new("RGB", (8, 8))], ["s3://bkt/k.jpg"]
+        (analysis,) = RekognitionRecognizer(client=client).analyze(
+            [AnalyzerInput(Image.new("RGB", (8, 8)), "s3://bkt/k.jpg")]
         )
     assert analysis.moderation == [
         {"label": "Explicit", "confidence": 97.5, "parent": "Explicit Nudity"}

@@ -33,7 +33,7 @@ def make_doc(
         width=640,
         height=480,
         ingested_at=f"2026-01-01T00:00:{at:02d}.000Z",
-        analyzed_with={"imagenet-mobilenet_v2": "1"},
+        analyzed_with={"imagenet": "1"},
         labels=[
             Label(n, c, p, aliases=("alias-" + n,) if n == "pizza" else ()) for n, c, p in labels
         ],

@@ -70,7 +70,7 @@ def _split_logits(*classes: int, high: float = 20.0) -> np.ndarray:
 
 def test_implements_the_recognizer_protocol(labeller: ImageNetLabeller) -> None:
     assert isinstance(labeller, Recognizer)
-    assert labeller.name == "imagenet-mobilenet_v2"
+    assert labeller.name == "imagenet"
     assert labeller.version
     assert labeller.input_size == 224
     assert labeller.resize_size >= labeller.input_size
@@ -206,8 +206,7 @@ def test_runtime_failures_become_recognition_errors(chelsea: Image.Image) -> Non
             raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
 
     broken = ImageNetLabeller()
-    broken._load()
-    broken._session = BrokenSession()
+    broken._session.set(BrokenSession())
     with pytest.raises(RecognitionError, match="ImageNet model failed"):
         broken.analyze([chelsea])
 

@@ -1,25 +1,18 @@
-import io
 import json
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from conftest import ColourRecognizer
+from conftest import ColourRecognizer, png
 from imagedex.documents import SearchQuery, document_id
 from imagedex.ingest.events import make_notification
 from imagedex.ingest.upload import upload_bytes
 from imagedex.ingest.worker import Worker
 from imagedex.queue.sqlite import SqliteQueue
+from imagedex.recognition.base import Analyzer
 from imagedex.services import Services
-
-
-def png(colour: tuple[int, int, int], size: int = 64) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (size, size), colour).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def run_once(services: Services, recognizer: ColourRecognizer | None = None) -> Worker:
@@ -181,7 +174,7 @@ def test_visibility_is_extended_while_a_slow_image_is_processed(services: Servic
     assert worker.stats.indexed == 1 and worker.stats.retried == 0
 
 
-class BrokenAnalyzer:
+class BrokenAnalyzer(Analyzer):
     name = "always-broken"
     version = "1"
 

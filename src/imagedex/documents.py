@@ -7,6 +7,22 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+#: Names analyzers had before each had one name everywhere (settings, `analyzed_with`,
+#: `--analyzer`); documents and arguments that use them are read with the current name, so an
+#: upgrade does not make every stored document look outdated.
+FORMER_ANALYZER_NAMES = {
+    "imagenet-mobilenet_v2": "imagenet",
+    "moderation-opennsfw": "moderation",
+    "faces-haar": "faces",
+    "people-hog": "people",
+    "ocr-rapidocr": "ocr",
+    "aws-rekognition": "rekognition",
+}
+
+
+def current_analyzer_name(name: str) -> str:
+    return FORMER_ANALYZER_NAMES.get(name, name)
+
 
 def document_id(bucket: str, key: str) -> str:
     """Stable id from the object identity, so a re-delivered event overwrites, never duplicates."""
@@ -98,6 +114,11 @@ class ImageDocument:
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in data.items() if k in known}
         values["labels"] = [Label.from_dict(x) for x in data.get("labels") or []]
+        for by_analyzer in ("analyzed_with", "errors"):
+            if values.get(by_analyzer):
+                values[by_analyzer] = {
+                    current_analyzer_name(k): v for k, v in values[by_analyzer].items()
+                }
         return cls(**values)
 
     def to_hit(self, url: str | None = None) -> dict[str, Any]:

@@ -9,66 +9,13 @@ from functools import lru_cache
 from typing import Any
 
 from imagedex.config import Settings
-from imagedex.enrich.base import Enricher
+from imagedex.enrich.base import Enricher, QueryEmbedder
 from imagedex.errors import ConfigError
 from imagedex.index import SearchIndex, open_index
 from imagedex.queue import WorkQueue, open_queue
+from imagedex.recognition import ANALYZERS
 from imagedex.recognition.base import Recognizer
 from imagedex.storage import ObjectStore, open_store
-
-
-def _imagenet(settings: Settings) -> Recognizer:
-    from imagedex.recognition.imagenet import ImageNetLabeller
-
-    return ImageNetLabeller(
-        min_confidence=settings.min_confidence,
-        max_labels=settings.max_labels,
-        threads=settings.recognition_threads or None,
-    )
-
-
-def _moderation(settings: Settings) -> Recognizer:
-    from imagedex.recognition.moderation import ModerationAnalyzer
-
-    return ModerationAnalyzer(threads=settings.recognition_threads or None)
-
-
-def _faces(_settings: Settings) -> Recognizer:
-    from imagedex.recognition.faces import FaceAnalyzer
-
-    return FaceAnalyzer()
-
-
-def _people(_settings: Settings) -> Recognizer:
-    from imagedex.recognition.people import PeopleAnalyzer
-
-    return PeopleAnalyzer()
-
-
-def _ocr(_settings: Settings) -> Recognizer:
-    from imagedex.recognition.ocr import TextAnalyzer
-
-    return TextAnalyzer()
-
-
-def _rekognition(settings: Settings) -> Recognizer:
-    from imagedex.recognition.rekognition import RekognitionRecognizer
-
-    return RekognitionRecognizer(
-        min_confidence=settings.rekognition_min_confidence,
-        max_labels=settings.rekognition_max_labels,
-        moderation=settings.rekognition_moderation,
-    )
-
-
-RECOGNIZERS: dict[str, Callable[[Settings], Recognizer]] = {
-    "imagenet": _imagenet,
-    "moderation": _moderation,
-    "faces": _faces,
-    "people": _people,
-    "ocr": _ocr,
-    "rekognition": _rekognition,
-}
 
 
 @lru_cache(maxsize=4)
@@ -83,35 +30,50 @@ def _clip_model(settings: Settings) -> Any:
     return _clip_model_for(settings.clip_model_dir, settings.recognition_threads)
 
 
-def build_recognizers(settings: Settings) -> list[Recognizer]:
-    """The analyzers the settings enable (imports are local: models load only when needed)."""
+def analyzer_names(settings: Settings) -> list[str]:
+    """The analyzers `recognizers` enables, in order, each once (ConfigError for unknown ones:
+    the message names the valid ones and the nearest match)."""
     names = [n.strip() for n in settings.recognizers.split(",") if n.strip()]
-    extra: list[Recognizer] = []
+    if not names:
+        raise ConfigError("no recognizer enabled; set recognizers = 'imagenet'")
+    for name in names:
+        if name not in ANALYZERS:
+            raise ANALYZERS.unknown(name)
+    return list(dict.fromkeys(names))
+
+
+def build_recognizers(settings: Settings) -> list[Recognizer]:
+    """The analyzers the settings enable (each class imports here; models load on first use)."""
+    recognizers = [
+        ANALYZERS.resolve(name).from_settings(settings) for name in analyzer_names(settings)
+    ]
     if settings.clip_model_dir:
         from imagedex.recognition.clip import ClipImageEmbedder
 
-        extra.append(ClipImageEmbedder(_clip_model(settings)))
-    unknown = [n for n in names if n not in RECOGNIZERS]
-    if unknown:
-        raise ConfigError(
-            f"unknown recognizer(s) {', '.join(unknown)}; choose from {', '.join(RECOGNIZERS)}"
-        )
-    if not names:
-        raise ConfigError("no recognizer enabled; set recognizers = 'imagenet'")
-    return [RECOGNIZERS[name](settings) for name in dict.fromkeys(names)] + extra
+        recognizers.append(ClipImageEmbedder(_clip_model(settings)))
+    return recognizers
 
 
 def build_enrichers(settings: Settings) -> list[Enricher]:
-    if settings.clip_model_dir:  # the CLIP image tower embeds images; its text tower, queries
-        from imagedex.enrich.embedding import ClipQueryEmbedder
-
-        return [ClipQueryEmbedder(_clip_model(settings))]
-    if not settings.semantic:
-        return []
+    if settings.clip_model_dir or not settings.semantic:
+        return []  # with CLIP, the image tower (an analyzer) sets the embedding
     from imagedex.enrich.embedding import TextEmbeddingEnricher
     from imagedex.recognition.text_embedding import TextEmbedder
 
     return [TextEmbeddingEnricher(TextEmbedder(threads=settings.recognition_threads or None))]
+
+
+def build_query_embedder(settings: Settings, enrichers: Sequence[Enricher]) -> QueryEmbedder:
+    """What turns query text into the images' vector space: CLIP's text tower, or the text
+    embedding enricher."""
+    if settings.clip_model_dir:
+        from imagedex.enrich.embedding import ClipQueryEmbedder
+
+        return ClipQueryEmbedder(_clip_model(settings))
+    for enricher in enrichers:
+        if isinstance(enricher, QueryEmbedder):
+            return enricher
+    raise ConfigError("semantic search is off (set semantic = true and reprocess)")
 
 
 @dataclass
@@ -162,15 +124,12 @@ class Services:
             if self._indexed_hooks is None:
                 from imagedex.alerts.evaluate import ImageRuleHook
 
-                self._indexed_hooks = [ImageRuleHook(self)]
+                self._indexed_hooks = [ImageRuleHook(self.settings)]
             return self._indexed_hooks
 
-    def query_embedder(self) -> Any:
-        """The enricher that turns query text into the same vector space as the images."""
-        embedders = [e for e in self.enrichers() if hasattr(e, "embed_query")]
-        if not embedders:
-            raise ConfigError("semantic search is off (set semantic = true and reprocess)")
-        return embedders[0]
+    def query_embedder(self) -> QueryEmbedder:
+        """What turns query text into the same vector space as the images."""
+        return build_query_embedder(self.settings, self.enrichers())
 
     def close(self) -> None:
         self.queue.close()

@@ -16,8 +16,9 @@ from imagedex.alerts.deliver import send_alert
 from imagedex.alerts.messages import aggregate_alert
 from imagedex.alerts.model import AlertRecord, Rule
 from imagedex.alerts.store import AlertStore, iso
+from imagedex.config import Settings
 from imagedex.documents import SearchQuery
-from imagedex.services import Services
+from imagedex.index.base import SearchIndex
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -57,8 +58,8 @@ def parse_rule_query(text: str) -> SearchQuery:
     return parse_query(text)
 
 
-def measure(services: Services, rule: Rule, now: datetime) -> float:
-    return float(services.index.search(window_query(rule, now)).total)
+def measure(index: SearchIndex, rule: Rule, now: datetime) -> float:
+    return float(index.search(window_query(rule, now)).total)
 
 
 def is_firing(rule: Rule, value: float) -> bool:
@@ -68,9 +69,14 @@ def is_firing(rule: Rule, value: float) -> bool:
 
 
 def evaluate_aggregate(
-    services: Services, store: AlertStore, outbox: Any, rule: Rule, now: datetime
+    index: SearchIndex,
+    settings: Settings,
+    store: AlertStore,
+    outbox: Any,
+    rule: Rule,
+    now: datetime,
 ) -> Evaluation:
-    value = measure(services, rule, now)
+    value = measure(index, rule, now)
     firing = is_firing(rule, value)
     was_firing = store.set_firing(rule.name, firing, value, now)
     if not firing or was_firing or rule.muted_at(iso(now)) or not rule.enabled:
@@ -79,7 +85,7 @@ def evaluate_aggregate(
     if suppressed is None:
         return Evaluation(rule.name, value, firing, None)
     start = iso(now - timedelta(seconds=rule.window))
-    fields = aggregate_alert(services.settings, rule, value, start, suppressed)
+    fields = aggregate_alert(settings, rule, value, start, suppressed)
     record = send_alert(
         outbox,
         store,

@@ -18,8 +18,8 @@ from imagedex.alerts.messages import image_alert
 from imagedex.alerts.model import Rule
 from imagedex.alerts.store import AlertStore, iso
 from imagedex.clock import utc_now
+from imagedex.config import Settings
 from imagedex.documents import ImageDocument
-from imagedex.services import Services
 
 __all__ = ["ImageRuleHook", "Match", "match_image"]
 
@@ -31,8 +31,8 @@ Clock = Callable[[], datetime]
 class ImageRuleHook:
     """`hook(documents)`: evaluate every enabled, unmuted per-image rule on each document."""
 
-    def __init__(self, services: Services, clock: Clock | None = None) -> None:
-        self.services = services
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
         self.clock = clock or utc_now
         self._store: AlertStore | None = None
         self._outbox: Any = None
@@ -52,7 +52,7 @@ class ImageRuleHook:
         """The per-image rules, reloaded only when the store's version changes."""
         with self._lock:
             if self._store is None:
-                data_dir = self.services.settings.data_dir
+                data_dir = self.settings.data_dir
                 if not AlertStore.exists(data_dir):
                     return []  # no rule was ever created: one stat() per batch
                 self._store = AlertStore.open(data_dir)
@@ -83,7 +83,7 @@ class ImageRuleHook:
         suppressed = store.admit(rule.name, rule.throttle, now)
         if suppressed is None:
             return  # throttled: counted, reported with the next notification
-        fields = image_alert(self.services.settings, rule, doc, match, suppressed)
+        fields = image_alert(self.settings, rule, doc, match, suppressed)
         send_alert(
             self._outbox_(), store, rule, fields, now, doc_ids=[doc.id], suppressed=suppressed
         )
@@ -92,5 +92,5 @@ class ImageRuleHook:
         if self._outbox is None:
             from imagedex.notify import Outbox
 
-            self._outbox = Outbox.open(self.services.settings, clock=self.clock)
+            self._outbox = Outbox.open(self.settings, clock=self.clock)
         return self._outbox

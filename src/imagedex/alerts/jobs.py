@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from imagedex.alerts.aggregate import Evaluation, evaluate_aggregate
 from imagedex.alerts.manage import JOB_KIND
 from imagedex.alerts.store import AlertStore
+from imagedex.config import Settings
 from imagedex.errors import ConfigError
-from imagedex.services import Services
+from imagedex.index.base import SearchIndex
+
+if TYPE_CHECKING:
+    from imagedex.services import Services
 
 log = logging.getLogger("imagedex.alerts")
 
@@ -18,13 +23,19 @@ log = logging.getLogger("imagedex.alerts")
 class AlertJobs:
     """`handler(job_id, scheduled_for)` for the scheduler; `run(job_id)` returns the result."""
 
-    def __init__(self, services: Services, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        index: Callable[[], SearchIndex],
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         from imagedex.notify import Outbox
 
-        self.services = services
+        self.settings = settings
+        self.index = index  # opened when a rule first runs, not when the scheduler starts
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.store = AlertStore.open(services.settings.data_dir)
-        self.outbox = Outbox.open(services.settings, clock=clock)
+        self.store = AlertStore.open(settings.data_dir)
+        self.outbox = Outbox.open(settings, clock=clock)
 
     def __call__(self, job_id: str, scheduled_for: datetime) -> None:
         self.run(job_id)
@@ -42,10 +53,12 @@ class AlertJobs:
             return None
         if rule.per_image or not rule.enabled:
             return None
-        result = evaluate_aggregate(self.services, self.store, self.outbox, rule, self.clock())
+        result = evaluate_aggregate(
+            self.index(), self.settings, self.store, self.outbox, rule, self.clock()
+        )
         log.info("alert %s: value %g, firing %s", name, result.value, result.firing)
         return result
 
 
 def make_handler(services: Services, clock: Callable[[], datetime] | None = None) -> AlertJobs:
-    return AlertJobs(services, clock)
+    return AlertJobs(services.settings, lambda: services.index, clock)

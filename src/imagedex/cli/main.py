@@ -24,6 +24,7 @@ from imagedex.cli.common import (
 from imagedex.config import Settings, load_settings
 from imagedex.documents import SearchQuery
 from imagedex.errors import ImagedexError
+from imagedex.index.base import MigratableIndex
 from imagedex.registry import Registry
 from imagedex.services import Services
 
@@ -592,12 +593,11 @@ def index_migrate(ctx: CliContext, as_json: bool) -> None:
     """Rebuild an OpenSearch/Elasticsearch index with the current mapping behind its alias
     (new versioned index, copy, atomic alias swap: no outage)."""
     index = ctx.services.index
-    migrate = getattr(index, "migrate", None)
-    if migrate is None:
+    if not isinstance(index, MigratableIndex):
         raise click.UsageError("migrate applies to OpenSearch/Elasticsearch indexes")
     with progress_display(as_json) as progress:
         task = progress.add_task("migrating", total=index.count())
-        result = migrate(on_progress=lambda n: progress.update(task, completed=n))
+        result = index.migrate(on_progress=lambda n: progress.update(task, completed=n))
     if as_json:
         print_json(result)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from imagedex.documents import ImageDocument
 
@@ -15,3 +15,10 @@ class Enricher(Protocol):
     def enrich(self, documents: Sequence[ImageDocument]) -> None:
         """Set derived fields in place (e.g. `embedding`)."""
         ...
+
+
+@runtime_checkable
+class QueryEmbedder(Protocol):
+    """Embeds query text into the space of the images' `embedding` (semantic search)."""
+
+    def embed_query(self, text: str) -> list[float]: ...

@@ -49,17 +49,11 @@ class TextEmbeddingEnricher:
 
 
 class ClipQueryEmbedder:
-    """With a user-supplied CLIP model, images are embedded by its image tower (a recognizer)
+    """With a user-supplied CLIP model, images are embedded by its image tower (an analyzer)
     and query text by its text tower, so "a dog on a beach" meets the pixels directly."""
-
-    name = "clip-queries"
 
     def __init__(self, model: ClipModel) -> None:
         self.model = model
-        self.version = model.version
 
     def embed_query(self, text: str) -> list[float]:
         return [float(x) for x in self.model.embed_texts([text])[0]]
-
-    def enrich(self, documents: Sequence[ImageDocument]) -> None:
-        """Nothing to add: the CLIP image embedder has set `embedding` already."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from imagedex.documents import Facets, ImageDocument, LabelCount, SearchQuery, SearchResult
 
@@ -38,8 +38,20 @@ class SearchIndex(Protocol):
 
     def count(self) -> int: ...
 
+    def near_duplicates(self, phash: str, limit: int = 20) -> list[str]:
+        """Ids of documents whose perceptual hash is within the near-duplicate distance."""
+        ...
+
     def iter_documents(self, batch: int = 500) -> Iterable[ImageDocument]:
         """Every document, in a stable order (for copies and migrations)."""
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class MigratableIndex(Protocol):
+    """An index that can rebuild itself with the current mapping behind its alias
+    (OpenSearch/Elasticsearch; the SQLite index migrates its schema when it opens)."""
+
+    def migrate(self, on_progress: Callable[[int], None] | None = None) -> dict[str, Any]: ...

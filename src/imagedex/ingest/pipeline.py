@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,7 +26,7 @@ from imagedex.errors import (
 from imagedex.ingest.events import ObjectEvent, parse_notification
 from imagedex.ingest.imaging import DecodedImage, decode_image
 from imagedex.queue.base import Message
-from imagedex.recognition.base import Analysis, Recognizer
+from imagedex.recognition.base import Analysis, AnalyzerInput, Recognizer
 from imagedex.services import Services
 
 log = logging.getLogger("imagedex.ingest.pipeline")
@@ -103,7 +103,7 @@ class Pipeline:
         self.recognizers = list(recognizers)
         self.enrichers = list(enrichers)
         self.analyzed_with = {r.name: r.version for r in self.recognizers}
-        self._keep_originals = any(hasattr(r, "analyze_detailed") for r in self.recognizers)
+        self._keep_originals = any(r.reads_original for r in self.recognizers)
         self.analyzed_with.update({e.name: e.version for e in self.enrichers})
         self.inference_seconds = 0.0
 
@@ -221,11 +221,11 @@ class Pipeline:
 
     def _enrich(self, documents: Sequence[ImageDocument]) -> None:
         """Fields derived from the recognised ones: description, near-duplicates, embedding."""
-        find = getattr(self.services.index, "near_duplicates", None)
+        index = self.services.index
         for doc in documents:
             doc.description = describe_image(doc)
-            if find is not None and doc.phash:
-                doc.near_duplicates = [i for i in find(doc.phash) if i != doc.id]
+            if doc.phash:
+                doc.near_duplicates = [i for i in index.near_duplicates(doc.phash) if i != doc.id]
         started = time.perf_counter()
         try:
             for enricher in self.enrichers:
@@ -291,24 +291,26 @@ class Pipeline:
             item.image = None  # free the pixels early
             item.data = None
 
-    @staticmethod
-    def _run(recognizer: Recognizer, items: Sequence[Item]) -> None:
-        images = [item.image.image for item in items if item.image is not None]
-        located = getattr(recognizer, "analyze_located", None)
-        detailed = getattr(recognizer, "analyze_detailed", None)
-        if located is not None:  # recognizers that can read the object themselves
-            locations = [i.document.s3_location if i.document else None for i in items]
-            analyses = located(images, locations)
-        elif detailed is not None:  # recognizers that decode the original at more detail (OCR)
-            analyses = detailed(images, [i.data for i in items if i.image is not None])
-        else:
-            analyses = recognizer.analyze(images)
-        if len(analyses) != len(images):
+    def _run(self, recognizer: Recognizer, items: Sequence[Item]) -> None:
+        inputs = [self._input(item) for item in items if item.image is not None]
+        analyses = recognizer.analyze(inputs)
+        if len(analyses) != len(inputs):
             raise RuntimeError(
-                f"{recognizer.name} returned {len(analyses)} results for {len(images)}"
+                f"{recognizer.name} returned {len(analyses)} results for {len(inputs)}"
             )
         for item, analysis in zip(items, analyses, strict=True):
             merge(item.document, analysis)  # type: ignore[arg-type]
+
+    def _input(self, item: Item) -> AnalyzerInput:
+        """The image with its location and original file (kept, or fetched again if some
+        analyzer asks for it without having declared `reads_original`)."""
+        assert item.image is not None
+        key = item.event.key
+        original: bytes | Callable[[], bytes | None] = (
+            item.data if item.data is not None else lambda: self.services.store.get(key)
+        )
+        location = item.document.s3_location if item.document is not None else None
+        return AnalyzerInput(item.image.image, location, original)
 
 
 def merge(document: ImageDocument, analysis: Analysis) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from imagedex.documents import ImageDocument
+from imagedex.documents import ImageDocument, current_analyzer_name
 from imagedex.ingest.events import make_notification
 from imagedex.services import Services
 
@@ -45,6 +45,8 @@ def _wanted(doc: ImageDocument, selection: Selection, versions: dict[str, str]) 
 
 def select(services: Services, selection: Selection) -> Iterator[ImageDocument]:
     versions = current_versions(services)
+    if selection.analyzer:
+        selection = replace(selection, analyzer=current_analyzer_name(selection.analyzer))
     if selection.analyzer and selection.analyzer not in versions:
         from imagedex.errors import ConfigError
 

@@ -38,7 +38,6 @@ import hashlib
 import json
 import os
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -49,8 +48,8 @@ import numpy as np
 from PIL import Image
 
 from imagedex.errors import ConfigError, RecognitionError
-from imagedex.recognition.base import Analysis
-from imagedex.recognition.runtime import available_cpus, session_options
+from imagedex.recognition.base import Analysis, Analyzer
+from imagedex.recognition.runtime import Lazy, available_cpus, onnx_session
 
 __all__ = ["CLIP_FILES", "ClipConfig", "ClipImageEmbedder", "ClipModel"]
 
@@ -160,10 +159,8 @@ class ClipModel:
             )
         self.config = ClipConfig.from_file(self.directory / CONFIG)
         self.threads = threads or available_cpus()
-        self._lock = threading.Lock()
-        self._image: Any = None
-        self._text: Any = None
-        self._tokenizer: Any = None
+        self._image: Lazy[Any] = Lazy(self._load_image_tower)
+        self._text: Lazy[tuple[Any, Any]] = Lazy(self._load_text_tower)
         self._text_inputs: tuple[str, str | None] = ("", None)
         self._id_dtype: Any = np.int64
         self._mean = np.asarray(self.config.mean, dtype=np.float32)
@@ -197,16 +194,8 @@ class ClipModel:
         self._text_session()
 
     def _session(self, file: str) -> Any:
-        import onnxruntime as ort
-
-        options = session_options(self.threads)
         path = self.directory / file
-        try:
-            return ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own, unexported exception types
-            raise ConfigError(f"cannot load {path} as an ONNX model: {exc}") from exc
+        return onnx_session(path, self.threads, f"{path} as an ONNX model", error=ConfigError)
 
     def _check_output(self, session: Any, file: str) -> None:
         outputs = session.get_outputs()
@@ -223,59 +212,56 @@ class ClipModel:
             )
 
     def _image_session(self) -> Any:
-        with self._lock:
-            if self._image is None:
-                session = self._session(IMAGE_MODEL)
-                inputs = session.get_inputs()
-                if len(inputs) != 1:
-                    raise ConfigError(f"{IMAGE_MODEL} must have exactly one input (pixels)")
-                shape = inputs[0].shape
-                size = self.config.image_size
-                if inputs[0].type != "tensor(float)" or len(shape) != 4:
-                    raise ConfigError(
-                        f"{IMAGE_MODEL}: the input must be float32 [N, 3, S, S], not {shape}"
-                    )
-                for axis, want in ((1, 3), (2, size), (3, size)):
-                    got = _static(shape[axis])
-                    if got is not None and got != want:
-                        raise ConfigError(
-                            f"{IMAGE_MODEL} expects input shape {shape}, but {CONFIG} gives "
-                            f"[N, 3, {size}, {size}]"
-                        )
-                self._check_output(session, IMAGE_MODEL)
-                self._image = session
-            return self._image
+        return self._image.get()
+
+    def _load_image_tower(self) -> Any:
+        session = self._session(IMAGE_MODEL)
+        inputs = session.get_inputs()
+        if len(inputs) != 1:
+            raise ConfigError(f"{IMAGE_MODEL} must have exactly one input (pixels)")
+        shape = inputs[0].shape
+        size = self.config.image_size
+        if inputs[0].type != "tensor(float)" or len(shape) != 4:
+            raise ConfigError(f"{IMAGE_MODEL}: the input must be float32 [N, 3, S, S], not {shape}")
+        for axis, want in ((1, 3), (2, size), (3, size)):
+            got = _static(shape[axis])
+            if got is not None and got != want:
+                raise ConfigError(
+                    f"{IMAGE_MODEL} expects input shape {shape}, but {CONFIG} gives "
+                    f"[N, 3, {size}, {size}]"
+                )
+        self._check_output(session, IMAGE_MODEL)
+        return session
 
     def _text_session(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._text is None:
-                tokenizer = self._load_tokenizer()
-                session = self._session(TEXT_MODEL)
-                inputs = session.get_inputs()
-                if len(inputs) not in (1, 2):
-                    raise ConfigError(
-                        f"{TEXT_MODEL} must have one input (ids) or two (ids, attention mask)"
-                    )
-                if len(inputs) == 2 and "mask" in inputs[0].name.lower():
-                    inputs = [inputs[1], inputs[0]]
-                types = {i.type for i in inputs}
-                if len(types) != 1 or not types <= set(_INT_TYPES):
-                    raise ConfigError(f"{TEXT_MODEL}: inputs must be int64 (or int32) [N, T]")
-                for i in inputs:
-                    if len(i.shape) != 2:
-                        raise ConfigError(f"{TEXT_MODEL}: input {i.name} must be [N, T]")
-                    length = _static(i.shape[1])
-                    if length is not None and length != self.config.context_length:
-                        raise ConfigError(
-                            f"{TEXT_MODEL} takes {length} tokens but {CONFIG} says "
-                            f"context_length={self.config.context_length}"
-                        )
-                self._check_output(session, TEXT_MODEL)
-                self._id_dtype = _INT_TYPES[inputs[0].type]
-                self._text_inputs = (inputs[0].name, inputs[1].name if len(inputs) > 1 else None)
-                self._tokenizer = tokenizer
-                self._text = session
-            return self._text, self._tokenizer
+        return self._text.get()
+
+    def _load_text_tower(self) -> tuple[Any, Any]:
+        tokenizer = self._load_tokenizer()
+        session = self._session(TEXT_MODEL)
+        inputs = session.get_inputs()
+        if len(inputs) not in (1, 2):
+            raise ConfigError(
+                f"{TEXT_MODEL} must have one input (ids) or two (ids, attention mask)"
+            )
+        if len(inputs) == 2 and "mask" in inputs[0].name.lower():
+            inputs = [inputs[1], inputs[0]]
+        types = {i.type for i in inputs}
+        if len(types) != 1 or not types <= set(_INT_TYPES):
+            raise ConfigError(f"{TEXT_MODEL}: inputs must be int64 (or int32) [N, T]")
+        for i in inputs:
+            if len(i.shape) != 2:
+                raise ConfigError(f"{TEXT_MODEL}: input {i.name} must be [N, T]")
+            length = _static(i.shape[1])
+            if length is not None and length != self.config.context_length:
+                raise ConfigError(
+                    f"{TEXT_MODEL} takes {length} tokens but {CONFIG} says "
+                    f"context_length={self.config.context_length}"
+                )
+        self._check_output(session, TEXT_MODEL)
+        self._id_dtype = _INT_TYPES[inputs[0].type]
+        self._text_inputs = (inputs[0].name, inputs[1].name if len(inputs) > 1 else None)
+        return session, tokenizer
 
     def _load_tokenizer(self) -> Any:
         from tokenizers import Tokenizer
@@ -373,22 +359,19 @@ class ClipModel:
         return _normalize(np.concatenate(outputs), "text")
 
 
-class ClipImageEmbedder:
+class ClipImageEmbedder(Analyzer):
     """The image tower of a :class:`ClipModel` as an analyzer (implements ``Recognizer``).
 
     Each :class:`Analysis` carries the image's unit-length ``embedding``; queries are embedded
     with the same model's :meth:`ClipModel.embed_texts`.
     """
 
-    name: str
-    version: str
-
     def __init__(self, model: ClipModel | str | os.PathLike[str], *, threads: int | None = None):
         self.model = model if isinstance(model, ClipModel) else ClipModel(model, threads=threads)
         self.name = f"clip-{self.model.name}"
         self.version = self.model.version
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+    def analyze_images(self, images: Sequence[Image.Image]) -> list[Analysis]:
         """One Analysis per image, in order, with ``embedding`` set."""
         vectors = self.model.embed_images(images)
         return [Analysis(embedding=[float(v) for v in row]) for row in vectors]

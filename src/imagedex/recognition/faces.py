@@ -41,7 +41,8 @@ from PIL import Image
 
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
-from imagedex.recognition.base import Analysis
+from imagedex.recognition.base import Analysis, Analyzer
+from imagedex.recognition.runtime import Lazy, opencv
 
 __all__ = ["FaceAnalyzer", "FaceBox", "HaarFaceDetector", "face_confidence", "may_contain_faces"]
 
@@ -126,28 +127,20 @@ class HaarFaceDetector:
         self.min_neighbors = int(min_neighbors)
         self.min_confidence = float(min_confidence)
         self.require_eyes = bool(require_eyes)
-        self._lock = threading.Lock()
-        self._cascade: Any = None
-        self._eye_cascades: list[Any] = []
+        self._lock = threading.Lock()  # CascadeClassifier is not documented as thread-safe
+        self._cascades: Lazy[list[Any]] = Lazy(self._load_cascades)
 
-    def _load(self) -> Any:
-        if self._cascade is None:
-            try:
-                import cv2
-                import cv2.data
-            except ImportError as exc:
-                raise RecognitionError(
-                    "face detection needs OpenCV (pip install 'opencv-python-headless<5')"
-                ) from exc
-            cascades = []
-            for name in (_CASCADE, *_EYE_CASCADES):
-                cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
-                if cascade.empty():
-                    raise RecognitionError(f"OpenCV ships no {name} (OpenCV 5 dropped them)")
-                cascades.append(cascade)
-            self._eye_cascades = cascades[1:]
-            self._cascade = cascades[0]
-        return self._cascade
+    @staticmethod
+    def _load_cascades() -> list[Any]:
+        """The face cascade first, then the eye cascades."""
+        cv2 = opencv("face detection")
+        cascades = []
+        for name in (_CASCADE, *_EYE_CASCADES):
+            cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+            if cascade.empty():
+                raise RecognitionError(f"OpenCV ships no {name} (OpenCV 5 dropped them)")
+            cascades.append(cascade)
+        return cascades
 
     def has_eyes(self, gray: Image.Image, box: tuple[float, float, float, float]) -> bool:
         """Whether the upper part of a face box (fractions of ``gray``) shows two eyes: two
@@ -157,7 +150,7 @@ class HaarFaceDetector:
         region = (left * w, top * h, (left + width) * w, (top + 0.6 * height) * h)
         crop = np.asarray(gray.resize(_EYE_REGION, Image.Resampling.BILINEAR, box=region))
         centres: list[float] = []
-        for cascade in self._eye_cascades:
+        for cascade in self._cascades.get()[1:]:
             eyes = cascade.detectMultiScale(
                 crop, scaleFactor=1.1, minNeighbors=2, minSize=_EYE_SIZES[0], maxSize=_EYE_SIZES[1]
             )
@@ -180,8 +173,8 @@ class HaarFaceDetector:
         height, width = pixels.shape
         if min(height, width) < _MIN_FACE:
             return []
-        with self._lock:  # CascadeClassifier is not documented as safe for concurrent use
-            cascade = self._load()
+        cascade = self._cascades.get()[0]
+        with self._lock:
             try:
                 rects, _levels, weights = cascade.detectMultiScale3(
                     pixels,
@@ -206,7 +199,7 @@ class HaarFaceDetector:
         return sorted(faces, key=lambda f: -f.confidence)
 
 
-class FaceAnalyzer:
+class FaceAnalyzer(Analyzer):
     """Finds frontal faces (implements ``Recognizer``).
 
     Each face is ``{"bbox": {"left", "top", "width", "height"} (fractions 0-1), "confidence"}``;
@@ -216,8 +209,8 @@ class FaceAnalyzer:
     ``max_side``, ``scale_factor``, ``min_neighbors`` tune the detector (see the module doc).
     """
 
-    name: str = "faces-haar"
-    version: str = "2"  # 2: faces must show two eyes
+    name = "faces"
+    version = "2"  # 2: faces must show two eyes
 
     def __init__(
         self,
@@ -246,7 +239,7 @@ class FaceAnalyzer:
             return []
         return self.detector.detect(image)
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+    def analyze_images(self, images: Sequence[Image.Image]) -> list[Analysis]:
         """One Analysis per image (Haar cascades have no batch mode: one image at a time)."""
         results = []
         for image in images:

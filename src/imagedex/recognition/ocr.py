@@ -49,8 +49,8 @@ from PIL import Image
 
 from imagedex.errors import ImageDecodeError, RecognitionError
 from imagedex.ingest.imaging import decode_image
-from imagedex.recognition.base import Analysis
-from imagedex.recognition.runtime import available_cpus
+from imagedex.recognition.base import Analysis, Analyzer, AnalyzerInput
+from imagedex.recognition.runtime import Lazy, available_cpus
 
 __all__ = [
     "OcrResult",
@@ -242,7 +242,7 @@ def _bgr(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8)[:, :, ::-1])
 
 
-class TextAnalyzer:
+class TextAnalyzer(Analyzer):
     """Reads text lines in RGB images (implements ``Recognizer``).
 
     ``min_score``: recognition score (0-1) a line needs to be reported; a line with fewer
@@ -262,8 +262,8 @@ class TextAnalyzer:
     pipeline object keeps per-call settings, and onnxruntime already uses every core.
     """
 
-    name: str = "ocr-rapidocr"
-    version: str = "3"  # 2: detail pass on the original; 3: gate on a ~1024 px original
+    name = "ocr"
+    version = "3"  # 2: detail pass on the original; 3: gate on a ~1024 px original
 
     def __init__(
         self,
@@ -311,17 +311,13 @@ class TextAnalyzer:
         self.gate_box_score = float(gate_box_score)
         self.use_angle_cls = bool(use_angle_cls)
         self.threads = threads or available_cpus()
-        self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
-        self._engine: Any = None
+        self._engine: Lazy[Any] = Lazy(self._create_engine)
 
     # ------------------------------------------------------------------ loading
 
     def _load(self) -> Any:
-        with self._load_lock:
-            if self._engine is None:
-                self._engine = self._create_engine()
-            return self._engine
+        return self._engine.get()
 
     def _create_engine(self) -> Any:
         paths = bundled_model_paths()
@@ -408,20 +404,12 @@ class TextAnalyzer:
         result.lines = reading_order(self._lines(out.raw, out.factor, image.size))
         return result
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
-        """One Analysis per image; ``text`` holds the recognised lines in reading order."""
-        return [Analysis(text=self.read(image).text) for image in images]
+    #: The detail pass reads the original file (module doc), so the worker keeps it.
+    reads_original = True
 
-    def analyze_detailed(
-        self, images: Sequence[Image.Image], sources: Sequence[bytes | None]
-    ) -> list[Analysis]:
-        """Like ``analyze``, with each image's original file for the detail pass."""
-        if len(sources) != len(images):
-            raise ValueError("one source (or None) per image")
-        return [
-            Analysis(text=self.read(image, source).text)
-            for image, source in zip(images, sources, strict=True)
-        ]
+    def analyze_inputs(self, inputs: Sequence[AnalyzerInput]) -> list[Analysis]:
+        """One Analysis per image; ``text`` holds the recognised lines in reading order."""
+        return [Analysis(text=self.read(i.image, i.original()).text) for i in inputs]
 
     # ------------------------------------------------------------------ the wide gate
 

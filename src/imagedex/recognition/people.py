@@ -32,8 +32,9 @@ from PIL import Image
 
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
-from imagedex.recognition.base import Analysis
+from imagedex.recognition.base import Analysis, Analyzer
 from imagedex.recognition.faces import FaceBox, HaarFaceDetector, may_contain_faces
+from imagedex.recognition.runtime import Lazy, opencv
 
 __all__ = ["PeopleAnalyzer", "body_confidence", "non_max_suppression"]
 
@@ -86,7 +87,7 @@ def _instance(
     }
 
 
-class PeopleAnalyzer:
+class PeopleAnalyzer(Analyzer):
     """Finds people and returns one Rekognition-style ``Person`` label (implements ``Recognizer``).
 
     ``min_confidence`` (percent) drops weaker instances; ``max_side`` and ``scale`` trade speed
@@ -95,8 +96,8 @@ class PeopleAnalyzer:
     ``min_body_confidence`` is what a full-body detection needs (faces need ``min_confidence``).
     """
 
-    name: str = "people-hog"
-    version: str = "2"  # 2: bodies need min_body_confidence, faces two eyes
+    name = "people"
+    version = "2"  # 2: bodies need min_body_confidence, faces two eyes
 
     def __init__(
         self,
@@ -120,22 +121,17 @@ class PeopleAnalyzer:
         self.max_side = int(max_side)
         self.scale = float(scale)
         self.faces = HaarFaceDetector(min_confidence=min_confidence) if use_faces else None
-        self._lock = threading.Lock()
-        self._hog: Any = None
+        self._lock = threading.Lock()  # one HOG descriptor, not documented as thread-safe
+        self._hog: Lazy[Any] = Lazy(self._load_hog)
 
-    def _load(self) -> Any:
-        if self._hog is None:
-            try:
-                import cv2
-            except ImportError as exc:
-                raise RecognitionError(
-                    "person detection needs OpenCV (pip install 'opencv-python-headless<5')"
-                ) from exc
-            hog = cv2.HOGDescriptor()
-            detector = np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), dtype=np.float32)
-            hog.setSVMDetector(detector)
-            self._hog = hog
-        return self._hog
+    @staticmethod
+    def _load_hog() -> Any:
+        cv2 = opencv("person detection")
+        hog = cv2.HOGDescriptor()
+        hog.setSVMDetector(
+            np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), dtype=np.float32)
+        )
+        return hog
 
     def bodies(self, image: Image.Image) -> list[dict[str, Any]]:
         """Full-body person instances (boxes as fractions), most confident first."""
@@ -146,8 +142,8 @@ class PeopleAnalyzer:
         if width < _WINDOW[0] or height < _WINDOW[1]:
             return []
         pixels = np.asarray(work, dtype=np.uint8)
+        hog = self._hog.get()
         with self._lock:
-            hog = self._load()
             try:
                 rects, weights = hog.detectMultiScale(
                     pixels, winStride=(8, 8), padding=(8, 8), scale=self.scale
@@ -194,7 +190,7 @@ class PeopleAnalyzer:
         found = bodies + self._face_people(image, bodies)
         return sorted(found, key=lambda i: -float(i["confidence"]))
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+    def analyze_images(self, images: Sequence[Image.Image]) -> list[Analysis]:
         """One Analysis per image: a ``Person`` label with instances, or nothing."""
         results = []
         for image in images:

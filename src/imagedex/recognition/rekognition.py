@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlparse
 
 from PIL import Image
 
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
-from imagedex.recognition.base import Analysis
+from imagedex.recognition.base import Analysis, Analyzer, AnalyzerInput
+
+if TYPE_CHECKING:
+    from imagedex.config import Settings
 
 MAX_BYTES = 5 * 1024 * 1024  # Rekognition's limit for inline image bytes
 
@@ -71,8 +74,8 @@ def moderation_from_response(response: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-class RekognitionRecognizer:
-    name = "aws-rekognition"
+class RekognitionRecognizer(Analyzer):
+    name = "rekognition"
     version = "detect-labels-v3"
 
     def __init__(
@@ -97,16 +100,21 @@ class RekognitionRecognizer:
             return {"S3Object": {"Bucket": parsed.netloc, "Name": parsed.path.lstrip("/")}}
         return {"Bytes": _jpeg(image)}
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
-        return self.analyze_located(images, [None] * len(images))
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            min_confidence=settings.rekognition_min_confidence,
+            max_labels=settings.rekognition_max_labels,
+            moderation=settings.rekognition_moderation,
+        )
 
-    def analyze_located(
-        self, images: Sequence[Image.Image], locations: Sequence[str | None]
-    ) -> list[Analysis]:
-        """Rekognition has no batch call: one request (or two, with moderation) per image."""
+    def analyze_inputs(self, inputs: Sequence[AnalyzerInput]) -> list[Analysis]:
+        """Rekognition has no batch call: one request (or two, with moderation) per image.
+        Images stored in S3 are named by location (Rekognition reads them itself); others are
+        sent as JPEG bytes."""
         results = []
-        for image, location in zip(images, locations, strict=True):
-            param = self._image_param(image, location)
+        for item in inputs:
+            param = self._image_param(item.image, item.location)
             try:
                 response = self.client.detect_labels(
                     Image=param, MaxLabels=self.max_labels, MinConfidence=self.min_confidence

@@ -1,9 +1,20 @@
-"""onnxruntime settings shared by every analyzer."""
+"""What every analyzer shares to run a model: CPUs, load-once, and one ONNX session factory."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from imagedex.errors import RecognitionError
+
+T = TypeVar("T")
+
+#: onnxruntime execution providers, in order of preference. A GPU build adds its provider here
+#: (e.g. "CUDAExecutionProvider" first); onnxruntime falls back along the list.
+EXECUTION_PROVIDERS: tuple[str, ...] = ("CPUExecutionProvider",)
 
 
 def available_cpus() -> int:
@@ -28,3 +39,75 @@ def session_options(threads: int) -> Any:
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
+
+
+def onnx_session(
+    model: bytes | str | Path,
+    threads: int,
+    what: str,
+    error: type[Exception] = RecognitionError,
+) -> Any:
+    """An onnxruntime session for `model` (its bytes or a path) with the project's options and
+    providers; any failure raises `error` naming `what` ("the open_nsfw model")."""
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    providers = [p for p in EXECUTION_PROVIDERS if p in available] or ["CPUExecutionProvider"]
+    source = str(model) if isinstance(model, Path) else model
+    try:
+        return ort.InferenceSession(
+            source, sess_options=session_options(threads), providers=providers
+        )
+    except Exception as exc:  # onnxruntime raises its own, unexported exception types
+        raise error(f"cannot load {what}: {exc}") from exc
+
+
+class Lazy(Generic[T]):
+    """A value made on first use, once, under a lock (models load when first needed, so an
+    analyzer that is configured but never runs costs nothing)."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._made = False
+
+    def get(self) -> T:
+        if not self._made:
+            with self._lock:
+                if not self._made:
+                    self._value = self._factory()
+                    self._made = True
+        return self._value  # type: ignore[return-value]  # set once _made is true
+
+    def set(self, value: T) -> None:
+        """Use `value` from now on (a model shared by two analyzers, or a stand-in in tests)."""
+        with self._lock:
+            self._value = value
+            self._made = True
+
+    @property
+    def loaded(self) -> bool:
+        return self._made
+
+
+def opencv(task: str) -> Any:
+    """The cv2 module, or a RecognitionError saying what `task` ("face detection") needs."""
+    try:
+        import cv2
+        import cv2.data
+    except ImportError as exc:
+        raise RecognitionError(
+            f"{task} needs OpenCV (pip install 'opencv-python-headless<5')"
+        ) from exc
+    return cv2
+
+
+def packaged_model(file: str) -> bytes:
+    """The bytes of a model shipped in `imagedex/recognition/models/`."""
+    from importlib import resources
+
+    try:
+        return resources.files("imagedex.recognition").joinpath("models", file).read_bytes()
+    except OSError as exc:
+        raise RecognitionError(f"the packaged model {file} is missing: {exc}") from exc

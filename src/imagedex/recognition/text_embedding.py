@@ -10,7 +10,6 @@ the dot product of two embeddings is their cosine similarity.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from imagedex.errors import RecognitionError
-from imagedex.recognition.runtime import available_cpus, session_options
+from imagedex.recognition.runtime import Lazy, available_cpus, onnx_session, packaged_model
 
 __all__ = ["TextEmbedder"]
 
@@ -59,9 +58,7 @@ class TextEmbedder:
         self.max_tokens = int(max_tokens)
         self.batch_size = int(batch_size)
         self.threads = threads or available_cpus()
-        self._lock = threading.Lock()
-        self._session: Any = None
-        self._tokenizer: Any = None
+        self._model: Lazy[tuple[Any, Any]] = Lazy(self._create_model)
 
     # ------------------------------------------------------------------ loading
 
@@ -70,12 +67,10 @@ class TextEmbedder:
         self._load()
 
     def _load(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._session is None:
-                tokenizer = self._create_tokenizer()
-                self._session = self._create_session()
-                self._tokenizer = tokenizer
-            return self._tokenizer, self._session
+        return self._model.get()
+
+    def _create_model(self) -> tuple[Any, Any]:
+        return self._create_tokenizer(), self._create_session()
 
     def _create_tokenizer(self) -> Any:
         try:
@@ -90,16 +85,9 @@ class TextEmbedder:
         return tokenizer
 
     def _create_session(self) -> Any:
-        import onnxruntime as ort
-
-        options = session_options(self.threads)
-        try:
-            model = resources.files(_PACKAGE).joinpath("models", _MODEL_FILE).read_bytes()
-            session = ort.InferenceSession(
-                model, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own, unexported exception types
-            raise RecognitionError(f"cannot load the {self.name} text model: {exc}") from exc
+        session = onnx_session(
+            packaged_model(_MODEL_FILE), self.threads, f"the {self.name} text model"
+        )
         names = {i.name for i in session.get_inputs()}
         if names != set(_INPUTS):
             raise RecognitionError(f"{_MODEL_FILE} has inputs {sorted(names)}, not {_INPUTS}")
