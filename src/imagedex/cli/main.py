@@ -53,6 +53,8 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None, ve
     """
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs each request's full URL at INFO: Slack and webhook URLs carry their secrets
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:
         settings = load_settings(config_file, data_dir=data_dir)
     except ImagedexError as exc:
