@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
@@ -9,36 +10,52 @@ from urllib.parse import unquote, urlparse
 from imagedex.errors import ConfigError
 from imagedex.index.base import SearchIndex
 from imagedex.index.sqlite import SqliteIndex
+from imagedex.registry import Registry
 
 if TYPE_CHECKING:
     from imagedex.config import Settings
 
-__all__ = ["SearchIndex", "SqliteIndex", "open_index"]
+__all__ = ["INDEXES", "IndexOpener", "SearchIndex", "SqliteIndex", "open_index"]
 
-ENGINE_SCHEMES = (
-    "opensearch+http",
-    "opensearch+https",
-    "elasticsearch+http",
-    "elasticsearch+https",
-)
+#: Opens the index a URL names: (url, data dir, settings) -> index.
+IndexOpener = Callable[[str, Path, "Settings | None"], SearchIndex]
+_DEFAULT = ("", "sqlite")
+
+
+def _unsupported(url: str) -> ConfigError:
+    return ConfigError(
+        f"unsupported index URL {url!r}; use 'sqlite' or opensearch+http://host:9200/index"
+    )
+
+
+def open_sqlite(url: str, data_dir: Path, settings: Settings | None = None) -> SearchIndex:
+    """`sqlite` (the data dir's index file) or `sqlite:///path/index.db`."""
+    if url in _DEFAULT:
+        return SqliteIndex(data_dir / "index.sqlite3")
+    if url.startswith("sqlite:///"):
+        return SqliteIndex(Path(url.removeprefix("sqlite://")))
+    raise _unsupported(url)
+
+
+#: Index openers by URL scheme (`sqlite` alone names the default index). Packages add
+#: schemes through the `imagedex.indexes` entry point group.
+INDEXES: Registry[IndexOpener] = Registry("index URL scheme", "imagedex.indexes")
+INDEXES.register("sqlite", open_sqlite)
+for _scheme in ("opensearch+http", "opensearch+https", "elasticsearch+http", "elasticsearch+https"):
+    INDEXES.register(_scheme, "imagedex.index:open_engine")
 
 
 def open_index(url: str, data_dir: Path, settings: Settings | None = None) -> SearchIndex:
     """`sqlite` (default, in the data dir), `sqlite:///path/index.db`, or
     `opensearch+http(s)://host:9200/alias` / `elasticsearch+http(s)://host:9200/alias`."""
-    if url in ("", "sqlite"):
-        return SqliteIndex(data_dir / "index.sqlite3")
-    if url.startswith("sqlite:///"):
-        return SqliteIndex(Path(url.removeprefix("sqlite://")))
-    parsed = urlparse(url)
-    if parsed.scheme in ENGINE_SCHEMES:
-        return _open_engine(url, settings)
-    raise ConfigError(
-        f"unsupported index URL {url!r}; use 'sqlite' or opensearch+http://host:9200/index"
-    )
+    scheme = "sqlite" if url in _DEFAULT else urlparse(url).scheme
+    if scheme not in INDEXES:
+        raise _unsupported(url)
+    return INDEXES.resolve(scheme)(url, data_dir, settings)
 
 
-def _open_engine(url: str, settings: Settings | None) -> SearchIndex:
+def open_engine(url: str, _data_dir: Path, settings: Settings | None = None) -> SearchIndex:
+    """An OpenSearch or Elasticsearch index alias (`flavor+http(s)://host:port/alias`)."""
     from imagedex.config import Settings
     from imagedex.index.engine import EngineIndex
     from imagedex.index.engine_client import EngineAuth, EngineClient
