@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from imagedex.cli.common import CliContext, console, out, pass_ctx, print_json
+from imagedex.cli.common import CliContext, console, pass_ctx, print_json, print_lines
 
 if TYPE_CHECKING:
-    from imagedex.access.store import AccessStore
+    from imagedex.access.store import AccessStore, ApiKey, User
     from imagedex.config import Settings
 
 ROLE_CHOICE = click.Choice(["viewer", "editor", "admin"])
@@ -72,17 +72,14 @@ def keys_create(ctx: CliContext, name: str, role: str, as_json: bool) -> None:
 def keys_list(ctx: CliContext, as_json: bool, active: bool) -> None:
     """Keys with their role and last use (never their secrets)."""
     found = _store(ctx).api_keys(include_revoked=not active)
-    if as_json:
-        print_json([asdict(key) for key in found])
-        return
-    if not found:
-        console.print("no API keys")
-    for key in found:
-        state = f"revoked {key.revoked_at}" if key.revoked else "active"
-        used = key.last_used_at or "never"
-        out.print(
-            f"{key.id}  {key.role:<6}  {key.name}  (created {key.created_at}, used {used}, {state})"
-        )
+    json_data = [asdict(key) for key in found]
+    print_lines(found, as_json, json_data, _key_line, empty="no API keys", empty_to=console)
+
+
+def _key_line(key: ApiKey) -> str:
+    state = f"revoked {key.revoked_at}" if key.revoked else "active"
+    used = key.last_used_at or "never"
+    return f"{key.id}  {key.role:<6}  {key.name}  (created {key.created_at}, used {used}, {state})"
 
 
 @keys.command("revoke")
@@ -131,13 +128,12 @@ def users_add(ctx: CliContext, name: str, role: str, password_stdin: bool) -> No
 def users_list(ctx: CliContext, as_json: bool) -> None:
     """Users and their roles."""
     found = _store(ctx).users()
-    if as_json:
-        print_json([asdict(user) for user in found])
-        return
-    if not found:
-        console.print("no users")
-    for user in found:
-        out.print(f"{user.name}  {user.role}  (created {user.created_at})")
+    json_data = [asdict(user) for user in found]
+    print_lines(found, as_json, json_data, _user_line, empty="no users", empty_to=console)
+
+
+def _user_line(user: User) -> str:
+    return f"{user.name}  {user.role}  (created {user.created_at})"
 
 
 @users.command("passwd")

@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from imagedex.cli.common import CliContext, out, pass_ctx, print_fields, print_json
+from imagedex.cli.common import (
+    CliContext,
+    name_command,
+    out,
+    pass_ctx,
+    print_fields,
+    print_json,
+    print_lines,
+)
 from imagedex.clock import utc_now
 
 KIND_OPTIONS = ("label", "moderation", "text", "count", "silence")
@@ -164,14 +172,18 @@ def list_rules(ctx: CliContext, as_json: bool) -> None:
 
     now = iso(utc_now())
     rows = [_rule_row(r, now) for r in open_store(ctx.settings).rules()]
-    if as_json:
-        print_json({"rules": rows})
-        return
-    if not rows:
-        out.print("no alert rules (create one with `imagedex alert create`)")
-    for row in rows:
-        state = " [muted]" if row["muted"] else (" [disabled]" if not row["enabled"] else "")
-        out.print(f"{row['name']}{state}: {row['watches']} -> {', '.join(row['actions'])}")
+    print_lines(
+        rows,
+        as_json,
+        {"rules": rows},
+        _rule_line,
+        empty="no alert rules (create one with `imagedex alert create`)",
+    )
+
+
+def _rule_line(row: dict[str, Any]) -> str:
+    state = " [muted]" if row["muted"] else (" [disabled]" if not row["enabled"] else "")
+    return f"{row['name']}{state}: {row['watches']} -> {', '.join(row['actions'])}"
 
 
 @alert.command("show")
@@ -190,15 +202,13 @@ def show(ctx: CliContext, name: str, as_json: bool) -> None:
     print_fields(data, as_json)
 
 
-@alert.command("delete")
-@click.argument("name")
-@pass_ctx
-def delete(ctx: CliContext, name: str) -> None:
-    """Delete a rule (its history stays)."""
-    from imagedex.alerts.manage import delete_rule
-
-    delete_rule(ctx.settings, name)
-    out.print(f"deleted alert rule {name}")
+delete = name_command(
+    alert,
+    "delete",
+    "imagedex.alerts.manage:delete_rule",
+    "deleted alert rule {name}",
+    help="Delete a rule (its history stays).",
+)
 
 
 @alert.command("mute")
@@ -235,16 +245,14 @@ def history(ctx: CliContext, name: str | None, limit: int, as_json: bool) -> Non
     from imagedex.alerts.manage import history as alert_history
 
     rows = alert_history(ctx.settings, name, limit)
-    if as_json:
-        print_json({"alerts": rows})
-        return
-    if not rows:
-        out.print("no alerts yet")
-    for row in rows:
-        extra = f" (+{row['suppressed']} suppressed)" if row["suppressed"] else ""
-        errors = "; ".join(d["last_error"] for d in row["deliveries"] if d.get("last_error"))
-        line = f"{row['fired_at']} {row['rule']} [{row['status']}] {row['subject']}{extra}"
-        out.print(line + (f" - {errors}" if errors else ""), markup=False)
+    print_lines(rows, as_json, {"alerts": rows}, _alert_line, empty="no alerts yet", markup=False)
+
+
+def _alert_line(row: dict[str, Any]) -> str:
+    extra = f" (+{row['suppressed']} suppressed)" if row["suppressed"] else ""
+    errors = "; ".join(d["last_error"] for d in row["deliveries"] if d.get("last_error"))
+    line = f"{row['fired_at']} {row['rule']} [{row['status']}] {row['subject']}{extra}"
+    return line + (f" - {errors}" if errors else "")
 
 
 @alert.command("test")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from imagedex.config import Settings
+from imagedex.registry import import_reference
 from imagedex.services import Services
+
+T = TypeVar("T")
 
 console = Console(stderr=True)
 out = Console()
@@ -41,6 +45,57 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+def _printed_json_or_empty(
+    rows: Sequence[Any], as_json: bool, json_data: Any, empty: str, empty_to: Console | None
+) -> bool:
+    """Print `json_data` for scripts, or `empty` when there is nothing to list; False otherwise."""
+    if as_json:
+        print_json(json_data)
+    elif not rows:
+        (empty_to or out).print(empty)
+    else:
+        return False
+    return True
+
+
+def print_table(
+    rows: Sequence[T],
+    as_json: bool,
+    json_data: Any,
+    columns: Sequence[str],
+    cells: Callable[[T], Sequence[str]],
+    *,
+    empty: str,
+    empty_to: Console | None = None,
+) -> None:
+    """A listing as `json_data` for scripts, or a table of `cells(row)` under `columns`."""
+    if _printed_json_or_empty(rows, as_json, json_data, empty, empty_to):
+        return
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*cells(row))
+    out.print(table)
+
+
+def print_lines(
+    rows: Sequence[T],
+    as_json: bool,
+    json_data: Any,
+    line: Callable[[T], str],
+    *,
+    empty: str,
+    empty_to: Console | None = None,
+    markup: bool | None = None,
+) -> None:
+    """A listing as `json_data` for scripts, or one `line(row)` each."""
+    if _printed_json_or_empty(rows, as_json, json_data, empty, empty_to):
+        return
+    for row in rows:
+        out.print(line(row), markup=markup)
+
+
 class CliContext:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -54,3 +109,25 @@ class CliContext:
 
 
 pass_ctx = click.make_pass_decorator(CliContext)
+
+
+def name_command(
+    group: click.Group,
+    command: str,
+    action: str,
+    done: str,
+    *,
+    help: str,
+    to: Console | None = None,
+) -> click.Command:
+    """`group command NAME`: calls `action(settings, NAME)`, given as a lazily imported
+    "module:function" reference, then prints `done` with `{name}` filled in."""
+
+    @group.command(command, help=help)
+    @click.argument("name")
+    @pass_ctx
+    def run(ctx: CliContext, name: str) -> None:
+        import_reference(action)(ctx.settings, name)
+        (to or out).print(done.format(name=name))
+
+    return run

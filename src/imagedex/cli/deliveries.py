@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from imagedex.cli.common import CliContext, out, pass_ctx, print_json
+from imagedex.cli.common import CliContext, out, pass_ctx, print_json, print_table
+
+if TYPE_CHECKING:
+    from imagedex.notify import Delivery
 
 
 @click.group(invoke_without_command=True)
@@ -23,8 +28,6 @@ def deliveries(
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from rich.table import Table
-
     from imagedex.notify import Outbox
 
     outbox = Outbox.open(ctx.settings)
@@ -32,25 +35,27 @@ def deliveries(
         rows = outbox.history(source, limit)
     finally:
         outbox.close()
-    if as_json:
-        print_json([row.to_dict() for row in rows])
-        return
-    if not rows:
-        out.print("no deliveries yet")
-        return
-    table = Table("id", "created", "source", "target", "subject", "status", "tries", "last error")
-    for row in rows:
-        table.add_row(
-            row.id[:12],
-            row.created_at[:19],
-            row.source,
-            row.target,
-            row.subject,
-            row.status,
-            str(row.attempts),
-            row.last_error or "",
-        )
-    out.print(table)
+    print_table(
+        rows,
+        as_json,
+        [row.to_dict() for row in rows],
+        ("id", "created", "source", "target", "subject", "status", "tries", "last error"),
+        _cells,
+        empty="no deliveries yet",
+    )
+
+
+def _cells(row: Delivery) -> tuple[str, ...]:
+    return (
+        row.id[:12],
+        row.created_at[:19],
+        row.source,
+        row.target,
+        row.subject,
+        row.status,
+        str(row.attempts),
+        row.last_error or "",
+    )
 
 
 @deliveries.command("retry")

@@ -9,7 +9,16 @@ from typing import Any
 
 import click
 
-from imagedex.cli.common import CliContext, console, out, pass_ctx, print_fields, print_json
+from imagedex.cli.common import (
+    CliContext,
+    console,
+    name_command,
+    out,
+    pass_ctx,
+    print_fields,
+    print_json,
+    print_table,
+)
 
 FORMAT_CHOICES = ("pdf", "xlsx", "png", "csv")
 
@@ -137,30 +146,31 @@ def update(ctx: CliContext, name: str, as_json: bool, **values: Any) -> None:
 @pass_ctx
 def list_command(ctx: CliContext, as_json: bool) -> None:
     """Every report with its schedule and next run."""
-    from rich.table import Table
-
     from imagedex.reports.jobs import next_run
     from imagedex.reports.manage import list_reports
 
     reports = [_summary(r, next_run(ctx.settings, r.name)) for r in list_reports(ctx.settings)]
-    if as_json:
-        print_json({"reports": reports})
-        return
-    if not reports:
-        console.print("no reports yet: imagedex report create NAME --help")
-        return
-    table = Table("name", "title", "formats", "schedule", "next run", "recipients", "enabled")
-    for r in reports:
-        table.add_row(
-            r["name"],
-            r["title"],
-            ",".join(r["formats"]),
-            f"{r['schedule']} ({r['timezone']})" if r["schedule"] else "on demand",
-            r["next_run"] or "-",
-            str(len(r["recipients"])),
-            "yes" if r["enabled"] else "no",
-        )
-    out.print(table)
+    print_table(
+        reports,
+        as_json,
+        {"reports": reports},
+        ("name", "title", "formats", "schedule", "next run", "recipients", "enabled"),
+        _report_cells,
+        empty="no reports yet: imagedex report create NAME --help",
+        empty_to=console,
+    )
+
+
+def _report_cells(r: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        r["name"],
+        r["title"],
+        ",".join(r["formats"]),
+        f"{r['schedule']} ({r['timezone']})" if r["schedule"] else "on demand",
+        r["next_run"] or "-",
+        str(len(r["recipients"])),
+        "yes" if r["enabled"] else "no",
+    )
 
 
 @report_group.command("show")
@@ -175,15 +185,14 @@ def show(ctx: CliContext, name: str, as_json: bool) -> None:
     _print_report(_summary(get_report(ctx.settings, name), next_run(ctx.settings, name)), as_json)
 
 
-@report_group.command("delete")
-@click.argument("name")
-@pass_ctx
-def delete(ctx: CliContext, name: str) -> None:
-    """Delete report NAME and its schedule (its run history stays)."""
-    from imagedex.reports.manage import delete_report
-
-    delete_report(ctx.settings, name)
-    console.print(f"deleted report {name}")
+delete = name_command(
+    report_group,
+    "delete",
+    "imagedex.reports.manage:delete_report",
+    "deleted report {name}",
+    help="Delete report NAME and its schedule (its run history stays).",
+    to=console,
+)
 
 
 @report_group.command("run")
@@ -254,29 +263,30 @@ def preview_command(ctx: CliContext, name: str, fmt: str | None, out_file: Path)
 @pass_ctx
 def history(ctx: CliContext, name: str, limit: int, as_json: bool) -> None:
     """Past runs of report NAME with the status of each delivery."""
-    from rich.table import Table
-
     from imagedex.reports.history import run_history
 
     runs = run_history(ctx.settings, name, limit)
-    if as_json:
-        print_json({"runs": runs})
-        return
-    if not runs:
-        console.print(f"report {name} has not run yet")
-        return
-    table = Table("run", "scheduled for", "status", "images", "deliveries", "error")
-    for run in runs:
-        deliveries = ", ".join(f"{d['target']}: {d['status']}" for d in run["delivery_status"])
-        table.add_row(
-            str(run["id"]),
-            run["scheduled_for"],
-            run["status"],
-            f"{run['rows']}/{run['total']}",
-            deliveries or "-",
-            run["error"] or "",
-        )
-    out.print(table)
+    print_table(
+        runs,
+        as_json,
+        {"runs": runs},
+        ("run", "scheduled for", "status", "images", "deliveries", "error"),
+        _run_cells,
+        empty=f"report {name} has not run yet",
+        empty_to=console,
+    )
+
+
+def _run_cells(run: dict[str, Any]) -> tuple[str, ...]:
+    deliveries = ", ".join(f"{d['target']}: {d['status']}" for d in run["delivery_status"])
+    return (
+        str(run["id"]),
+        run["scheduled_for"],
+        run["status"],
+        f"{run['rows']}/{run['total']}",
+        deliveries or "-",
+        run["error"] or "",
+    )
 
 
 COMMANDS: list[click.Command] = [report_group]
