@@ -37,6 +37,11 @@ _CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+_PAGE_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
 
 
 @dataclass(frozen=True)
@@ -93,54 +98,26 @@ def _shell() -> Asset:
     return Asset(data, template.content_type, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
 
 
-def _page(request: Request) -> Response:
-    headers = {
-        "Content-Security-Policy": _CSP,
-        "Referrer-Policy": "same-origin",
-        "X-Frame-Options": "DENY",
-    }
-    return _respond(request, _shell(), _REVALIDATE, headers)
+#: The app's pages: each answers with the same shell, which routes on the client side.
+PAGES = (
+    "/",
+    "/search",
+    "/images/{doc_id}",
+    "/dashboard",
+    "/reports",
+    "/alerts",
+    "/upload",
+    "/login",
+)
 
 
-# public: the shell holds no data; the API it calls enforces the roles
-@router.get("/", response_model=None)
-def home(request: Request) -> Response:
-    return _page(request)
+def page(request: Request) -> Response:
+    """The app's HTML shell (public: it holds no data; the API it calls enforces the roles)."""
+    return _respond(request, _shell(), _REVALIDATE, _PAGE_HEADERS)
 
 
-@router.get("/search", response_model=None)
-def search_page(request: Request) -> Response:
-    return _page(request)
-
-
-@router.get("/images/{doc_id}", response_model=None)
-def image_page(request: Request, doc_id: str) -> Response:
-    return _page(request)
-
-
-@router.get("/dashboard", response_model=None)
-def dashboard_page(request: Request) -> Response:
-    return _page(request)
-
-
-@router.get("/reports", response_model=None)
-def reports_page(request: Request) -> Response:
-    return _page(request)
-
-
-@router.get("/alerts", response_model=None)
-def alerts_page(request: Request) -> Response:
-    return _page(request)
-
-
-@router.get("/upload", response_model=None)
-def upload_page(request: Request) -> Response:
-    return _page(request)
-
-
-@router.get("/login", response_model=None)
-def login_page(request: Request) -> Response:
-    return _page(request)
+for _path in PAGES:
+    router.add_api_route(_path, page, methods=["GET"], response_model=None)
 
 
 @router.get("/favicon.ico", response_model=None)
