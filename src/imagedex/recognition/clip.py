@@ -49,7 +49,7 @@ from PIL import Image
 
 from imagedex.errors import ConfigError, RecognitionError
 from imagedex.recognition.base import Analysis, Analyzer
-from imagedex.recognition.runtime import Lazy, available_cpus, onnx_session
+from imagedex.recognition.runtime import Lazy, centre_square, cpu_threads, onnx_session
 
 __all__ = ["CLIP_FILES", "ClipConfig", "ClipImageEmbedder", "ClipModel"]
 
@@ -146,8 +146,7 @@ class ClipModel:
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, threads: int | None = None) -> None:
-        if threads is not None and threads < 1:
-            raise ValueError("threads must be at least 1")
+        self.threads = cpu_threads(threads)
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise ConfigError(f"CLIP model directory {self.directory} does not exist")
@@ -158,7 +157,6 @@ class ClipModel:
                 f"(needs {', '.join(CLIP_FILES)})"
             )
         self.config = ClipConfig.from_file(self.directory / CONFIG)
-        self.threads = threads or available_cpus()
         self._image: Lazy[Any] = Lazy(self._load_image_tower)
         self._text: Lazy[tuple[Any, Any]] = Lazy(self._load_text_tower)
         self._text_inputs: tuple[str, str | None] = ("", None)
@@ -279,24 +277,7 @@ class ClipModel:
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """RGB, centred square scaled to ``S x S``, normalised: float32 ``[3, S, S]``."""
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise RecognitionError("cannot embed an empty (0-pixel) image")
-        side = min(width, height)
-        left = (width - side) / 2
-        top = (height - side) / 2
-        size = self.config.image_size
-        square = image.resize(
-            (size, size),
-            Image.Resampling.BICUBIC,
-            box=(left, top, left + side, top + side),
-            reducing_gap=3.0,
-        )
-        pixels = np.asarray(square, dtype=np.float32) * np.float32(1.0 / 255.0)
-        pixels = (pixels - self._mean) / self._std
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        return centre_square(image, self.config.image_size, 1.0, self._mean, self._std)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask, each ``[N, context_length]``."""

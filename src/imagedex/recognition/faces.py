@@ -42,7 +42,7 @@ from PIL import Image
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis, Analyzer
-from imagedex.recognition.runtime import Lazy, opencv
+from imagedex.recognition.runtime import Lazy, opencv, percent
 
 __all__ = ["FaceAnalyzer", "FaceBox", "HaarFaceDetector", "face_confidence", "may_contain_faces"]
 
@@ -120,12 +120,10 @@ class HaarFaceDetector:
             raise ValueError(f"max_side must be at least {_MIN_FACE}")
         if scale_factor <= 1.0:
             raise ValueError("scale_factor must be greater than 1")
-        if not 0.0 <= min_confidence <= 100.0:
-            raise ValueError("min_confidence must be between 0 and 100")
         self.max_side = int(max_side)
         self.scale_factor = float(scale_factor)
         self.min_neighbors = int(min_neighbors)
-        self.min_confidence = float(min_confidence)
+        self.min_confidence = percent("min_confidence", min_confidence)
         self.require_eyes = bool(require_eyes)
         self._lock = threading.Lock()  # CascadeClassifier is not documented as thread-safe
         self._cascades: Lazy[list[Any]] = Lazy(self._load_cascades)

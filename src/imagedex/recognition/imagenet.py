@@ -26,7 +26,14 @@ from PIL import Image
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis, Analyzer
-from imagedex.recognition.runtime import Lazy, available_cpus, onnx_session, packaged_model
+from imagedex.recognition.runtime import (
+    Lazy,
+    centre_square,
+    cpu_threads,
+    onnx_session,
+    packaged_model,
+    percent,
+)
 
 if TYPE_CHECKING:
     from imagedex.config import Settings
@@ -156,18 +163,14 @@ class ImageNetLabeller(Analyzer):
         threads: int | None = None,
         temperature: float = TEMPERATURE,
     ) -> None:
-        if not 0.0 <= min_confidence <= 100.0:
-            raise ValueError("min_confidence must be between 0 and 100")
         if max_labels < 1:
             raise ValueError("max_labels must be at least 1")
-        if threads is not None and threads < 1:
-            raise ValueError("threads must be at least 1")
         if not 0.05 <= temperature <= 20.0:
             raise ValueError("temperature must be between 0.05 and 20")
         self.temperature = float(temperature)
-        self.min_confidence = float(min_confidence)
+        self.min_confidence = percent("min_confidence", min_confidence)
         self.max_labels = int(max_labels)
-        self.threads = threads or available_cpus()
+        self.threads = cpu_threads(threads)
         self._session: Lazy[Any] = Lazy(self._create_session)
         self._classes: list[ImageNetClass] = []
         self._parents: dict[str, ParentTerm] = {}
@@ -213,23 +216,8 @@ class ImageNetLabeller(Analyzer):
         Done as one Pillow resize of the matching source box (antialiased bicubic), so large
         photos are not first scaled as a whole. Returns float32 ``[3, input_size, input_size]``.
         """
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise RecognitionError("cannot label an empty (0-pixel) image")
-        crop = min(width, height) * self.input_size / self.resize_size
-        left = (width - crop) / 2
-        top = (height - crop) / 2
-        square = image.resize(
-            (self.input_size, self.input_size),
-            Image.Resampling.BICUBIC,
-            box=(left, top, left + crop, top + crop),
-            reducing_gap=3.0,
-        )
-        pixels = np.asarray(square, dtype=np.float32) * np.float32(1.0 / 255.0)
-        pixels = (pixels - self._mean) / self._std
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        fraction = self.input_size / self.resize_size
+        return centre_square(image, self.input_size, fraction, self._mean, self._std)
 
     # ------------------------------------------------------------------ inference
 

@@ -31,7 +31,7 @@ from PIL import Image
 
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis, Analyzer
-from imagedex.recognition.runtime import Lazy, available_cpus, onnx_session
+from imagedex.recognition.runtime import Lazy, cpu_threads, onnx_session, percent
 
 if TYPE_CHECKING:
     from imagedex.config import Settings
@@ -91,12 +91,8 @@ class ModerationAnalyzer(Analyzer):
         threads: int | None = None,
         jpeg_reencode: bool = True,
     ) -> None:
-        if not 0.0 <= min_confidence <= 100.0:
-            raise ValueError("min_confidence must be between 0 and 100")
-        if threads is not None and threads < 1:
-            raise ValueError("threads must be at least 1")
-        self.min_confidence = float(min_confidence)
-        self.threads = threads or available_cpus()
+        self.min_confidence = percent("min_confidence", min_confidence)
+        self.threads = cpu_threads(threads)
         self.jpeg_reencode = jpeg_reencode
         self._session: Lazy[Any] = Lazy(self._create_session)
         self._input = ""

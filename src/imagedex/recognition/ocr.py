@@ -50,7 +50,7 @@ from PIL import Image
 from imagedex.errors import ImageDecodeError, RecognitionError
 from imagedex.ingest.imaging import decode_image
 from imagedex.recognition.base import Analysis, Analyzer, AnalyzerInput
-from imagedex.recognition.runtime import Lazy, available_cpus
+from imagedex.recognition.runtime import Lazy, cpu_threads
 
 __all__ = [
     "OcrResult",
@@ -289,8 +289,6 @@ class TextAnalyzer(Analyzer):
             raise ValueError("gate_side must be between 64 and max_side")
         if not 0.0 <= gate_box_score <= 1.0:
             raise ValueError("gate_box_score must be between 0 and 1")
-        if threads is not None and threads < 1:
-            raise ValueError("threads must be at least 1")
         if detail_side < max_side:
             raise ValueError("detail_side must be at least max_side")
         if max_regions < 1:
@@ -310,7 +308,7 @@ class TextAnalyzer(Analyzer):
         self.gate_side = int(gate_side)
         self.gate_box_score = float(gate_box_score)
         self.use_angle_cls = bool(use_angle_cls)
-        self.threads = threads or available_cpus()
+        self.threads = cpu_threads(threads)
         self._run_lock = threading.Lock()
         self._engine: Lazy[Any] = Lazy(self._create_engine)
 
@@ -424,14 +422,8 @@ class TextAnalyzer(Analyzer):
         # no slack here: a draft at or above the gate size, shrunk smoothly, keeps faint print
         # that a coarser DCT-scaled draft blurs away
         draft = max(1, math.ceil(self.wide_gate_side * ratio))
-        try:
-            decoded = decode_image(
-                source, max_pixels=self.max_source_pixels, draft_size=(draft, draft)
-            )
-        except ImageDecodeError:
-            return None  # the worker's copy goes through the ordinary gate
-        wide = self._rgb(_scaled(decoded.image, self.wide_gate_side)[0])
-        return wide if max(wide.size) > longest * _WIDE_GATE else None
+        # when the original cannot be decoded, the worker's copy goes through the ordinary gate
+        return self._original_at(source, draft, self.wide_gate_side, longest * _WIDE_GATE)
 
     def _read_wide(
         self, image: Image.Image, wide: Image.Image, source: bytes | None, result: OcrResult
@@ -523,14 +515,22 @@ class TextAnalyzer(Analyzer):
             return None
         ratio = min(image.size) / longest
         draft = max(1, math.floor(self.detail_side * ratio * _DRAFT_SLACK))
+        # when the original cannot be decoded, the worker's copy is read as it is
+        return self._original_at(source, draft, self.detail_side, longest * _MORE_DETAIL)
+
+    def _original_at(
+        self, source: bytes, draft: int, side: int, larger_than: float
+    ) -> Image.Image | None:
+        """The original draft-decoded near ``draft`` px and scaled to at most ``side``, if that
+        decodes and comes out larger than ``larger_than`` px."""
         try:
             decoded = decode_image(
                 source, max_pixels=self.max_source_pixels, draft_size=(draft, draft)
             )
         except ImageDecodeError:
-            return None  # the worker's copy is read as it is
-        detail = self._rgb(_scaled(decoded.image, self.detail_side)[0])
-        return detail if max(detail.size) > longest * _MORE_DETAIL else None
+            return None
+        scaled = self._rgb(_scaled(decoded.image, side)[0])
+        return scaled if max(scaled.size) > larger_than else None
 
     def _read_regions(
         self, image: Image.Image, detail: Image.Image, result: OcrResult

@@ -34,7 +34,7 @@ from imagedex.documents import Label
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis, Analyzer
 from imagedex.recognition.faces import FaceBox, HaarFaceDetector, may_contain_faces
-from imagedex.recognition.runtime import Lazy, opencv
+from imagedex.recognition.runtime import Lazy, opencv, percent
 
 __all__ = ["PeopleAnalyzer", "body_confidence", "non_max_suppression"]
 
@@ -108,16 +108,13 @@ class PeopleAnalyzer(Analyzer):
         use_faces: bool = True,
         min_body_confidence: float = 80.0,
     ) -> None:
-        if not 0.0 <= min_confidence <= 100.0:
-            raise ValueError("min_confidence must be between 0 and 100")
-        if not 0.0 <= min_body_confidence <= 100.0:
-            raise ValueError("min_body_confidence must be between 0 and 100")
         if max_side < _WINDOW[1]:
             raise ValueError(f"max_side must be at least {_WINDOW[1]}")
         if scale <= 1.0:
             raise ValueError("scale must be greater than 1")
-        self.min_confidence = float(min_confidence)
-        self.min_body_confidence = max(float(min_body_confidence), self.min_confidence)
+        self.min_confidence = percent("min_confidence", min_confidence)
+        body = percent("min_body_confidence", min_body_confidence)
+        self.min_body_confidence = max(body, self.min_confidence)
         self.max_side = int(max_side)
         self.scale = float(scale)
         self.faces = HaarFaceDetector(min_confidence=min_confidence) if use_faces else None

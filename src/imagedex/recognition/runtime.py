@@ -8,6 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+from PIL import Image
+
 from imagedex.errors import RecognitionError
 
 T = TypeVar("T")
@@ -111,3 +114,41 @@ def packaged_model(file: str) -> bytes:
         return resources.files("imagedex.recognition").joinpath("models", file).read_bytes()
     except OSError as exc:
         raise RecognitionError(f"the packaged model {file} is missing: {exc}") from exc
+
+
+def percent(name: str, value: float) -> float:
+    """`value` checked to be a percentage (ValueError naming `name` otherwise)."""
+    if not 0.0 <= value <= 100.0:
+        raise ValueError(f"{name} must be between 0 and 100")
+    return float(value)
+
+
+def cpu_threads(threads: int | None) -> int:
+    """onnxruntime intra-op threads: `threads`, or every CPU this process may use."""
+    if threads is not None and threads < 1:
+        raise ValueError("threads must be at least 1")
+    return threads or available_cpus()
+
+
+def centre_square(
+    image: Image.Image, size: int, crop_fraction: float, mean: np.ndarray, std: np.ndarray
+) -> np.ndarray:
+    """The centred square covering `crop_fraction` of the shorter side, resized to `size` with
+    one antialiased bicubic resize of that source box (large photos are never scaled whole),
+    scaled to 0-1 and normalised: float32 `[3, size, size]`."""
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise RecognitionError("cannot analyze an empty (0-pixel) image")
+    side = min(width, height) * crop_fraction
+    left, top = (width - side) / 2, (height - side) / 2
+    square = image.resize(
+        (size, size),
+        Image.Resampling.BICUBIC,
+        box=(left, top, left + side, top + side),
+        reducing_gap=3.0,
+    )
+    pixels = np.asarray(square, dtype=np.float32) * np.float32(1.0 / 255.0)
+    pixels = (pixels - mean) / std
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))

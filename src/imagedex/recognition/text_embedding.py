@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from imagedex.errors import RecognitionError
-from imagedex.recognition.runtime import Lazy, available_cpus, onnx_session, packaged_model
+from imagedex.recognition.runtime import Lazy, cpu_threads, onnx_session, packaged_model
 
 __all__ = ["TextEmbedder"]
 
@@ -53,11 +53,9 @@ class TextEmbedder:
             raise ValueError("max_tokens must be between 3 and 512")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        if threads is not None and threads < 1:
-            raise ValueError("threads must be at least 1")
         self.max_tokens = int(max_tokens)
         self.batch_size = int(batch_size)
-        self.threads = threads or available_cpus()
+        self.threads = cpu_threads(threads)
         self._model: Lazy[tuple[Any, Any]] = Lazy(self._create_model)
 
     # ------------------------------------------------------------------ loading
