@@ -46,6 +46,19 @@ def _keyword() -> dict[str, Any]:
     return {"type": "keyword", "normalizer": "folded"}
 
 
+def _scored_labels(**more: dict[str, Any]) -> dict[str, Any]:
+    """Nested (label, confidence, ...) objects, so that a label and its confidence match together;
+    `label.raw` keeps the exact spelling for aggregations."""
+    return {
+        "type": "nested",
+        "properties": {
+            "label": {**_keyword(), "fields": {"raw": {"type": "keyword"}}},
+            "confidence": {"type": "float"},
+            **more,
+        },
+    }
+
+
 def mappings(vector_field: dict[str, Any] | None) -> dict[str, Any]:
     """The document of DESIGN.md. `labels` is nested so label and confidence match together."""
     properties: dict[str, Any] = {
@@ -64,28 +77,16 @@ def mappings(vector_field: dict[str, Any] | None) -> dict[str, Any]:
         "gps": {"type": "object", "enabled": False},
         "ingested_at": {"type": "date"},
         "analyzed_with": {"type": "object", "enabled": False},
-        "labels": {
-            "type": "nested",
-            "properties": {
-                "label": {**_keyword(), "fields": {"raw": {"type": "keyword"}}},
-                "confidence": {"type": "float"},
-                "parents": _keyword(),
-                "aliases": _keyword(),
-                "instances": {"type": "object", "enabled": False},
-            },
-        },
+        "labels": _scored_labels(
+            parents=_keyword(),
+            aliases=_keyword(),
+            instances={"type": "object", "enabled": False},
+        ),
         "label_text": {"type": "text", "analyzer": "folded"},
         "max_confidence": {"type": "float"},  # the best label's, for the confidence facet
         "faces": {"type": "object", "enabled": False},
         "text": {"type": "text", "analyzer": "folded"},
-        "moderation": {
-            "type": "nested",
-            "properties": {
-                "label": {**_keyword(), "fields": {"raw": {"type": "keyword"}}},
-                "confidence": {"type": "float"},
-                "parent": _keyword(),
-            },
-        },
+        "moderation": _scored_labels(parent=_keyword()),
         "errors": {"type": "object", "enabled": False},
         "description": {"type": "text", "analyzer": "folded"},
         "phash": {"type": "keyword"},

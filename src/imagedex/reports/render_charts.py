@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 
@@ -26,10 +27,40 @@ def _short(text: str, size: int = 22) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
+Draw = Callable[[Axes, Charts], None]
+
+
+def _chart(
+    title: str | Callable[[Charts], str], has_data: Callable[[Charts], bool]
+) -> Callable[[Draw], Draw]:
+    """A chart titled `title` that says "no images" instead of drawing when `has_data` is False."""
+
+    def decorate(draw: Draw) -> Draw:
+        @functools.wraps(draw)
+        def chart(ax: Axes, charts: Charts) -> None:
+            text = title(charts) if callable(title) else title
+            if not has_data(charts):
+                return _empty(ax, text)
+            draw(ax, charts)
+            ax.set_title(text)
+
+        return chart
+
+    return decorate
+
+
+def _count_axis(ax: Axes, axis: str = "y") -> None:
+    """Label the axis that counts images and keep its ticks on whole numbers."""
+    if axis == "y":
+        ax.set_ylabel("images")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        ax.set_xlabel("images")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+@_chart(lambda charts: f"Images per {charts.interval}", lambda charts: bool(charts.over_time))
 def draw_over_time(ax: Axes, charts: Charts) -> None:
-    title = f"Images per {charts.interval}"
-    if not charts.over_time:
-        return _empty(ax, title)
     labels = [start[:16].replace("T", " ") for start, _ in charts.over_time]
     counts = [count for _, count in charts.over_time]
     positions = list(range(len(counts)))
@@ -38,63 +69,46 @@ def draw_over_time(ax: Axes, charts: Charts) -> None:
     if charts.interval in ("day", "week", "month"):
         labels = [label[:10] for label in labels]
     ax.set_xticks(positions[::step], labels[::step], rotation=30, ha="right", fontsize=7)
-    ax.set_ylabel("images")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(title)
+    _count_axis(ax)
 
 
+@_chart("Top labels", lambda charts: bool(charts.labels))
 def draw_top_labels(ax: Axes, charts: Charts) -> None:
-    title = "Top labels"
-    if not charts.labels:
-        return _empty(ax, title)
     top = charts.labels[:10][::-1]  # largest at the top
     ax.barh([_short(label) for label, _ in top], [count for _, count in top], color=COLOURS[1])
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("images")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(title)
+    _count_axis(ax, "x")
 
 
+@_chart("Label share", lambda charts: bool(charts.labels))
 def draw_label_share(ax: Axes, charts: Charts) -> None:
-    title = "Label share"
-    if not charts.labels:
-        return _empty(ax, title)
     top = charts.labels[:7]
     rest = sum(count for _, count in charts.labels[7:])
     names = [_short(label, 16) for label, _ in top] + (["other"] if rest else [])
     counts = [count for _, count in top] + ([rest] if rest else [])
     ax.pie(counts, labels=names, colors=COLOURS[: len(counts)], textprops={"fontsize": 7})
-    ax.set_title(title)
 
 
+@_chart("Best label confidence", lambda charts: any(count for _, _, count in charts.confidence))
 def draw_confidence(ax: Axes, charts: Charts) -> None:
-    title = "Best label confidence"
-    if not any(count for _, _, count in charts.confidence):
-        return _empty(ax, title)
     names = [f"{low}-{high}" for low, high, _ in charts.confidence]
     ax.bar(names, [count for _, _, count in charts.confidence], color=COLOURS[2])
     ax.tick_params(axis="x", labelsize=7, rotation=30)
     ax.set_xlabel("confidence %")
-    ax.set_ylabel("images")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(title)
+    _count_axis(ax)
 
 
+@_chart("Moderation", lambda charts: bool(charts.safe or charts.unsafe))
 def draw_moderation(ax: Axes, charts: Charts) -> None:
-    title = "Moderation"
-    if not charts.safe and not charts.unsafe:
-        return _empty(ax, title)
     names = ["safe", "unsafe"] + [_short(label, 16) for label, _ in charts.moderation_labels[:5]]
     counts = [charts.safe, charts.unsafe] + [count for _, count in charts.moderation_labels[:5]]
     colours = [COLOURS[2], COLOURS[3]] + [COLOURS[4]] * (len(names) - 2)
     ax.bar(names, counts, color=colours)
     ax.tick_params(axis="x", labelsize=7, rotation=30)
-    ax.set_ylabel("images")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(title)
+    _count_axis(ax)
 
 
-CHARTS: dict[str, Callable[[Axes, Charts], None]] = {
+CHARTS: dict[str, Draw] = {
     "over_time": draw_over_time,
     "top_labels": draw_top_labels,
     "label_share": draw_label_share,

@@ -49,6 +49,27 @@ function niceMax(value) {
   return 10 * power;
 }
 
+/** The "no data" state: the message in the middle of an otherwise empty chart. */
+function emptyChart(svg, width, height, message) {
+  svg.append(text(width / 2, height / 2, message, { "text-anchor": "middle", fill: MUTED }));
+  return svg;
+}
+
+/** The plot inside a chart's margins, with grid lines at 0, half and the top of its value axis (the
+ * largest value rounded up), each labelled on the left: returns the margins, the plot's size and
+ * the axis top (`max`). */
+function plotArea(svg, rows, width, height, { left, right, top, bottom }) {
+  const plotWidth = width - left - right;
+  const plotHeight = height - top - bottom;
+  const max = niceMax(Math.max(...rows.map((r) => r.value)));
+  for (const fraction of [0, 0.5, 1]) {
+    const y = top + plotHeight * (1 - fraction);
+    svg.append(s("line", { x1: left, x2: width - right, y1: y, y2: y, stroke: GRID }),
+      text(left - 4, y + 4, String(Math.round(max * fraction)), { "text-anchor": "end", fill: MUTED, "font-size": 10 }));
+  }
+  return { left, top, bottom, plotWidth, plotHeight, max };
+}
+
 /** Horizontal bars, one row per label: rows = [{label, value, href?}]. */
 export function barChart({ title, rows, width = 560, empty = "No data" }) {
   const rowHeight = 26;
@@ -56,10 +77,7 @@ export function barChart({ title, rows, width = 560, empty = "No data" }) {
   const valueWidth = 56;
   const height = Math.max(60, 24 + rows.length * rowHeight);
   const svg = frame(width, height, title, describe(rows));
-  if (!rows.length) {
-    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
-    return svg;
-  }
+  if (!rows.length) return emptyChart(svg, width, height, empty);
   const max = Math.max(...rows.map((r) => r.value), 1);
   const span = width - labelWidth - valueWidth - 12;
   rows.forEach((row, i) => {
@@ -77,21 +95,10 @@ export function barChart({ title, rows, width = 560, empty = "No data" }) {
 /** Vertical bars over ordered buckets (histograms): rows = [{label, value}]. */
 export function columnChart({ title, rows, width = 560, height = 240, empty = "No data", color = PALETTE[0] }) {
   const svg = frame(width, height, title, describe(rows));
-  if (!rows.length) {
-    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
-    return svg;
-  }
-  const left = 36;
-  const bottom = 34;
-  const top = 20;
-  const plotHeight = height - top - bottom;
-  const max = niceMax(Math.max(...rows.map((r) => r.value)));
-  const slot = (width - left - 8) / rows.length;
-  for (const fraction of [0, 0.5, 1]) {
-    const y = top + plotHeight * (1 - fraction);
-    svg.append(s("line", { x1: left, x2: width - 8, y1: y, y2: y, stroke: GRID }),
-      text(left - 4, y + 4, String(Math.round(max * fraction)), { "text-anchor": "end", fill: MUTED, "font-size": 10 }));
-  }
+  if (!rows.length) return emptyChart(svg, width, height, empty);
+  const margins = { left: 36, right: 8, top: 20, bottom: 34 };
+  const { left, top, bottom, plotWidth, plotHeight, max } = plotArea(svg, rows, width, height, margins);
+  const slot = plotWidth / rows.length;
   rows.forEach((row, i) => {
     const barHeight = (row.value / max) * plotHeight;
     const x = left + i * slot + slot * 0.12;
@@ -115,10 +122,7 @@ export function pieChart({ title, rows, width = 560, empty = "No data" }) {
   const height = stacked ? pieHeight + legendHeight + 10 : Math.max(220, 30 + legendHeight);
   const svg = frame(width, height, title, describe(rows));
   const total = shown.reduce((sum, r) => sum + r.value, 0);
-  if (!total) {
-    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
-    return svg;
-  }
+  if (!total) return emptyChart(svg, width, height, empty);
   const cx = stacked ? width / 2 : 110;
   const cy = stacked ? radius + 15 : height / 2;
   const legendX = stacked ? 12 : 230;
@@ -154,24 +158,11 @@ export function pieChart({ title, rows, width = 560, empty = "No data" }) {
 /** An area line over time: points = [{label, value}] in order. */
 export function lineChart({ title, points, width = 560, height = 240, empty = "No data", color = PALETTE[0] }) {
   const svg = frame(width, height, title, describe(points));
-  if (!points.length) {
-    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
-    return svg;
-  }
-  const left = 40;
-  const right = 12;
-  const top = 18;
-  const bottom = 34;
-  const plotWidth = width - left - right;
-  const plotHeight = height - top - bottom;
-  const max = niceMax(Math.max(...points.map((p) => p.value)));
+  if (!points.length) return emptyChart(svg, width, height, empty);
+  const margins = { left: 40, right: 12, top: 18, bottom: 34 };
+  const { left, top, bottom, plotWidth, plotHeight, max } = plotArea(svg, points, width, height, margins);
   const x = (i) => left + (points.length === 1 ? plotWidth / 2 : (i / (points.length - 1)) * plotWidth);
   const y = (v) => top + plotHeight * (1 - v / max);
-  for (const fraction of [0, 0.5, 1]) {
-    const gy = top + plotHeight * (1 - fraction);
-    svg.append(s("line", { x1: left, x2: width - right, y1: gy, y2: gy, stroke: GRID }),
-      text(left - 4, gy + 4, String(Math.round(max * fraction)), { "text-anchor": "end", fill: MUTED, "font-size": 10 }));
-  }
   const line = points.map((p, i) => `${i ? "L" : "M"} ${x(i).toFixed(1)} ${y(p.value).toFixed(1)}`).join(" ");
   const base = top + plotHeight;
   svg.append(s("path", { d: `${line} L ${x(points.length - 1).toFixed(1)} ${base} L ${x(0).toFixed(1)} ${base} Z`, fill: color, "fill-opacity": 0.18 }),
@@ -204,10 +195,7 @@ export function tagCloud({ title, rows, width = 560, empty = "No labels" }) {
   }
   const height = Math.max(60, (line + 1) * lineHeight + 16);
   const svg = frame(width, height, title, describe(rows));
-  if (!rows.length) {
-    svg.append(text(width / 2, height / 2, empty, { "text-anchor": "middle", fill: MUTED }));
-    return svg;
-  }
+  if (!rows.length) return emptyChart(svg, width, height, empty);
   for (const item of placed) {
     const y = 12 + item.line * lineHeight + 26;
     svg.append(maybeLink(item.row,
