@@ -46,10 +46,10 @@ def test_sqlite_connections_open_in_one_place() -> None:
     assert openers == ["db.py"]
 
 
-def test_no_capability_probes_on_analyzers_or_indexes() -> None:
-    """What an analyzer or an index can do is declared in its protocol, not guessed."""
-    probe = re.compile(r"\b(hasattr|getattr)\(\s*(recognizer|analyzer|r|e|enricher|index)\b")
-    probe_on_services = re.compile(r"\b(hasattr|getattr)\([^)]*\.index\b")
+def test_no_capability_probes_on_analyzers_indexes_or_stores() -> None:
+    """What an analyzer, an index or a store can do is declared in its protocol, not guessed."""
+    probe = re.compile(r"\b(hasattr|getattr)\(\s*(recognizer|analyzer|r|e|enricher|index|store)\b")
+    probe_on_services = re.compile(r"\b(hasattr|getattr)\([^)]*\.(index|store)\b")
     found = [
         f"{p.relative_to(PACKAGE)}:{n}"
         for p in python_sources()
