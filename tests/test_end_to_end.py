@@ -323,6 +323,7 @@ def test_reprocess_after_enabling_an_analyzer(photo_dir: Path, tmp_path: Path) -
     after = cli_json(richer, "show", "astronaut.jpg")
     assert len(after["faces"]) == 1 and "faces" in after["analyzed_with"]
     assert after["id"] == before["id"]
+    assert after["ingested_at"] == before["ingested_at"]  # reprocessing keeps the timeline
     assert cli_json(richer, "reprocess")["queued"] == 0  # resumable: done ones are current
     assert cli_json(richer, "reprocess", "--all", "--label", "espresso")["indexed"] == 1
     assert cli_json(richer, "status")["documents"] == 2

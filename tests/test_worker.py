@@ -118,6 +118,27 @@ def test_reupload_with_new_content_replaces_document(services: Services, tmp_pat
     assert {c.label: c.count for c in services.index.top_labels(5)} == {"green": 1}
 
 
+def test_reanalysis_keeps_ingested_at_and_a_new_version_gets_a_new_one(
+    services: Services,
+) -> None:
+    upload = upload_bytes(services, "t.png", png((255, 0, 0)))
+    run_once(services)
+    first = services.index.get(document_id("images", "t.png"))
+    assert first is not None and first.ingested_at
+    time.sleep(0.01)
+    again = make_notification("created", "images", "t.png", upload.size, upload.etag)
+    again["Records"][0]["imagedexReprocess"] = True  # what `imagedex reprocess` sends
+    services.queue.send(json.dumps(again))
+    assert run_once(services).stats.indexed == 1
+    redone = services.index.get(first.id)
+    assert redone is not None and redone.ingested_at == first.ingested_at
+    upload_bytes(services, "t.png", png((0, 0, 255)))  # a new version of the object
+    run_once(services)
+    replaced = services.index.get(first.id)
+    assert replaced is not None and replaced.ingested_at > first.ingested_at
+    assert replaced.labels[0].label == "blue"
+
+
 def test_huge_batch_mixed_with_hostile_keys(services: Services) -> None:
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
     keys = [f"batch/{i} ü+%20.png" for i in range(20)]

@@ -163,7 +163,13 @@ class Pipeline:
             taken_at=decoded.taken_at,
             camera=decoded.camera,
             gps=decoded.gps,
-            ingested_at=now_iso(),
+            # re-analysing the same object version (reprocess, new analyzers) keeps its place
+            # on the timeline; a new version of the object is a new ingestion
+            ingested_at=(
+                existing.ingested_at
+                if existing is not None and existing.etag == info.etag and existing.ingested_at
+                else now_iso()
+            ),
             analyzed_with=dict(self.analyzed_with),
             phash=dhash(decoded.image),
         )
