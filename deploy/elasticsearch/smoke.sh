@@ -10,21 +10,8 @@ set -euo pipefail
 URL="${1:-http://127.0.0.1:9200}"
 IDX="imagedex-smoke-$$-v1"
 ALIAS="imagedex-smoke-$$"
-H='Content-Type: application/json'
-fails=0
-passes=0
-
-req() { # METHOD PATH [BODY]
-  if [ $# -ge 3 ]; then curl -sS -m 30 -X "$1" "$URL$2" -H "$H" --data-binary "$3"; else curl -sS -m 30 -X "$1" "$URL$2"; fi
-}
-check() { # NAME JSON PYTHON-EXPR(r)
-  local name="$1" json="$2" expr="$3"
-  if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if ($expr) else 1)" "$json" 2>/dev/null; then
-    echo "ok   $name"; passes=$((passes + 1))
-  else
-    echo "FAIL $name: $json" | cut -c1-600; fails=$((fails + 1))
-  fi
-}
+# shellcheck source=../lib/smoke.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/smoke.sh"
 
 r="$(req GET /)"
 check "GET / (version 8.x)" "$r" 'r["version"]["number"].startswith("8.") and r["tagline"]'
@@ -104,10 +91,8 @@ check "search_after page 2" "$r" '[h["_source"]["id"] for h in r["hits"]["hits"]
 r="$(req GET "/$ALIAS/_count")"
 check "_count through the alias" "$r" 'r["count"] == 4'
 
-r="$(req GET "/_cluster/health")"
-check "cluster health green/yellow" "$r" 'r["status"] in ("green", "yellow")'
+check_health
 
 r="$(req DELETE "/imagedex-smoke-$$-v*")"
 check "wildcard index delete" "$r" 'r.get("acknowledged") is True'
-echo "smoke: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+smoke_done

@@ -13,21 +13,8 @@ case "${2:-}" in
   *) if curl -sS -m 10 "$URL/_cat/plugins?h=component" | grep -qx 'opensearch-knn'; then KNN=1; else KNN=0; fi ;;
 esac
 IDX="imagedex-smoke-$$"
-H='Content-Type: application/json'
-fails=0
-passes=0
-
-req() { # METHOD PATH [BODY]
-  if [ $# -ge 3 ]; then curl -sS -m 30 -X "$1" "$URL$2" -H "$H" -d "$3"; else curl -sS -m 30 -X "$1" "$URL$2"; fi
-}
-check() { # NAME JSON PYTHON-EXPR(r)
-  local name="$1" json="$2" expr="$3"
-  if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if ($expr) else 1)" "$json" 2>/dev/null; then
-    echo "ok   $name"; passes=$((passes + 1))
-  else
-    echo "FAIL $name: $json" | cut -c1-600; fails=$((fails + 1))
-  fi
-}
+# shellcheck source=../lib/smoke.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/smoke.sh"
 
 vec_mapping=''
 if [ "$KNN" = 1 ]; then
@@ -97,8 +84,6 @@ if [ "$KNN" = 1 ]; then
   check "k-NN query with filter" "$r" '[h["_source"]["key"] for h in r["hits"]["hits"]] == ["c.jpg"]'
 fi
 
-r="$(req GET "/_cluster/health")"
-check "cluster health green/yellow" "$r" 'r["status"] in ("green", "yellow")'
+check_health
 req DELETE "/$IDX" >/dev/null
-echo "smoke: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+smoke_done

@@ -20,16 +20,16 @@
  *   <config-dir>/elasticsearch.yml  node settings (written by deploy/elasticsearch.sh)
  *   <config-dir>/log4j2.properties  logging (written by deploy/elasticsearch.sh)
  *
- * The node stops cleanly on SIGTERM/SIGINT (a shutdown hook closes it).
+ * The node stops cleanly on SIGTERM/SIGINT: a shutdown hook closes it (NodeMain, in
+ * deploy/lib/src, which the script compiles with this file).
  */
 package imagedex.elasticsearch;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.Collections;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+
+import imagedex.node.NodeMain;
 
 import org.elasticsearch.common.logging.LogConfigurator;
 import org.elasticsearch.common.settings.Settings;
@@ -42,23 +42,14 @@ public final class LocalNode {
     private LocalNode() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: LocalNode <home-dir> <config-dir>");
-            System.exit(2);
-        }
-        Path home = Paths.get(args[0]).toAbsolutePath();
-        Path config = Paths.get(args[1]).toAbsolutePath();
-        if (!Files.isRegularFile(config.resolve("elasticsearch.yml"))) {
-            System.err.println("missing " + config.resolve("elasticsearch.yml"));
-            System.exit(2);
-        }
+        Path[] dirs = NodeMain.dirs(args, "elasticsearch.yml"); // {home, config}
 
         // what the distribution's bootstrap does first: route the server's logging API to log4j
         LogConfigurator.configureESLogging();
         LogConfigurator.registerErrorListener();
-        Settings input = Settings.builder().put("path.home", home.toString()).build();
+        Settings input = Settings.builder().put("path.home", dirs[0].toString()).build();
         Environment env = InternalSettingsPreparer.prepareEnvironment(
-            input, Collections.emptyMap(), config, () -> "node");
+            input, Collections.emptyMap(), dirs[1], () -> "node");
         LogConfigurator.setNodeName(Node.NODE_NAME_SETTING.get(env.settings()));
         LogConfigurator.configure(env, true);
 
@@ -74,29 +65,11 @@ public final class LocalNode {
             Runtime.getRuntime().halt(1);
             return;
         }
-        final CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            try {
-                node.prepareForClose();
-                node.close();
-                node.awaitClose(20, TimeUnit.SECONDS);
-            } catch (Exception e) {
-                e.printStackTrace();
-            } finally {
-                stopped.countDown();
-            }
-        }, "imagedex-node-shutdown"));
-
-        try {
-            node.start();
-        } catch (Throwable t) {
-            System.err.println("node failed to start: " + t);
-            t.printStackTrace();
-            // halt: the shutdown hook could block on a half-started node
-            Runtime.getRuntime().halt(1);
-        }
-        System.out.println("imagedex: node started");
-        stopped.await();
+        NodeMain.serve(node::start, () -> {
+            node.prepareForClose();
+            node.close();
+            node.awaitClose(20, TimeUnit.SECONDS);
+        }, "imagedex: node started");
     }
 
     /**

@@ -20,21 +20,21 @@
  * Collection<PluginInfo> (which carries the module name); both erase to the same constructor,
  * so the launcher looks at the generic type at run time and builds the matching collection.
  *
- * The node stops cleanly on SIGTERM/SIGINT (shutdown hook closes it).
+ * The node stops cleanly on SIGTERM/SIGINT: a shutdown hook closes it (NodeMain, in
+ * deploy/lib/src, which the script compiles with this file).
  */
 package imagedex.opensearch;
 
 import java.lang.reflect.ParameterizedType;
 import java.lang.reflect.Type;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+
+import imagedex.node.NodeMain;
 
 import org.opensearch.common.logging.LogConfigurator;
 import org.opensearch.common.settings.Settings;
@@ -69,21 +69,12 @@ public final class LocalNode {
     private LocalNode() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: LocalNode <home-dir> <config-dir>");
-            System.exit(2);
-        }
-        Path home = Paths.get(args[0]).toAbsolutePath();
-        Path config = Paths.get(args[1]).toAbsolutePath();
-        if (!Files.isRegularFile(config.resolve("opensearch.yml"))) {
-            System.err.println("missing " + config.resolve("opensearch.yml"));
-            System.exit(2);
-        }
+        Path[] dirs = NodeMain.dirs(args, "opensearch.yml"); // {home, config}
 
         LogConfigurator.registerErrorListener();
-        Settings input = Settings.builder().put("path.home", home.toString()).build();
+        Settings input = Settings.builder().put("path.home", dirs[0].toString()).build();
         Environment env = InternalSettingsPreparer.prepareEnvironment(
-            input, Collections.emptyMap(), config, () -> "node");
+            input, Collections.emptyMap(), dirs[1], () -> "node");
         LogConfigurator.setNodeName(Node.NODE_NAME_SETTING.get(env.settings()));
         LogConfigurator.configure(env);
 
@@ -101,28 +92,10 @@ public final class LocalNode {
         }
 
         final Node node = new PluginNode(env, arg);
-        final CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            try {
-                node.close();
-                node.awaitClose(20, TimeUnit.SECONDS);
-            } catch (Exception e) {
-                e.printStackTrace();
-            } finally {
-                stopped.countDown();
-            }
-        }, "imagedex-node-shutdown"));
-
-        try {
-            node.start();
-        } catch (Throwable t) {
-            System.err.println("node failed to start: " + t);
-            t.printStackTrace();
-            // halt: the shutdown hook could block on a half-started node
-            Runtime.getRuntime().halt(1);
-        }
-        System.out.println("imagedex: node started, plugins=" + plugins.size());
-        stopped.await();
+        NodeMain.serve(node::start, () -> {
+            node.close();
+            node.awaitClose(20, TimeUnit.SECONDS);
+        }, "imagedex: node started, plugins=" + plugins.size());
     }
 
     /** Entries {name, class name} whose class is on the classpath and is a Plugin. */
