@@ -1,0 +1,76 @@
+"""`imagedex dlq`: inspect and retry messages that failed processing."""
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from imagedex.cli.common import (
+    CliContext,
+    console,
+    out,
+    pass_ctx,
+    print_json,
+)
+from imagedex.errors import ImagedexError
+
+
+@click.group()
+def dlq() -> None:
+    """Inspect and retry messages that failed processing."""
+
+
+def _dead_letter_row(letter: Any) -> dict[str, Any]:
+    from imagedex.ingest.events import parse_notification
+
+    try:
+        keys = [e.key for e in parse_notification(letter.body)]
+    except ImagedexError:
+        keys = []
+    return {
+        "id": letter.id,
+        "keys": keys,
+        "error": letter.error,
+        "receive_count": letter.receive_count,
+        "failed_at": letter.failed_at,
+        "body": letter.body,
+    }
+
+
+@dlq.command("list")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def dlq_list(ctx: CliContext, limit: int, as_json: bool) -> None:
+    """Dead-lettered messages with the reason they failed."""
+    rows = [_dead_letter_row(d) for d in ctx.services.queue.dead_letters(limit)]
+    if as_json:
+        print_json({"total": ctx.services.queue.stats().dead, "messages": rows})
+        return
+    table = Table(title=f"{len(rows)} dead letter(s)")
+    table.add_column("id")
+    table.add_column("object")
+    table.add_column("receives", justify="right")
+    table.add_column("reason", overflow="fold")
+    for row in rows:
+        table.add_row(row["id"], ", ".join(row["keys"]), str(row["receive_count"]), row["error"])
+    out.print(table)
+
+
+@dlq.command("retry")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every dead letter.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def dlq_retry(ctx: CliContext, ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
+    """Send dead letters (the given ids, or --all) back to the queue."""
+    if not ids and not retry_all:
+        raise click.UsageError("give message ids or --all")
+    moved = ctx.services.queue.redrive(None if retry_all else list(ids))
+    if as_json:
+        print_json({"retried": moved})
+    else:
+        console.print(f"{moved} message(s) sent back to the queue")
+
+
+COMMANDS: list[click.Command] = [dlq]

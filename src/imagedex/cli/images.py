@@ -1,0 +1,316 @@
+"""Commands on the collection: ingest, search, show, labels, status, reprocess."""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from imagedex.cli.common import (
+    CliContext,
+    console,
+    out,
+    pass_ctx,
+    print_fields,
+    print_json,
+    progress_display,
+)
+from imagedex.cli.serve import run_worker_thread
+from imagedex.documents import SearchQuery
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--title", help="Title for the uploaded image(s) (default: the file name).")
+@click.option("--wait", is_flag=True, help="Return only when indexed or dead-lettered.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds --wait waits.")
+@click.option(
+    "--process/--no-process",
+    default=True,
+    show_default=True,
+    help="With --wait on the embedded queue, also work the queue in this process.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@pass_ctx
+def ingest(
+    ctx: CliContext,
+    paths: tuple[Path, ...],
+    title: str | None,
+    wait: bool,
+    timeout: float,
+    process: bool,
+    as_json: bool,
+) -> None:
+    """Upload image files or folders (folders: images found below them) for indexing."""
+    from imagedex.ingest.upload import upload_paths, wait_for
+
+    services = ctx.services
+    with progress_display(as_json) as progress:
+        task = progress.add_task("uploading", total=None)
+        uploads = upload_paths(
+            services, paths, title=title, on_upload=lambda _u: progress.advance(task)
+        )
+        progress.update(task, total=len(uploads), completed=len(uploads))
+        outcomes = None
+        if wait:
+            worker = None
+            if (
+                process
+                and not services.store.emits_events()
+                and services.settings.queue in ("", "sqlite")
+            ):
+                worker = run_worker_thread(services)
+            waiting = progress.add_task("indexing", total=len(uploads))
+            outcomes = wait_for(
+                services,
+                uploads,
+                timeout,
+                on_progress=lambda done, _total: progress.update(waiting, completed=done),
+            )
+            if worker is not None:
+                worker[1].set()
+                worker[0].join(timeout=60)
+    if outcomes is None:
+        result = {"uploaded": [u.__dict__ for u in uploads]}
+        if as_json:
+            print_json(result)
+        else:
+            console.print(f"uploaded {len(uploads)} file(s); the worker will index them")
+        return
+    failed = [o for o in outcomes if o.status != "indexed"]
+    if as_json:
+        print_json(
+            {
+                "indexed": sum(1 for o in outcomes if o.status == "indexed"),
+                "failed": sum(1 for o in outcomes if o.status == "failed"),
+                "pending": sum(1 for o in outcomes if o.status == "pending"),
+                "results": [
+                    {**o.upload.__dict__, "status": o.status, "reason": o.reason} for o in outcomes
+                ],
+            }
+        )
+    else:
+        console.print(f"indexed {len(outcomes) - len(failed)} of {len(outcomes)}")
+        for o in failed:
+            reason = o.reason or "not indexed before the timeout"
+            console.print(f"[red]{o.status}[/red] {o.upload.path}: {reason}")
+    if failed:
+        sys.exit(1)
+
+
+def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
+    return ", ".join(f"{lb['label']} {lb['confidence']:.0f}%" for lb in labels[:n])
+
+
+@click.command()
+@click.argument("text", required=False)
+@click.option("--label", "labels", multiple=True, help="Label to match (repeatable).")
+@click.option("--any", "match_any", is_flag=True, help="Match any of the labels, not all.")
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    help="Minimum label confidence (0-100).",
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option(
+    "--sort",
+    type=click.Choice(["relevance", "newest", "oldest", "title"]),
+    default="relevance",
+    show_default=True,
+)
+@click.option(
+    "--moderation",
+    type=click.Choice(["safe", "unsafe"]),
+    help="Only images without (safe) or with (unsafe) moderation labels >= 50%.",
+)
+@click.option("--after", metavar="DATE", help="Ingested on or after (ISO-8601, UTC by default).")
+@click.option("--before", metavar="DATE", help="Ingested before (ISO-8601, exclusive).")
+@click.option("--semantic", is_flag=True, help="Search TEXT by meaning, not by words.")
+@click.option("--like", "like", metavar="ID", help="Images similar to this one (by meaning).")
+@click.option("--json", "as_json", is_flag=True, help="Print {total, hits} as JSON.")
+@pass_ctx
+def search(
+    ctx: CliContext,
+    text: str | None,
+    labels: tuple[str, ...],
+    match_any: bool,
+    min_confidence: float,
+    limit: int,
+    offset: int,
+    sort: str,
+    moderation: str | None,
+    after: str | None,
+    before: str | None,
+    semantic: bool,
+    like: str | None,
+    as_json: bool,
+) -> None:
+    """Find images by label (with a minimum confidence) and/or free text, by meaning
+    (--semantic "a dog on a beach") or by example (--like ID).
+
+    TEXT may use the search box syntax: label:dog label:"golden retriever" confidence>=90
+    after:2026-01-01 before:2026-02-01 unsafe|safe sort:newest; other words are free text.
+    """
+    from imagedex.index.query_syntax import parse_query
+    from imagedex.search import search_json, with_vector
+
+    try:
+        base = SearchQuery(
+            labels=labels,
+            match_all_labels=not match_any,
+            min_confidence=min_confidence,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+            moderation=moderation or "",
+            date_from=after,
+            date_to=before,
+        )
+        query = parse_query(text, base) if text else base
+    except ValueError as exc:  # QuerySyntaxError is one
+        raise click.UsageError(str(exc)) from None
+    query = with_vector(ctx.services, query, semantic=semantic, like=like)
+    result = search_json(ctx.services, query)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"{result['total']} image(s)")
+    table.add_column("title")
+    table.add_column("labels")
+    table.add_column("location", overflow="fold")
+    for hit in result["hits"]:
+        table.add_row(hit["title"], _label_summary(hit["labels"]), hit["s3_location"])
+    out.print(table)
+
+
+@click.command()
+@click.argument("title_or_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole document as JSON.")
+@pass_ctx
+def show(ctx: CliContext, title_or_id: str, as_json: bool) -> None:
+    """What one image shows: its labels and metadata (by id, title or key)."""
+    from imagedex.search import document_json, resolve_document
+
+    doc = resolve_document(ctx.services, title_or_id)
+    if doc is None:
+        raise click.ClickException(f"no indexed image with id, title or key {title_or_id!r}")
+    data = document_json(doc)
+    if as_json:
+        print_json(data)
+        return
+    out.print(f"[bold]{doc.title}[/bold]  ({doc.width}×{doc.height}, {doc.content_type})")
+    out.print(f"id {doc.id}\n{doc.s3_location}")
+    if doc.description:
+        out.print(f"[italic]{doc.description}[/italic]")
+    table = Table()
+    table.add_column("label")
+    table.add_column("confidence", justify="right")
+    table.add_column("parents")
+    for label in doc.labels:
+        table.add_row(label.label, f"{label.confidence:.1f}%", ", ".join(label.parents[:5]))
+    out.print(table)
+
+
+@click.command()
+@click.option("--top", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--min-confidence", type=click.FloatRange(0, 100), default=0.0)
+@click.option("--json", "as_json", is_flag=True, help="Print {labels: [{label, count}]}.")
+@pass_ctx
+def labels(ctx: CliContext, top: int, min_confidence: float, as_json: bool) -> None:
+    """Label counts: how many images show each label, most common first."""
+    from imagedex.search import labels_json
+
+    data = labels_json(ctx.services, top, min_confidence)
+    if as_json:
+        print_json(data)
+        return
+    table = Table()
+    table.add_column("label")
+    table.add_column("images", justify="right")
+    for row in data["labels"]:
+        table.add_row(row["label"], str(row["count"]))
+    out.print(table)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(ctx: CliContext, as_json: bool) -> None:
+    """Queue depth, dead letters and documents indexed."""
+    services = ctx.services
+    stats = services.queue.stats()
+    data = {
+        "data_dir": str(services.settings.data_dir),
+        "store": services.settings.store_url,
+        "queue": {"visible": stats.visible, "in_flight": stats.in_flight, "dead": stats.dead},
+        "documents": services.index.count(),
+    }
+    print_fields(data, as_json)
+
+
+# -- dead letters -----------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--analyzer", help="Only images where this analyzer is missing or outdated.")
+@click.option("--label", help="Only images with this label (parents and aliases count).")
+@click.option("--all", "force", is_flag=True, help="Every selected image, even if current.")
+@click.option(
+    "--process/--no-process",
+    default=True,
+    show_default=True,
+    help="On the embedded queue, also do the work in this process (else workers do it).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def reprocess(
+    ctx: CliContext,
+    analyzer: str | None,
+    label: str | None,
+    force: bool,
+    process: bool,
+    as_json: bool,
+) -> None:
+    """Re-run recognition on stored images after a model or setting changed.
+
+    Without --all, only images analysed by other analyzer versions are redone, so an
+    interrupted run continues where it stopped when run again.
+    """
+    from imagedex.ingest.reprocess import Selection, enqueue
+    from imagedex.ingest.worker import Worker
+
+    services = ctx.services
+    selection = Selection(analyzer=analyzer, label=label, force=force)
+    with progress_display(as_json) as progress:
+        queued = progress.add_task("queued for reprocessing", total=None)
+        sent = enqueue(services, selection, lambda n: progress.update(queued, completed=n))
+        stats = None
+        if process and sent and services.settings.queue in ("", "sqlite"):
+            done = progress.add_task("reprocessed", total=sent)
+            runner = Worker(
+                services, on_batch=lambda s: progress.update(done, completed=s.messages)
+            )
+            stats = runner.run(once=True)
+    result = {
+        "queued": sent,
+        "processed": stats.messages if stats else 0,
+        "indexed": stats.indexed if stats else 0,
+        "dead_lettered": stats.dead_lettered if stats else 0,
+    }
+    if as_json:
+        print_json(result)
+    else:
+        console.print(
+            f"{sent} image(s) queued; {result['indexed']} reprocessed here"
+            if stats
+            else f"{sent} image(s) queued for the workers"
+        )
+
+
+# -- index maintenance ------------------------------------------------------------------------
+
+
+COMMANDS: list[click.Command] = [ingest, search, show, labels, status, reprocess]
