@@ -6,15 +6,17 @@ import importlib.util
 import io
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from imagedex.config import Settings, load_settings
-from imagedex.documents import Label
+from imagedex.documents import ImageDocument, Label, document_id
 from imagedex.recognition.base import Analysis, Analyzer
 from imagedex.services import Services
 
@@ -72,6 +74,47 @@ def services(settings: Settings) -> Iterator[Services]:
     svc = Services.from_settings(settings)
     yield svc
     svc.close()
+
+
+T = TypeVar("T")
+LabelSpec = Label | tuple[str, float, tuple[str, ...]]
+
+
+def make_document(
+    key: str, labels: Sequence[LabelSpec] = (), bucket: str = "b", **fields: Any
+) -> ImageDocument:
+    """A document as the pipeline would index it, for index tests; labels as Label objects
+    or (name, confidence, parents) tuples; any other field by name."""
+    return ImageDocument(
+        id=document_id(bucket, key),
+        bucket=bucket,
+        key=key,
+        title=str(fields.pop("title", key)),
+        s3_location=str(fields.pop("s3_location", f"s3://{bucket}/{key}")),
+        labels=[lb if isinstance(lb, Label) else Label(*lb) for lb in labels],
+        **fields,
+    )
+
+
+def run_concurrently(work: Callable[[], T], threads: int) -> tuple[list[T], list[BaseException]]:
+    """Run `work` in `threads` threads released together; their results and their errors."""
+    start = threading.Barrier(threads)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait()
+            results.append(work())
+        except BaseException as exc:  # the caller asserts on them
+            errors.append(exc)
+
+    started = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return results, errors
 
 
 def png(colour: tuple[int, int, int], size: int = 64) -> bytes:

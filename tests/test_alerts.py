@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from cli_helpers import free_port, imagedex_env, run_cli
-from conftest import ColourRecognizer
+from conftest import ColourRecognizer, make_document
 from http_receiver import Receiver, http_receiver
 from imagedex.alerts.evaluate import ImageRuleHook
 from imagedex.alerts.jobs import make_handler
@@ -64,14 +64,12 @@ def doc(
     moderation: list[dict[str, Any]] | None = None,
     ingested_at: str = "",
 ) -> ImageDocument:
-    return ImageDocument(
-        id=document_id("images", name),
+    return make_document(
+        name,
+        labels or [],
         bucket="images",
-        key=name,
-        title=name,
         s3_location=f"file:///bucket/{name}",
         etag="e-" + name,
-        labels=labels or [],
         text=text or [],
         moderation=moderation or [],
         ingested_at=ingested_at or iso(T0),

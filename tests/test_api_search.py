@@ -7,21 +7,14 @@ import dataclasses
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import make_document
 from imagedex.api import create_app
-from imagedex.documents import ImageDocument, Label, document_id
+from imagedex.documents import ImageDocument
 from imagedex.services import Services
 
 
 def doc(key: str, labels: list[tuple[str, float, tuple[str, ...]]], at: str) -> ImageDocument:
-    return ImageDocument(
-        id=document_id("b", key),
-        bucket="b",
-        key=key,
-        title=key,
-        s3_location=f"s3://b/{key}",
-        ingested_at=at,
-        labels=[Label(n, c, p) for n, c, p in labels],
-    )
+    return make_document(key, labels, ingested_at=at)
 
 
 @pytest.fixture

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from conftest import run_concurrently
 from imagedex.api import create_app
 from imagedex.dashboard import dashboard_data, panel_rows
 from imagedex.documents import ImageDocument, Label, SearchQuery, document_id
@@ -154,22 +153,7 @@ def test_thumbnail_errors(services: Services, client: TestClient) -> None:
 
 def test_concurrent_requests_make_one_intact_thumbnail(services: Services) -> None:
     doc = add_image(services, "photos/busy.jpg", jpeg((2000, 1500), (90, 90, 200)))
-    paths: list[Path] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
-
-    def request() -> None:
-        try:
-            start.wait()
-            paths.append(thumbnail(services, doc.id, 640))
-        except BaseException as exc:  # surfaced by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=request) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    paths, errors = run_concurrently(lambda: thumbnail(services, doc.id, 640), 8)
     assert not errors and len(set(paths)) == 1
     with Image.open(paths[0]) as image:
         image.load()  # a torn write would fail to decode

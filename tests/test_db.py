@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_concurrently
 from imagedex.db import Database, add_column, newest_rows
 from imagedex.documents import SearchQuery, document_id
 from imagedex.index.sqlite import SqliteIndex
@@ -284,19 +285,7 @@ def test_concurrent_openers_migrate_once(tmp_path: Path) -> None:
         "CREATE TABLE runs (n INTEGER)",  # would fail if run twice
         "INSERT INTO runs VALUES (1)",
     ]
-    errors: list[BaseException] = []
-
-    def open_it() -> None:
-        try:
-            Database(path, steps).close()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_it) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _, errors = run_concurrently(lambda: Database(path, steps).close(), 4)
     assert errors == []
     database = Database(path, steps)
     assert database.connection().execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from imagedex.documents import Facets, ImageDocument, Label, SearchQuery, document_id
+from conftest import make_document
+from imagedex.documents import Facets, ImageDocument, Label, SearchQuery
 from imagedex.index import SearchIndex, open_index
 
 BACKENDS = ["sqlite", "opensearch", "elasticsearch"]
@@ -21,12 +22,10 @@ BACKENDS = ["sqlite", "opensearch", "elasticsearch"]
 def make_doc(
     key: str, labels: list[tuple[str, float, tuple[str, ...]]], at: int, **extra: object
 ) -> ImageDocument:
-    return ImageDocument(
-        id=document_id("b", key),
-        bucket="b",
-        key=key,
+    return make_document(
+        key,
+        [Label(n, c, p, aliases=("alias-" + n,) if n == "pizza" else ()) for n, c, p in labels],
         title=str(extra.get("title", key)),
-        s3_location=f"s3://b/{key}",
         etag=f"etag-{key}",
         size=1000 + at,
         content_type="image/jpeg",
@@ -34,9 +33,6 @@ def make_doc(
         height=480,
         ingested_at=f"2026-01-01T00:00:{at:02d}.000Z",
         analyzed_with={"imagenet": "1"},
-        labels=[
-            Label(n, c, p, aliases=("alias-" + n,) if n == "pizza" else ()) for n, c, p in labels
-        ],
         text=list(extra.get("text", [])),  # type: ignore[call-overload]
     )
 

@@ -2,23 +2,16 @@ from pathlib import Path
 
 import pytest
 
-from imagedex.documents import ImageDocument, Label, SearchQuery, document_id
+from conftest import make_document
+from imagedex.documents import ImageDocument, SearchQuery, document_id
 from imagedex.index.sqlite import SqliteIndex, fts_query
 
 
 def doc(
     key: str, labels: list[tuple[str, float, tuple[str, ...]]], **extra: object
 ) -> ImageDocument:
-    return ImageDocument(
-        id=document_id("b", key),
-        bucket="b",
-        key=key,
-        title=str(extra.pop("title", key)),
-        s3_location=f"s3://b/{key}",
-        ingested_at=str(extra.pop("ingested_at", "2026-01-01T00:00:00Z")),
-        labels=[Label(name, conf, parents) for name, conf, parents in labels],
-        text=list(extra.pop("text", [])),  # type: ignore[call-overload]
-    )
+    extra.setdefault("ingested_at", "2026-01-01T00:00:00Z")
+    return make_document(key, labels, **extra)
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import threading
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import run_concurrently
 from imagedex.errors import RecognitionError
 from imagedex.recognition.text_embedding import TextEmbedder
 
@@ -127,20 +127,7 @@ def test_arguments_are_checked() -> None:
 
 def test_thread_safe_lazy_load() -> None:
     fresh = TextEmbedder(threads=1)
-    results: list[np.ndarray] = []
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            results.append(fresh.embed(["a dog on the beach"]))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_concurrently(lambda: fresh.embed(["a dog on the beach"]), 4)
     assert not errors
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
