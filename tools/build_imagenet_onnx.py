@@ -6,7 +6,10 @@ writes a plain fp32 ONNX graph:
 
 * input ``pixels``: float32 ``[N, 3, H, W]``, already normalised (see the ``imagedex.*`` metadata
   properties for mean/std/size), dynamic batch dimension;
-* output ``logits``: float32 ``[N, 1000]``.
+* output ``logits``: float32 ``[N, 1000]``;
+* output ``features``: float32 ``[N, 1280]``, the globally average-pooled activations the
+  classifier reads (the image's visual embedding; not normalised). ``logits`` is computed from
+  it exactly as before, so adding it changed no class score.
 
 The output is deterministic: the same weights give the same bytes on every run.
 
@@ -67,6 +70,9 @@ class Weights:
 class GraphBuilder(OnnxGraph):
     """The convolution-network pieces on top of the shared graph accumulator."""
 
+    #: Width of the pooled ``features`` output, set by ``classifier_head``.
+    feature_dim: int = 0
+
     def conv(
         self,
         x: str,
@@ -99,12 +105,16 @@ class GraphBuilder(OnnxGraph):
         return self.node("Clip", [x, "relu6.min", "relu6.max"], name)
 
     def classifier_head(self, x: str, weight: np.ndarray, bias: np.ndarray) -> str:
+        """Pool, flatten (the ``features`` output) and the linear classifier (``logits``)."""
         pooled = self.node("GlobalAveragePool", [x], "pool")
-        flat = self.node("Flatten", [pooled], "flatten", axis=1)
+        self.nodes.append(
+            helper.make_node("Flatten", [pooled], ["features"], name="flatten", axis=1)
+        )
+        self.feature_dim = int(weight.shape[1])
         w = self.const("classifier.weight", weight.astype(np.float32))
         b = self.const("classifier.bias", bias.astype(np.float32))
         self.nodes.append(
-            helper.make_node("Gemm", [flat, w, b], ["logits"], name="classifier", transB=1)
+            helper.make_node("Gemm", ["features", w, b], ["logits"], name="classifier", transB=1)
         )
         return "logits"
 
@@ -275,10 +285,15 @@ def build_model(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     model = g.model(
         f"imagedex_{spec.name}",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, [n, 3, "H", "W"])],
-        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [n, 1000])],
+        [
+            helper.make_tensor_value_info(out, TensorProto.FLOAT, [n, 1000]),
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, [n, g.feature_dim]),
+        ],
         "tools/build_imagenet_onnx.py",
     )
-    model.doc_string = f"{spec.name} ImageNet-1k classifier; weights: {spec.license}"
+    model.doc_string = (
+        f"{spec.name} ImageNet-1k classifier and pooled features; weights: {spec.license}"
+    )
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     preprocess = {
         "input_size": spec.input_size,

@@ -87,17 +87,21 @@ class ImageDocument:
     text: list[str] = field(default_factory=list)
     moderation: list[dict[str, Any]] = field(default_factory=list)
     embedding: list[float] | None = None
+    #: How the image looks (1280 floats, unit length, from the ImageNet model): "more like this"
+    visual_embedding: list[float] | None = None
     description: str = ""
     phash: str = ""
     near_duplicates: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        # asdict() deep-copies every field; the labels and the 384-float embedding are copied
-        # here directly instead (4x faster per document, measured in bench/bench_index.py)
-        data = asdict(replace(self, labels=[], embedding=None))
+        # asdict() deep-copies every field; the labels and the vectors are copied here directly
+        # instead (4x faster per document, measured in bench/bench_index.py)
+        data = asdict(replace(self, labels=[], embedding=None, visual_embedding=None))
         data["labels"] = [label.to_dict() for label in self.labels]
         data["embedding"] = list(self.embedding) if self.embedding is not None else None
+        visual = self.visual_embedding
+        data["visual_embedding"] = list(visual) if visual is not None else None
         return data
 
     def label_text(self) -> str:
@@ -172,6 +176,10 @@ def utc_timestamp(value: str) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: The document fields a vector query can search: the text embedding and the visual one.
+VECTOR_FIELDS = ("embedding", "visual_embedding")
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     """One query model; each backend translates it structurally, never user text into SQL/DSL."""
@@ -185,6 +193,9 @@ class SearchQuery:
     sort: str = "relevance"  # relevance | newest | oldest | title
     moderation: str = ""  # "" (any) | "safe" | "unsafe"
     vector: tuple[float, ...] | None = None  # semantic / similar-image: nearest neighbours first
+    # the document vector `vector` is compared with: "embedding" (text: semantic search, and
+    # "more like this" for images without a visual one) or "visual_embedding" (how images look)
+    vector_field: str = "embedding"
     exclude_id: str = ""  # "more like this": leave the example image itself out
     unsafe_threshold: float = 50.0  # moderation confidence at which an image counts as unsafe
     # ingested_at range, from inclusive, to exclusive; any ISO-8601 form in, canonical UTC kept
@@ -213,6 +224,8 @@ class SearchQuery:
             raise ValueError("moderation must be '', 'safe' or 'unsafe'")
         if self.sort not in ("relevance", "newest", "oldest", "title"):
             raise ValueError("sort must be one of relevance, newest, oldest, title")
+        if self.vector_field not in VECTOR_FIELDS:
+            raise ValueError(f"vector_field must be one of {', '.join(VECTOR_FIELDS)}")
 
 
 @dataclass

@@ -17,7 +17,13 @@ def with_vector(
     services: Services, query: SearchQuery, semantic: bool = False, like: str | None = None
 ) -> SearchQuery:
     """Turn `semantic` (embed the query text) or `like` (an image's own vector) into a vector
-    query; the query's other filters still apply."""
+    query; the query's other filters still apply.
+
+    `like` compares how images look: the example's `visual_embedding` against the others'
+    (so renaming a file never changes its neighbours). An example indexed before visual
+    embeddings existed (not yet reprocessed) falls back to its text `embedding`, which
+    compares descriptions, labels and titles instead. Either way the example itself is left out.
+    """
     import dataclasses
 
     from imagedex.errors import ConfigError
@@ -26,14 +32,23 @@ def with_vector(
         example = services.index.get(like)
         if example is None:
             raise ConfigError(f"no indexed image with id {like!r} to find similar images to")
+        if example.visual_embedding:
+            return dataclasses.replace(
+                query,
+                vector=tuple(example.visual_embedding),
+                vector_field="visual_embedding",
+                exclude_id=like,
+            )
         if not example.embedding:
             raise ConfigError(f"image {like!r} has no embedding yet (reprocess it)")
-        return dataclasses.replace(query, vector=tuple(example.embedding), exclude_id=like)
+        return dataclasses.replace(
+            query, vector=tuple(example.embedding), vector_field="embedding", exclude_id=like
+        )
     if semantic:
         if not query.text:
             raise ConfigError("semantic search needs text to search for")
         vector = services.query_embedder().embed_query(query.text)
-        return dataclasses.replace(query, vector=tuple(vector), text=None)
+        return dataclasses.replace(query, vector=tuple(vector), vector_field="embedding", text=None)
     return query
 
 

@@ -69,7 +69,9 @@ def search(
     _who: ViewerDep,
     query: FiltersDep,
     semantic: Annotated[bool, Query(description="search q's words by meaning")] = False,
-    like: Annotated[str | None, Query(max_length=64, description="similar to image id")] = None,
+    like: Annotated[
+        str | None, Query(max_length=64, description="images that look like this image id")
+    ] = None,
     facets: Annotated[bool, Query(description="add facets over the matching images")] = False,
     facet_labels: Annotated[int, Query(ge=0, le=MAX_LABELS)] = 20,
     interval: IntervalParam = "day",

@@ -129,7 +129,9 @@ def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
 @click.option("--after", metavar="DATE", help="Ingested on or after (ISO-8601, UTC by default).")
 @click.option("--before", metavar="DATE", help="Ingested before (ISO-8601, exclusive).")
 @click.option("--semantic", is_flag=True, help="Search TEXT by meaning, not by words.")
-@click.option("--like", "like", metavar="ID", help="Images similar to this one (by meaning).")
+@click.option(
+    "--like", "like", metavar="ID", help="Images that look like this one (whatever their names)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {total, hits} as JSON.")
 @pass_ctx
 def search(
@@ -149,7 +151,7 @@ def search(
     as_json: bool,
 ) -> None:
     """Find images by label (with a minimum confidence) and/or free text, by meaning
-    (--semantic "a dog on a beach") or by example (--like ID).
+    (--semantic "a dog on a beach") or by example (--like ID: images that look alike).
 
     TEXT may use the search box syntax: label:dog label:"golden retriever" confidence>=90
     after:2026-01-01 before:2026-02-01 unsafe|safe sort:newest; other words are free text.

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
+import numpy as np
+
 from imagedex.documents import Facets, ImageDocument, LabelCount, SearchQuery, SearchResult
 from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
 from imagedex.enrich.phash import bands as phash_bands
@@ -24,6 +26,8 @@ log = logging.getLogger("imagedex.index.engine")
 
 Flavor = Literal["opensearch", "elasticsearch"]
 BULK_CHUNK = 500
+VISUAL_EMBEDDING_DIM = 1280  # the ImageNet model's pooled features
+VECTOR_TYPES = ("knn_vector", "dense_vector")
 
 
 def _engine_document(doc: ImageDocument) -> dict[str, Any]:
@@ -33,11 +37,20 @@ def _engine_document(doc: ImageDocument) -> dict[str, Any]:
     if not body.get("taken_at"):
         body["taken_at"] = None
     body["phash_bands"] = phash_bands(doc.phash) if doc.phash else []
+    if doc.visual_embedding:
+        # each value as the shortest text that reads back as the same float32 (what the engine
+        # keeps): about 16 KB of `_source` per image instead of 28 KB
+        vector = np.asarray(doc.visual_embedding, dtype=np.float32)
+        body["visual_embedding"] = [float(str(x)) for x in vector]
     return body
 
 
 def _from_source(source: dict[str, Any]) -> ImageDocument:
     source = {k: v for k, v in source.items() if k not in dsl.INTERNAL_FIELDS}
+    if source.get("visual_embedding"):  # the float32 values written, exactly
+        source["visual_embedding"] = np.asarray(
+            source["visual_embedding"], dtype=np.float32
+        ).tolist()
     return ImageDocument.from_dict(source)
 
 
@@ -50,6 +63,7 @@ class EngineIndex:
         refresh: str = "wait_for",
         replicas: int = 0,
         embedding_dim: int = 384,
+        visual_dim: int = VISUAL_EMBEDDING_DIM,
     ) -> None:
         if not alias or alias.startswith(("_", "-")) or alias.lower() != alias:
             raise ValueError(f"invalid index name {alias!r}: lower case, not starting with _ or -")
@@ -59,29 +73,53 @@ class EngineIndex:
         self.refresh = refresh
         self.replicas = replicas
         self.embedding_dim = embedding_dim
-        self._vector_field: dict[str, Any] | None = None
+        self.visual_dim = visual_dim
         self.ensure()
 
     # -- index lifecycle ------------------------------------------------------------------------
 
-    def _detect_vector_field(self) -> dict[str, Any] | None:
-        """A real vector field where the engine has one: ES `dense_vector`, OpenSearch k-NN
-        `knn_vector` (Lucene engine) when the k-NN plugin is installed; else None (stored only)."""
+    def _detect_vector_field(
+        self, dims: int | None = None, quantized: bool = False
+    ) -> dict[str, Any] | None:
+        """A real vector field of `dims` (default: the text embedding's) where the engine has
+        one: ES `dense_vector` (HNSW; `quantized`: `int8_hnsw` where the version has it, 8.12+),
+        OpenSearch k-NN `knn_vector` (HNSW, Lucene engine) when the k-NN plugin is installed;
+        else None (stored only)."""
+        dims = dims or self.embedding_dim
         if self.flavor == "elasticsearch":
-            return {
+            field: dict[str, Any] = {
                 "type": "dense_vector",
-                "dims": self.embedding_dim,
+                "dims": dims,
                 "index": True,
                 "similarity": "cosine",
             }
+            if quantized and self._has_int8_hnsw():
+                field["index_options"] = {"type": "int8_hnsw"}
+            return field
         plugins = self.client.request("GET", "/_cat/plugins", params={"format": "json"}) or []
         if any(p.get("component") == "opensearch-knn" for p in plugins):
             return {
                 "type": "knn_vector",
-                "dimension": self.embedding_dim,
+                "dimension": dims,
                 "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
             }
         return None
+
+    def _visual_vector_field(self) -> dict[str, Any] | None:
+        """`visual_embedding`: 1280 floats an image, so int8-quantised HNSW where ES has it (a
+        quarter of the memory the search needs; the floats are kept in the index as well)."""
+        return self._detect_vector_field(self.visual_dim, quantized=True)
+
+    def _has_int8_hnsw(self) -> bool:
+        version = (self.client.request("GET", "/") or {}).get("version", {})
+        if version.get("distribution") == "opensearch":
+            return False
+        number = str(version.get("number", ""))
+        try:
+            major, minor = (int(part) for part in number.split(".")[:2])
+        except ValueError:
+            return False
+        return (major, minor) >= (8, 12)
 
     def _aliased_indices(self) -> list[str]:
         found = self.client.request("GET", f"/_alias/{self.alias}", allow=(404,))
@@ -103,14 +141,15 @@ class EngineIndex:
 
     def _create_version(self, version: int) -> str:
         name = f"{self.alias}-v{version}"
-        self._vector_field = self._detect_vector_field()
+        text = self._detect_vector_field()
+        visual = self._visual_vector_field() if text else None
         settings = dsl.index_settings(replicas=self.replicas)
-        if self._vector_field and self._vector_field["type"] == "knn_vector":
+        if text and text["type"] == "knn_vector":
             settings["knn"] = True
         self.client.request(
             "PUT",
             f"/{name}",
-            {"settings": settings, "mappings": dsl.mappings(self._vector_field)},
+            {"settings": settings, "mappings": dsl.mappings(text, visual)},
         )
         return name
 
@@ -145,6 +184,10 @@ class EngineIndex:
         missing = {k: v for k, v in wanted.items() if k not in known}
         if not missing:
             return
+        if "visual_embedding" in missing and self._vector_type() in VECTOR_TYPES:
+            # the index searches vectors (made with the k-NN plugin, `index.knn` on): the new
+            # vector is searchable too, without a reindex
+            missing["visual_embedding"] = self._visual_vector_field() or dsl.STORED_VECTOR
         try:
             self.client.request("PUT", f"/{self.alias}/_mapping", {"properties": missing})
         except EngineRequestError as exc:
@@ -254,16 +297,18 @@ class EngineIndex:
         )
         return [_from_source(h["_source"]) for h in response["hits"]["hits"]]
 
-    def _vector_type(self) -> str:
-        mapping = self.client.request("GET", f"/{self.alias}/_mapping/field/embedding") or {}
+    def _vector_type(self, field: str = "embedding") -> str:
+        """The type `field` has in the index: `knn_vector` / `dense_vector` when the engine can
+        search it."""
+        mapping = self.client.request("GET", f"/{self.alias}/_mapping/field/{field}") or {}
         for body in mapping.values():
-            field = body.get("mappings", {}).get("embedding", {}).get("mapping", {})
-            return str(field.get("embedding", {}).get("type", ""))
+            found = body.get("mappings", {}).get(field, {}).get("mapping", {})
+            return str(found.get(field, {}).get("type", ""))
         return ""
 
     def search(self, query: SearchQuery) -> SearchResult:
         if query.vector is not None:
-            if self._vector_type() not in ("knn_vector", "dense_vector"):
+            if self._vector_type(field=query.vector_field) not in VECTOR_TYPES:
                 raise ConfigError(
                     "semantic and similar-image search need vector search in the engine: "
                     "install the OpenSearch k-NN plugin (then `imagedex index migrate`)"

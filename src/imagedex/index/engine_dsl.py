@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from imagedex.documents import (
+    VECTOR_FIELDS,
     Facets,
     LabelCount,
     ModerationCounts,
@@ -22,7 +23,9 @@ MIN_SIMILARITY = 0.2  # as the SQLite index: weaker "matches" are noise
 TEXT_FIELDS = ["title", "label_text", "text"]
 # Fields imagedex derives for the engine alone; never part of a returned document.
 INTERNAL_FIELDS = ("label_text", "phash_bands", "max_confidence")
-HIT_SOURCE = {"excludes": [*INTERNAL_FIELDS, "embedding"]}  # search hits need no vectors
+HIT_SOURCE = {"excludes": [*INTERNAL_FIELDS, *VECTOR_FIELDS]}  # search hits need no vectors
+#: A vector field kept in `_source` only (an engine without vector search).
+STORED_VECTOR = {"type": "float", "index": False, "doc_values": False}
 
 
 def index_settings(replicas: int = 0, shards: int = 1) -> dict[str, Any]:
@@ -59,8 +62,12 @@ def _scored_labels(**more: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def mappings(vector_field: dict[str, Any] | None) -> dict[str, Any]:
-    """The document of DESIGN.md. `labels` is nested so label and confidence match together."""
+def mappings(
+    vector_field: dict[str, Any] | None, visual_field: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The document of DESIGN.md. `labels` is nested so label and confidence match together.
+    `vector_field` / `visual_field`: the engine's k-NN mapping of `embedding` (text) and
+    `visual_embedding` (how the image looks); None keeps that vector in `_source` only."""
     properties: dict[str, Any] = {
         "id": {"type": "keyword"},
         "title": {"type": "text", "analyzer": "folded", "fields": {"keyword": _keyword()}},
@@ -92,7 +99,8 @@ def mappings(vector_field: dict[str, Any] | None) -> dict[str, Any]:
         "phash": {"type": "keyword"},
         "phash_bands": {"type": "keyword"},
         "near_duplicates": {"type": "keyword"},
-        "embedding": vector_field or {"type": "float", "index": False, "doc_values": False},
+        "embedding": vector_field or STORED_VECTOR,
+        "visual_embedding": visual_field or STORED_VECTOR,
     }
     return {"dynamic": "strict", "properties": properties}
 
@@ -140,7 +148,8 @@ def text_clause(text: str) -> dict[str, Any] | None:
 
 
 def vector_body(query: SearchQuery, flavor: str) -> dict[str, Any]:
-    """Nearest neighbours of `query.vector`, restricted by the query's other filters."""
+    """Nearest neighbours of `query.vector` in `query.vector_field`, restricted by the query's
+    other filters."""
     import dataclasses
 
     filtered = search_body(dataclasses.replace(query, vector=None, exclude_id=""))["query"]
@@ -154,9 +163,12 @@ def vector_body(query: SearchQuery, flavor: str) -> dict[str, Any]:
         "track_total_hits": True,
         "_source": HIT_SOURCE,
     }
+    field = query.vector_field
+    if field not in VECTOR_FIELDS:  # SearchQuery checks it too; never a field from elsewhere
+        raise ValueError(f"no vector field {field!r}")
     if flavor == "elasticsearch":
         body["knn"] = {
-            "field": "embedding",
+            "field": field,
             "query_vector": vector,
             "k": k,
             "num_candidates": max(k, 100),
@@ -164,7 +176,7 @@ def vector_body(query: SearchQuery, flavor: str) -> dict[str, Any]:
             "similarity": MIN_SIMILARITY,
         }
     else:
-        body["query"] = {"knn": {"embedding": {"vector": vector, "k": k, "filter": filtered}}}
+        body["query"] = {"knn": {field: {"vector": vector, "k": k, "filter": filtered}}}
         body["min_score"] = (1 + MIN_SIMILARITY) / 2  # Lucene cosine score = (1 + cos) / 2
     return body
 

@@ -180,6 +180,7 @@ _MIGRATIONS: list[Migration] = [
     _canonical_ingested_at,
     "CREATE INDEX IF NOT EXISTS docs_unsafe ON docs (unsafe);"
     " CREATE INDEX IF NOT EXISTS docs_max_confidence ON docs (max_confidence);",
+    vectors.VISUAL_SCHEMA,  # images indexed before get theirs on `imagedex reprocess`
 ]
 
 
@@ -191,7 +192,7 @@ class SqliteIndex:
             _MIGRATIONS,
             pragmas={"cache_size": -65536, "temp_store": "MEMORY"},
         )
-        self._vectors = vectors.VectorCache()
+        self._vectors = {name: vectors.VectorCache(table) for name, table in vectors.TABLES.items()}
 
     def _db(self) -> sqlite3.Connection:
         return self._database.connection()
@@ -208,7 +209,8 @@ class SqliteIndex:
         if row is not None:
             self._remove_rows(db, row[0])
         data = doc.to_dict()
-        embedding = data.pop("embedding", None)  # kept as a float32 blob, not JSON text
+        # the vectors are kept as float32 blobs in their own tables, not as JSON text
+        found = {name: data.pop(name, None) for name in vectors.TABLES}
         body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         cur = db.execute(
             "INSERT INTO docs (rowid, id, title, title_lower, ingested_at, body, unsafe,"
@@ -225,12 +227,13 @@ class SqliteIndex:
             ),
         )
         rowid = cur.lastrowid
-        if embedding:
-            db.execute(
-                "INSERT OR REPLACE INTO embeddings (doc, vec) VALUES (?, ?)",
-                (rowid, vectors.encode(embedding)),
-            )
-            vectors.bump_generation(db)
+        for name, table in vectors.TABLES.items():
+            if found[name]:
+                db.execute(
+                    f"INSERT OR REPLACE INTO {table} (doc, vec) VALUES (?, ?)",
+                    (rowid, vectors.encode(found[name])),
+                )
+                vectors.bump_generation(db, table)
         db.executemany(
             "INSERT INTO label_terms (doc, term, confidence, is_label) VALUES (?, ?, ?, ?)",
             [(rowid, term, conf, own) for term, conf, own in _label_terms(doc)],
@@ -263,8 +266,9 @@ class SqliteIndex:
         self._bump_counts(db, _primary_labels(old), -1)
         db.execute("DELETE FROM label_terms WHERE doc = ?", (rowid,))
         db.execute("DELETE FROM phash_bands WHERE doc = ?", (rowid,))
-        if db.execute("DELETE FROM embeddings WHERE doc = ?", (rowid,)).rowcount:
-            vectors.bump_generation(db)
+        for table in vectors.TABLES.values():
+            if db.execute(f"DELETE FROM {table} WHERE doc = ?", (rowid,)).rowcount:
+                vectors.bump_generation(db, table)
         db.execute("DELETE FROM docs_fts WHERE rowid = ?", (rowid,))
         db.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
 
@@ -278,10 +282,21 @@ class SqliteIndex:
     # -- reads ----------------------------------------------------------------------------------
 
     def _with_embedding(self, rowid: int, body: str) -> ImageDocument:
+        """The document with its vectors (kept apart from the JSON body)."""
         doc = ImageDocument.from_dict(json.loads(body))
-        row = self._db().execute("SELECT vec FROM embeddings WHERE doc = ?", (rowid,)).fetchone()
-        if row is not None:
-            doc.embedding = vectors.decode(row[0])
+        text, visual = (
+            self._db()
+            .execute(
+                "SELECT (SELECT vec FROM embeddings WHERE doc = ?),"
+                " (SELECT vec FROM visual_embeddings WHERE doc = ?)",
+                (rowid, rowid),
+            )
+            .fetchone()
+        )
+        if text is not None:
+            doc.embedding = vectors.decode(text)
+        if visual is not None:
+            doc.visual_embedding = vectors.decode(visual)
         return doc
 
     def get(self, doc_id: str) -> ImageDocument | None:
@@ -390,7 +405,8 @@ class SqliteIndex:
             row = db.execute("SELECT rowid FROM docs WHERE id = ?", (query.exclude_id,)).fetchone()
             exclude = row[0] if row else None
         assert query.vector is not None
-        rowids, _sims = self._vectors.search(db, query.vector, candidates, exclude)
+        cache = self._vectors[query.vector_field]
+        rowids, _sims = cache.search(db, query.vector, candidates, exclude)
         page = [int(r) for r in rowids[query.offset : query.offset + query.limit]]
         bodies = (
             dict(

@@ -1,9 +1,12 @@
 """Exact nearest-neighbour search over embeddings kept in SQLite, for the embedded index.
 
-Vectors live in `embeddings(doc, vec)` as float32 blobs; searches run against an in-memory
-matrix that is reloaded only when another writer changed the embeddings (a generation counter
+Vectors live in one table per document field (`TABLES`): `embeddings(doc, vec)` (the text
+embedding, 384 floats) and `visual_embeddings(doc, vec)` (how the image looks, 1280 floats), as
+float32 blobs. Searches run against an in-memory matrix per table that is loaded on the first
+search and reloaded only when another writer changed that table (a generation counter per table
 in `meta`). Exact cosine similarity over all vectors costs ~N×D multiply-adds: a few ms per query
-for 100k images of 384 dimensions. Collections far beyond that belong on OpenSearch's k-NN.
+for 100k images of 384 dimensions, ~3x that for the visual vectors, whose matrix takes 5 KB per
+image in memory (100k images: 512 MB). Collections far beyond that belong on OpenSearch's k-NN.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ CREATE TABLE IF NOT EXISTS embeddings (doc INTEGER PRIMARY KEY, vec BLOB NOT NUL
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('embeddings_generation', 0);
 """
+VISUAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS visual_embeddings (doc INTEGER PRIMARY KEY, vec BLOB NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('visual_embeddings_generation', 0);
+"""
+#: Each vector field of a document and the table holding it (fixed names, never user input).
+TABLES = {"embedding": "embeddings", "visual_embedding": "visual_embeddings"}
 MIN_SIMILARITY = 0.2  # below this a "match" is noise; counted hits stop here
 
 
@@ -35,12 +44,17 @@ def decode(blob: bytes) -> list[float]:
     return [float(x) for x in np.frombuffer(blob, dtype=np.float32)]
 
 
-def bump_generation(db: sqlite3.Connection) -> None:
-    db.execute("UPDATE meta SET value = value + 1 WHERE key = 'embeddings_generation'")
+def bump_generation(db: sqlite3.Connection, table: str = "embeddings") -> None:
+    db.execute("UPDATE meta SET value = value + 1 WHERE key = ?", (f"{table}_generation",))
 
 
 class VectorCache:
-    def __init__(self) -> None:
+    """The vectors of one table (see `TABLES`) as a normalised in-memory matrix."""
+
+    def __init__(self, table: str = "embeddings") -> None:
+        if table not in TABLES.values():
+            raise ValueError(f"no vector table {table!r}")
+        self.table = table
         self._lock = threading.Lock()
         self._generation = -1
         self._rowids = np.zeros(0, dtype=np.int64)
@@ -48,11 +62,11 @@ class VectorCache:
 
     def _load(self, db: sqlite3.Connection) -> tuple[np.ndarray, np.ndarray]:
         (generation,) = db.execute(
-            "SELECT value FROM meta WHERE key = 'embeddings_generation'"
+            "SELECT value FROM meta WHERE key = ?", (f"{self.table}_generation",)
         ).fetchone()
         with self._lock:
             if generation != self._generation:
-                rows = db.execute("SELECT doc, vec FROM embeddings ORDER BY doc").fetchall()
+                rows = db.execute(f"SELECT doc, vec FROM {self.table} ORDER BY doc").fetchall()
                 dims = {len(r[1]) for r in rows}
                 if len(dims) > 1:  # vectors from two models: keep the most common size
                     common = max(dims, key=lambda d: sum(1 for r in rows if len(r[1]) == d))

@@ -326,3 +326,5 @@ def merge(document: ImageDocument, analysis: Analysis) -> None:
     document.moderation.extend(analysis.moderation)
     if analysis.embedding is not None:
         document.embedding = analysis.embedding
+    if analysis.visual_embedding is not None:
+        document.visual_embedding = analysis.visual_embedding

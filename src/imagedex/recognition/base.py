@@ -31,6 +31,9 @@ class Analysis:
     text: list[str] = field(default_factory=list)
     moderation: list[dict[str, Any]] = field(default_factory=list)
     embedding: list[float] | None = None
+    #: Unit-length vector of how the image looks (the ImageNet model's pooled features), for
+    #: "more like this"; unlike `embedding` it never depends on the file's name or labels.
+    visual_embedding: list[float] | None = None
 
 
 class AnalyzerInput:

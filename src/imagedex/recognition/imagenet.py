@@ -51,6 +51,7 @@ MODEL_NAME = "mobilenet_v2"
 _PACKAGE = "imagedex.recognition"
 _LABELS_FILE = "imagenet_labels.json"
 _CHUNK = 32  # images per onnxruntime run: bounds memory for very large batches
+FEATURE_DIM = 1280  # width of the model's pooled `features` output (the visual embedding)
 #: Softmax temperature (see docs/analyzers.md, "Calibration"); 1.0 is the raw softmax.
 TEMPERATURE = 1.0
 
@@ -148,7 +149,8 @@ class ImageNetLabeller(Analyzer):
 
     name = "imagenet"
     #: 2: parents are labels of their own with their subtree's probability mass.
-    version = "2"
+    #: 3: the model's pooled features as the image's ``visual_embedding``.
+    version = "3"
     #: Side of the square the model sees.
     input_size: int = 224
     #: Shorter side the image is scaled to before the centre crop; decoders can draft-decode to
@@ -223,18 +225,39 @@ class ImageNetLabeller(Analyzer):
 
     def logits(self, images: Sequence[Image.Image]) -> np.ndarray:
         """The model's raw class scores, float32 ``[len(images), 1000]``."""
+        return self.outputs(images)[0]
+
+    def features(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Unit-length visual embeddings (the pooled features the classifier reads), float32
+        ``[len(images), 1280]``: photos that look alike are close whatever their names."""
+        return self._unit_rows(self.outputs(images)[1])
+
+    def outputs(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw ``logits`` ``[N, 1000]`` and pooled ``features`` ``[N, 1280]`` (float32), both
+        from the same session run."""
         session = self._load()
         if not images:
-            return np.zeros((0, len(self._classes)), dtype=np.float32)
+            empty = np.zeros((0, len(self._classes)), dtype=np.float32)
+            return empty, np.zeros((0, FEATURE_DIM), dtype=np.float32)
         batch = np.stack([self.preprocess(image) for image in images])
-        outputs = []
+        logits, features = [], []
         for start in range(0, len(batch), _CHUNK):
             try:
-                (logits,) = session.run(["logits"], {"pixels": batch[start : start + _CHUNK]})
+                scores, pooled = session.run(
+                    ["logits", "features"], {"pixels": batch[start : start + _CHUNK]}
+                )
             except Exception as exc:
                 raise RecognitionError(f"ImageNet model failed: {exc}") from exc
-            outputs.append(np.asarray(logits, dtype=np.float32))
-        return np.concatenate(outputs)
+            logits.append(np.asarray(scores, dtype=np.float32))
+            features.append(np.asarray(pooled, dtype=np.float32))
+        return np.concatenate(logits), np.concatenate(features)
+
+    @staticmethod
+    def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+        """Each row scaled to unit length (an all-zero row stays zero), float32."""
+        rows = np.asarray(matrix, dtype=np.float32)
+        norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+        return rows / np.where(norms > 0, norms, np.float32(1.0))
 
     def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Temperature-scaled softmax class probabilities, float32 ``[len(images), 1000]``."""
@@ -242,9 +265,13 @@ class ImageNetLabeller(Analyzer):
 
     def analyze_images(self, images: Sequence[Image.Image]) -> list[Analysis]:
         """One Analysis per image: up to ``max_labels`` classes, most confident first, then
-        their parents (see the module doc)."""
-        probs = self.probabilities(images)
-        return [Analysis(labels=self.labels_for(row)) for row in probs]
+        their parents (see the module doc), and the image's unit-length visual embedding."""
+        logits, features = self.outputs(images)
+        probs = softmax(logits, self.temperature)
+        return [
+            Analysis(labels=self.labels_for(row), visual_embedding=vector.tolist())
+            for row, vector in zip(probs, self._unit_rows(features), strict=True)
+        ]
 
     def labels_for(self, probs: np.ndarray) -> list[Label]:
         """Labels for one image's class probabilities (``[1000]``, summing to 1)."""
