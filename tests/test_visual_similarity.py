@@ -24,6 +24,7 @@ from imagedex.api import create_app
 from imagedex.config import load_settings
 from imagedex.documents import SearchQuery
 from imagedex.errors import ConfigError
+from imagedex.recognition.imagenet import ImageNetLabeller
 from imagedex.search import with_vector
 from imagedex.services import Services
 
@@ -76,7 +77,7 @@ def test_every_image_has_a_unit_visual_embedding(collection: dict[str, Any]) -> 
     visual = np.asarray(shown["visual_embedding"])
     assert visual.shape == (1280,) and abs(float(np.linalg.norm(visual)) - 1.0) < 1e-4
     assert len(shown["embedding"]) == 384  # the text embedding is still there, apart
-    assert shown["analyzed_with"]["imagenet"] == "3"
+    assert shown["analyzed_with"]["imagenet"] == ImageNetLabeller.version
 
 
 def test_the_same_photo_under_two_names_are_each_others_nearest(

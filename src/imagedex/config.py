@@ -40,11 +40,11 @@ class Settings:
     fetch_threads: int = 0  # 0 = auto: 8 for S3 (hides request latency), 2 for a local folder
     poll_interval: float = 0.5
     # recognition
-    min_confidence: float = 1.0
+    min_confidence: float = 50.0  # the floor: labels below it are not indexed
     max_labels: int = 5
     max_pixels: int = 40_000_000
     recognition_threads: int = 0  # 0 = all cores
-    recognizers: str = "imagenet,moderation"  # imagenet, moderation, faces, people, ocr, ...
+    recognizers: str = "imagenet,objects,moderation"  # see docs/configuration.md
     semantic: bool = True  # embed each image's description for semantic / similar search
     clip_model_dir: str = ""  # a user-supplied ONNX CLIP model (see docs/models.md)
     rekognition_min_confidence: float = 55.0

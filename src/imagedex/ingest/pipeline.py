@@ -27,6 +27,7 @@ from imagedex.ingest.events import ObjectEvent, parse_notification
 from imagedex.ingest.imaging import DecodedImage, decode_image
 from imagedex.queue.base import Message
 from imagedex.recognition.base import Analysis, AnalyzerInput, Recognizer
+from imagedex.recognition.evidence import finish as finish_labels
 from imagedex.services import Services
 
 log = logging.getLogger("imagedex.ingest.pipeline")
@@ -190,6 +191,9 @@ class Pipeline:
                 outcomes[id(prepared)].error = failed
         writable = [p for p in live if outcomes[id(p)].error is None]
         documents = [i.document for p in writable for i in p.items if i.document is not None]
+        floor = self.services.settings.min_confidence
+        for document in documents:
+            document.labels = finish_labels(document.labels, floor)
         try:
             self._enrich(documents)
             if documents:

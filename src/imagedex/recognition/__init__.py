@@ -12,6 +12,7 @@ from imagedex.registry import Registry
 
 ANALYZERS: Registry[type[Recognizer]] = Registry("analyzer", "imagedex.analyzers")
 ANALYZERS.register("imagenet", "imagedex.recognition.imagenet:ImageNetLabeller")
+ANALYZERS.register("objects", "imagedex.recognition.objects:ObjectDetector")
 ANALYZERS.register("moderation", "imagedex.recognition.moderation:ModerationAnalyzer")
 ANALYZERS.register("faces", "imagedex.recognition.faces:FaceAnalyzer")
 ANALYZERS.register("people", "imagedex.recognition.people:PeopleAnalyzer")

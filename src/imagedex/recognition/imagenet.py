@@ -3,8 +3,9 @@
 The model (``recognition/models/mobilenet_v2.onnx``) and the label taxonomy
 (``recognition/data/imagenet_labels.json``) ship as package data, built from PyPI packages by
 ``tools/build_imagenet_onnx.py`` and ``tools/build_label_taxonomy.py``; nothing is downloaded.
-Labels come back shaped like Amazon Rekognition's: a name, a confidence in percent, the WordNet
-parents (``tabby cat`` -> ``cat`` -> ``feline`` -> ... -> ``animal``) and aliases.
+Labels come back shaped like Amazon Rekognition's: a name, a confidence in percent, parents and
+aliases from the vocabulary people search with (``vocabulary.py``: ``Tabby Cat`` -> ``Cat``,
+``Pet``, ``Mammal``, ``Animal``; WordNet internals such as ``carnivore`` are left out).
 
 Like Rekognition, every parent of a returned class is also returned as a label of its own, whose
 confidence is the probability mass of its whole subtree: the sum of the softmax over every
@@ -34,6 +35,7 @@ from imagedex.recognition.runtime import (
     packaged_model,
     percent,
 )
+from imagedex.recognition.vocabulary import Term, Vocabulary, load_vocabulary
 
 if TYPE_CHECKING:
     from imagedex.config import Settings
@@ -42,6 +44,7 @@ __all__ = [
     "ImageNetClass",
     "ImageNetLabeller",
     "ParentTerm",
+    "class_terms",
     "load_classes",
     "parent_terms",
     "softmax",
@@ -95,39 +98,32 @@ class ParentTerm:
     aliases: tuple[str, ...]
 
 
-def parent_terms(classes: Sequence[ImageNetClass]) -> dict[str, ParentTerm]:
-    """Every parent name (lower-cased key) with the classes under it.
-
-    A parent's own parents are those that follow it in the chain of *every* class under it
-    (chains mix several WordNet paths: ``dog`` is a ``domestic animal`` but ``carnivore`` is
-    not). Its aliases are those every class under it shares (``puppy`` for ``dog``), taken only
-    when at least two classes share them, so one class's synonyms never name its parent.
-    """
-    under: dict[str, list[ImageNetClass]] = {}
-    display: dict[str, str] = {}
-    for cls in classes:
-        for parent in cls.parents:
-            under.setdefault(parent.lower(), []).append(cls)
-            display.setdefault(parent.lower(), parent)
-    by_name: dict[str, list[int]] = {}
-    for cls in classes:
-        by_name.setdefault(cls.name.lower(), []).append(cls.index)
-    terms: dict[str, ParentTerm] = {}
-    for key, members in under.items():
-        suffixes = [_after(cls.parents, key) for cls in members]
-        parents = tuple(p for p in suffixes[0] if all(p in s for s in suffixes[1:]))
-        aliases: tuple[str, ...] = ()
-        if len(members) >= 2:
-            shared = set(members[0].aliases).intersection(*(m.aliases for m in members[1:]))
-            aliases = tuple(a for a in members[0].aliases if a in shared)
-        indices = sorted({m.index for m in members} | set(by_name.get(key, ())))
-        terms[key] = ParentTerm(display[key], np.asarray(indices, dtype=np.intp), parents, aliases)
-    return terms
+def class_terms(classes: Sequence[ImageNetClass], vocabulary: Vocabulary) -> list[Term]:
+    """Each class as a label of the vocabulary people search with (in class-index order)."""
+    return [vocabulary.imagenet_class(c.name, c.parents, c.aliases) for c in classes]
 
 
-def _after(chain: Sequence[str], key: str) -> tuple[str, ...]:
-    lowered = [p.lower() for p in chain]
-    return tuple(chain[lowered.index(key) + 1 :])
+def parent_terms(terms: Sequence[Term], vocabulary: Vocabulary) -> dict[str, ParentTerm]:
+    """Every friendly parent label (lower-cased key) with the classes under it: those that
+    have it as a parent, and a class that is that label itself (the "Mountain" class)."""
+    members: dict[str, set[int]] = {}
+    for index, term in enumerate(terms):
+        for name in term.parents:
+            members.setdefault(name.lower(), set()).add(index)
+    for index, term in enumerate(terms):
+        if term.name.lower() in members:
+            members[term.name.lower()].add(index)
+    found: dict[str, ParentTerm] = {}
+    for key, indices in members.items():
+        friendly = vocabulary.term(key)
+        assert friendly is not None  # parents come from the vocabulary
+        found[key] = ParentTerm(
+            friendly.name,
+            np.asarray(sorted(indices), dtype=np.intp),
+            friendly.parents,
+            friendly.aliases,
+        )
+    return found
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -150,7 +146,7 @@ class ImageNetLabeller(Analyzer):
     name = "imagenet"
     #: 2: parents are labels of their own with their subtree's probability mass.
     #: 3: the model's pooled features as the image's ``visual_embedding``.
-    version = "3"
+    version = "4"  # 3: visual embedding; 4: labels from the vocabulary people search with
     #: Side of the square the model sees.
     input_size: int = 224
     #: Shorter side the image is scaled to before the centre crop; decoders can draft-decode to
@@ -175,6 +171,7 @@ class ImageNetLabeller(Analyzer):
         self.threads = cpu_threads(threads)
         self._session: Lazy[Any] = Lazy(self._create_session)
         self._classes: list[ImageNetClass] = []
+        self._terms: list[Term] = []
         self._parents: dict[str, ParentTerm] = {}
         self._mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
         self._std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -183,8 +180,9 @@ class ImageNetLabeller(Analyzer):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
+        # the classifier reports down to its own 1 %: the pipeline combines every analyzer's
+        # evidence before it applies the floor (settings.min_confidence)
         return cls(
-            min_confidence=settings.min_confidence,
             max_labels=settings.max_labels,
             threads=settings.recognition_threads or None,
         )
@@ -194,7 +192,9 @@ class ImageNetLabeller(Analyzer):
 
     def _create_session(self) -> Any:
         self._classes = load_classes()
-        self._parents = parent_terms(self._classes)
+        vocabulary = load_vocabulary()
+        self._terms = class_terms(self._classes, vocabulary)
+        self._parents = parent_terms(self._terms, vocabulary)
         model = packaged_model(f"{MODEL_NAME}.onnx")
         session = onnx_session(model, self.threads, f"the {MODEL_NAME} ImageNet model")
         self._apply_metadata(session.get_modelmeta().custom_metadata_map)
@@ -305,23 +305,23 @@ class ImageNetLabeller(Analyzer):
 
     def _leaf_labels(self, probs: np.ndarray) -> list[Label]:
         # Two class pairs share a display name (e.g. the two "sunglasses" classes): merge them.
-        by_name: dict[str, tuple[float, ImageNetClass]] = {}
+        by_name: dict[str, tuple[float, Term]] = {}
         for index in np.argsort(-probs, kind="stable")[: self.max_labels * 2]:
-            cls = self._classes[int(index)]
+            term = self._terms[int(index)]
             confidence = float(probs[index]) * 100.0
-            if cls.name in by_name:
-                previous, first = by_name[cls.name]
-                by_name[cls.name] = (previous + confidence, first)
+            if term.name in by_name:
+                previous, first = by_name[term.name]
+                by_name[term.name] = (previous + confidence, first)
             else:
-                by_name[cls.name] = (confidence, cls)
+                by_name[term.name] = (confidence, term)
         ranked = sorted(by_name.values(), key=lambda item: -item[0])
         return [
             Label(
-                label=cls.name,
+                label=term.name,
                 confidence=min(confidence, 100.0),
-                parents=cls.parents,
-                aliases=cls.aliases,
+                parents=term.parents,
+                aliases=term.aliases,
             )
-            for confidence, cls in ranked[: self.max_labels]
+            for confidence, term in ranked[: self.max_labels]
             if confidence >= self.min_confidence
         ]
