@@ -476,3 +476,38 @@ def test_facets_of_an_empty_index_and_one_document(empty_index: SearchIndex) -> 
     assert (one.total, labels_of(one)) == (1, [("kite", 1)])
     assert times_of(one) == [("2026-01-01T00:00:00Z", 1)]
     assert confidence_of(one) == [0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+
+
+def test_top_labels_and_facets_count_leaf_labels_unless_parents_are_asked(
+    empty_index: SearchIndex,
+) -> None:
+    """A classifier stores broader labels of its own (Dog at its subtree's mass) so searches by
+    them find the image; counts show the most specific label of each image."""
+    retriever = Label("Golden Retriever", 80.0, ("Dog", "Animal"))
+    dog, animal = Label("Dog", 97.0, ("Animal",)), Label("Animal", 99.0)
+    a, b = make_doc("a.jpg", [], 1), make_doc("b.jpg", [], 2)
+    a.labels = b.labels = [retriever, dog, animal]
+    empty_index.upsert([a, b, make_doc("c.jpg", [("tabby cat", 90.0, ("Cat", "Animal"))], 3)])
+    leaves = {(c.label, c.count) for c in empty_index.top_labels(10)}
+    assert leaves == {("Golden Retriever", 2), ("tabby cat", 1)}
+    everything = {(c.label, c.count) for c in empty_index.top_labels(10, parents=True)}
+    assert everything == {("Golden Retriever", 2), ("Dog", 2), ("Animal", 2), ("tabby cat", 1)}
+    confident = {(c.label, c.count) for c in empty_index.top_labels(10, min_confidence=85)}
+    assert confident == {("tabby cat", 1)}
+    assert {(c.label, c.count) for c in empty_index.top_labels(10, 85, parents=True)} == {
+        ("Dog", 2),
+        ("Animal", 2),
+        ("tabby cat", 1),
+    }
+    facets = empty_index.facets(SearchQuery(labels=("animal",)))
+    assert {(c.label, c.count) for c in facets.labels} == leaves
+    # the search still finds the image by its broader labels, at their own confidence
+    assert keys(empty_index, labels=("dog",), min_confidence=95) == ["b.jpg", "a.jpg"]
+    # replacing a document moves its counts
+    a.labels = [Label("Cat", 70.0)]
+    empty_index.upsert([a])
+    assert {(c.label, c.count) for c in empty_index.top_labels(10)} == {
+        ("Golden Retriever", 1),
+        ("tabby cat", 1),
+        ("Cat", 1),
+    }

@@ -4,7 +4,8 @@ import pytest
 
 from conftest import make_document
 from imagedex.documents import ImageDocument, SearchQuery, document_id
-from imagedex.index.sqlite import SqliteIndex, fts_query
+from imagedex.index.sqlite import _MIGRATIONS, SqliteIndex, _count_leaves, fts_query
+from imagedex.index.sqlite_vectors import VISUAL_SCHEMA
 
 
 def doc(
@@ -214,10 +215,11 @@ def test_an_index_from_before_visual_vectors_is_upgraded_on_open(tmp_path: Path)
     idx.close()
     raw = sqlite3.connect(path)
     (version,) = raw.execute("PRAGMA user_version").fetchone()
+    step = _MIGRATIONS.index(VISUAL_SCHEMA)
     raw.executescript(  # the layout the step before this one left
         "DROP TABLE visual_embeddings;"
         " DELETE FROM meta WHERE key = 'visual_embeddings_generation';"
-        f" PRAGMA user_version = {version - 1};"
+        f" PRAGMA user_version = {step};"
     )
     raw.close()
     idx = SqliteIndex(path)
@@ -232,6 +234,37 @@ def test_an_index_from_before_visual_vectors_is_upgraded_on_open(tmp_path: Path)
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone() == (version,)
     raw.close()
+
+
+def test_an_index_from_before_leaf_counts_is_upgraded_on_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    from imagedex.documents import Label
+
+    path = tmp_path / "old.sqlite3"
+    idx = SqliteIndex(path)
+    dog = doc("dog.jpg", [])
+    dog.labels = [Label("Beagle", 60.0, ("Dog",)), Label("Dog", 95.0)]
+    idx.upsert([dog, doc("cat.jpg", [("Cat", 90.0, ())])])
+    idx.close()
+    raw = sqlite3.connect(path)
+    step = _MIGRATIONS.index(_count_leaves)
+    raw.executescript(  # what the index looked like before leaf labels were counted
+        "DROP INDEX label_counts_leaves; ALTER TABLE label_counts DROP COLUMN leaves;"
+        " UPDATE label_terms SET is_label = 1 WHERE is_label = 2;"
+        f" PRAGMA user_version = {step};"
+    )
+    raw.close()
+    idx = SqliteIndex(path)
+    assert {(c.label, c.count) for c in idx.top_labels(10)} == {("Beagle", 1), ("Cat", 1)}
+    assert {(c.label, c.count) for c in idx.top_labels(10, parents=True)} == {
+        ("Beagle", 1),
+        ("Dog", 1),
+        ("Cat", 1),
+    }
+    facets = idx.facets(SearchQuery(text="dog"))
+    assert [(c.label, c.count) for c in facets.labels] == [("Beagle", 1)]
+    idx.close()
 
 
 def test_vector_field_must_be_known() -> None:

@@ -293,3 +293,49 @@ def test_mapping_conflict_is_a_clear_error(opensearch_url: str, tmp_path: Path) 
     httpx.put(f"{opensearch_url}/{plain}").raise_for_status()
     with pytest.raises(EngineRequestError, match="plain index, not an alias"):
         open_index(f"opensearch+{opensearch_url}/{plain}", tmp_path)
+
+
+@pytest.mark.parametrize("flavor", ["opensearch", "elasticsearch"])
+def test_an_index_from_before_leaf_labels_gets_the_field_and_counts_leaves(
+    flavor: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Opening an index made before `labels.leaf` existed adds it in place; documents indexed
+    before count every label (as they did), documents written since count leaf labels."""
+    from conftest import make_document
+    from imagedex.documents import Label
+    from imagedex.index import engine_dsl, open_index
+    from imagedex.index.engine import _engine_document
+
+    url = request.getfixturevalue(f"{flavor}_url")
+    alias = f"before-leaf-{uuid.uuid4().hex[:6]}"
+    mappings = engine_dsl.mappings(None)
+    del mappings["properties"]["labels"]["properties"]["leaf"]  # the mapping until now
+    httpx.put(
+        f"{url}/{alias}-v1",
+        json={"settings": engine_dsl.index_settings(), "mappings": mappings},
+    ).raise_for_status()
+    httpx.post(
+        f"{url}/_aliases", json={"actions": [{"add": {"index": f"{alias}-v1", "alias": alias}}]}
+    ).raise_for_status()
+    old = make_document("old.jpg", [("Cat", 90.0, ())], ingested_at="2026-01-01T00:00:00Z")
+    body = _engine_document(old)
+    for label in body["labels"]:
+        del label["leaf"]
+    httpx.put(f"{url}/{alias}/_doc/{old.id}?refresh=true", json=body).raise_for_status()
+
+    index = open_index(f"{flavor}+{url}/{alias}", tmp_path)
+    try:
+        field = httpx.get(f"{url}/{alias}/_mapping/field/labels.leaf").json()
+        (mapped,) = field.values()
+        assert mapped["mappings"]["labels.leaf"]["mapping"]["leaf"]["type"] == "boolean"
+        new = make_document("new.jpg", ingested_at="2026-01-02T00:00:00Z")
+        new.labels = [Label("Beagle", 70.0, ("Dog",)), Label("Dog", 96.0)]
+        index.upsert([new])
+        assert {(c.label, c.count) for c in index.top_labels(10)} == {("Cat", 1), ("Beagle", 1)}
+        assert {(c.label, c.count) for c in index.top_labels(10, parents=True)} == {
+            ("Cat", 1),
+            ("Beagle", 1),
+            ("Dog", 1),
+        }
+    finally:
+        index.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +62,14 @@ class Label:
     def terms(self) -> set[str]:
         """Every lower-cased name a search for this label may use: itself, parents, aliases."""
         return {t.lower() for t in (self.label, *self.parents, *self.aliases) if t}
+
+
+def leaf_label_names(labels: Sequence[Label]) -> set[str]:
+    """Lower-cased names of the labels that no other label of the same image has as a parent:
+    what an image counts as in top labels and facets ("Golden Retriever", not also "Dog" and
+    "Animal", which are labels of their own so that searches by them find it)."""
+    broader = {p.lower() for label in labels for p in label.parents}
+    return {label.label.lower() for label in labels if label.label.lower() not in broader}
 
 
 @dataclass

@@ -72,8 +72,12 @@ def facets_json(
     return services.index.facets(query, labels=labels, interval=interval).to_dict()
 
 
-def labels_json(services: Services, top: int, min_confidence: float = 0.0) -> dict[str, Any]:
-    counts = services.index.top_labels(limit=top, min_confidence=min_confidence)
+def labels_json(
+    services: Services, top: int, min_confidence: float = 0.0, parents: bool = False
+) -> dict[str, Any]:
+    """Images per label: leaf labels ("Golden Retriever"), or with `parents` every label
+    ("Dog" and "Animal" too)."""
+    counts = services.index.top_labels(top, min_confidence, parents)
     return {"labels": [{"label": c.label, "count": c.count} for c in counts]}
 
 

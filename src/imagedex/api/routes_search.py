@@ -112,5 +112,8 @@ def labels(
     _who: ViewerDep,
     top: Annotated[int, Query(ge=1, le=10_000)] = 50,
     min_confidence: Annotated[float, Query(ge=0, le=100)] = 0.0,
+    parents: Annotated[
+        bool, Query(description="Count broader labels too (Dog, Animal), not only leaf labels.")
+    ] = False,
 ) -> dict[str, Any]:
-    return labels_json(services, top, min_confidence)
+    return labels_json(services, top, min_confidence, parents)

@@ -219,13 +219,19 @@ def show(ctx: CliContext, title_or_id: str, as_json: bool) -> None:
 @click.command()
 @click.option("--top", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--min-confidence", type=click.FloatRange(0, 100), default=0.0)
+@click.option(
+    "--parents",
+    is_flag=True,
+    help="Count broader labels too (Dog, Animal), not only the most specific ones.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {labels: [{label, count}]}.")
 @pass_ctx
-def labels(ctx: CliContext, top: int, min_confidence: float, as_json: bool) -> None:
-    """Label counts: how many images show each label, most common first."""
+def labels(ctx: CliContext, top: int, min_confidence: float, parents: bool, as_json: bool) -> None:
+    """Label counts: how many images show each label, most common first. Each image counts
+    once per most specific label (Golden Retriever, not also Dog and Animal) unless --parents."""
     from imagedex.search import labels_json
 
-    data = labels_json(ctx.services, top, min_confidence)
+    data = labels_json(ctx.services, top, min_confidence, parents)
     if as_json:
         print_json(data)
         return

@@ -23,12 +23,17 @@ class SearchIndex(Protocol):
 
     def search(self, query: SearchQuery) -> SearchResult: ...
 
-    def top_labels(self, limit: int = 20, min_confidence: float = 0.0) -> list[LabelCount]: ...
+    def top_labels(
+        self, limit: int = 20, min_confidence: float = 0.0, parents: bool = False
+    ) -> list[LabelCount]:
+        """Images per label, most first: leaf labels (no other label of the image has them as
+        a parent), or with `parents` every stored label."""
+        ...
 
     def facets(self, query: SearchQuery, labels: int = 20, interval: str = "day") -> Facets:
         """Counts over the documents matching the query's filters (text, labels,
         min_confidence, dates, moderation); a vector is ignored, it ranks without filtering.
-        `labels`: the most common primary labels (as stored, not parents) at or above
+        `labels`: the most common leaf labels (as stored, not parents) at or above
         min_confidence, in images; `over_time`: images per UTC `interval` (minute, hour, day,
         week from Monday, month), without gaps, widened to the query's date range; `confidence`:
         images per 10-point bucket of their best label's confidence; `moderation`: safe/unsafe

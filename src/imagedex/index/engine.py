@@ -14,7 +14,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imagedex.documents import Facets, ImageDocument, LabelCount, SearchQuery, SearchResult
+from imagedex.documents import (
+    Facets,
+    ImageDocument,
+    LabelCount,
+    SearchQuery,
+    SearchResult,
+    leaf_label_names,
+)
 from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
 from imagedex.enrich.phash import bands as phash_bands
 from imagedex.errors import ConfigError
@@ -32,6 +39,9 @@ VECTOR_TYPES = ("knn_vector", "dense_vector")
 
 def _engine_document(doc: ImageDocument) -> dict[str, Any]:
     body = doc.to_dict()
+    leaves = leaf_label_names(doc.labels)
+    for label in body["labels"]:
+        label["leaf"] = label["label"].lower() in leaves
     body["label_text"] = doc.label_text()
     body["max_confidence"] = max((lb.confidence for lb in doc.labels), default=None)
     if not body.get("taken_at"):
@@ -178,10 +188,20 @@ class EngineIndex:
     def _add_new_fields(self) -> None:
         current = self.client.request("GET", f"/{self.alias}/_mapping") or {}
         known: set[str] = set()
+        known_labels: set[str] = set()
         for body in current.values():
-            known |= set(body.get("mappings", {}).get("properties", {}))
+            properties = body.get("mappings", {}).get("properties", {})
+            known |= set(properties)
+            labels = properties.get("labels", {})
+            if labels.get("type") == "nested":  # an index imagedex made (another tool's: as is)
+                known_labels |= set(labels.get("properties", {}))
         wanted = dsl.mappings(None)["properties"]
         missing = {k: v for k, v in wanted.items() if k not in known}
+        new_in_labels = {
+            k: v for k, v in wanted["labels"]["properties"].items() if k not in known_labels
+        }
+        if known_labels and new_in_labels:  # a sub-field of the nested labels
+            missing["labels"] = {"type": "nested", "properties": new_in_labels}
         if not missing:
             return
         if "visual_embedding" in missing and self._vector_type() in VECTOR_TYPES:
@@ -322,8 +342,10 @@ class EngineIndex:
             documents=[_from_source(h["_source"]) for h in hits["hits"]],
         )
 
-    def top_labels(self, limit: int = 20, min_confidence: float = 0.0) -> list[LabelCount]:
-        response = self._search(dsl.top_labels_body(limit, min_confidence))
+    def top_labels(
+        self, limit: int = 20, min_confidence: float = 0.0, parents: bool = False
+    ) -> list[LabelCount]:
+        response = self._search(dsl.top_labels_body(limit, min_confidence, parents))
         return [LabelCount(label, count) for label, count in dsl.top_labels_from(response)]
 
     def facets(self, query: SearchQuery, labels: int = 20, interval: str = "day") -> Facets:

@@ -88,6 +88,7 @@ def mappings(
             parents=_keyword(),
             aliases=_keyword(),
             instances={"type": "object", "enabled": False},
+            leaf={"type": "boolean"},  # false: another label of the image has it as a parent
         ),
         "label_text": {"type": "text", "analyzer": "folded"},
         "max_confidence": {"type": "float"},  # the best label's, for the confidence facet
@@ -235,9 +236,10 @@ def _unsafe_clause(threshold: float) -> dict[str, Any]:
     }
 
 
-def _names_agg(path: str, size: int, threshold: float) -> dict[str, Any]:
+def _names_agg(path: str, size: int, threshold: float, leaves: bool = False) -> dict[str, Any]:
     """Images (not nested rows) per folded name at or above a confidence, most first, with the
-    most common spelling as it was stored for display."""
+    most common spelling as it was stored for display. `leaves`: only labels no other label of
+    the image has as a parent (documents indexed before `leaf` existed count every label)."""
     names = {
         "terms": {
             "field": f"{path}.label",
@@ -251,13 +253,13 @@ def _names_agg(path: str, size: int, threshold: float) -> dict[str, Any]:
         },
     }
     inner: dict[str, Any] = {"names": names}
+    conditions: list[dict[str, Any]] = []
     if threshold > 0:
-        inner = {
-            "confident": {
-                "filter": {"range": {f"{path}.confidence": {"gte": threshold}}},
-                "aggs": inner,
-            }
-        }
+        conditions.append({"range": {f"{path}.confidence": {"gte": threshold}}})
+    if leaves:
+        conditions.append({"bool": {"must_not": {"term": {f"{path}.leaf": False}}}})
+    if conditions:
+        inner = {"confident": {"filter": {"bool": {"filter": conditions}}, "aggs": inner}}
     return {"nested": {"path": path}, "aggs": inner}
 
 
@@ -271,8 +273,9 @@ def _names_from(node: dict[str, Any], size: int) -> list[LabelCount]:
     return rows
 
 
-def top_labels_body(limit: int, min_confidence: float) -> dict[str, Any]:
-    return {"size": 0, "aggs": {"labels": _names_agg("labels", limit, min_confidence)}}
+def top_labels_body(limit: int, min_confidence: float, parents: bool = False) -> dict[str, Any]:
+    aggs = _names_agg("labels", limit, min_confidence, leaves=not parents)
+    return {"size": 0, "aggs": {"labels": aggs}}
 
 
 def top_labels_from(response: dict[str, Any]) -> list[tuple[str, int]]:
@@ -290,7 +293,7 @@ def facets_body(query: SearchQuery, labels: int, interval: str) -> dict[str, Any
         "track_total_hits": True,
         "query": filtered,
         "aggs": {
-            "labels": _names_agg("labels", labels, query.min_confidence),
+            "labels": _names_agg("labels", labels, query.min_confidence, leaves=True),
             "over_time": {
                 "date_histogram": {
                     "field": "ingested_at",

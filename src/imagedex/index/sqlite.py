@@ -34,6 +34,7 @@ from imagedex.documents import (
     ModerationCounts,
     SearchQuery,
     SearchResult,
+    leaf_label_names,
     utc_timestamp,
 )
 from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
@@ -92,18 +93,33 @@ def fts_query(text: str) -> str | None:
     return " ".join(quoted)
 
 
+# label_terms.is_label: what a term is for its image
+TERM_ONLY, PARENT_LABEL, LEAF_LABEL = 0, 1, 2
+
+
 def _label_terms(doc: ImageDocument) -> list[tuple[str, float, int]]:
-    """(term, best confidence, 1 if the term is one of the document's own labels)."""
+    """(term, best confidence, what the term is: a parent or alias only, a label of the
+    document that is some other label's parent, or a leaf label)."""
     best: dict[str, float] = {}
     for label in doc.labels:
         for term in label.terms():
             best[term] = max(best.get(term, 0.0), label.confidence)
     own = _primary_labels(doc)
-    return [(term, conf, int(term in own)) for term, conf in best.items()]
+    leaves = leaf_label_names(doc.labels)
+    return [
+        (term, conf, LEAF_LABEL if term in leaves else PARENT_LABEL if term in own else TERM_ONLY)
+        for term, conf in best.items()
+    ]
 
 
 def _primary_labels(doc: ImageDocument) -> dict[str, str]:
     return {label.label.lower(): label.label for label in doc.labels}
+
+
+def _counted(doc: ImageDocument) -> dict[str, tuple[str, int]]:
+    """Each label of the document: its display name and 1 if it is a leaf label."""
+    leaves = leaf_label_names(doc.labels)
+    return {term: (label, int(term in leaves)) for term, label in _primary_labels(doc).items()}
 
 
 def _max_confidence(doc: ImageDocument) -> float | None:
@@ -173,6 +189,25 @@ def _canonical_ingested_at(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('ingested_at_utc', 1)")
 
 
+def _count_leaves(db: sqlite3.Connection) -> None:
+    """Top labels and facets count leaf labels: flag them in label_terms and count them."""
+    add_column(db, "label_counts", "leaves INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE label_counts SET leaves = 0")
+    leaves: dict[str, int] = {}
+    for rowid, body in db.execute("SELECT rowid, body FROM docs").fetchall():
+        names = leaf_label_names(ImageDocument.from_dict(json.loads(body)).labels)
+        db.execute(
+            "UPDATE label_terms SET is_label = ? WHERE doc = ? AND is_label = ? AND term IN"
+            f" ({','.join('?' * len(names))})",
+            (LEAF_LABEL, rowid, PARENT_LABEL, *names),
+        )
+        for name in names:
+            leaves[name] = leaves.get(name, 0) + 1
+    db.executemany(
+        "UPDATE label_counts SET leaves = ? WHERE term = ?", [(n, t) for t, n in leaves.items()]
+    )
+
+
 _MIGRATIONS: list[Migration] = [
     _SCHEMA + vectors.SCHEMA,
     _add_unsafe,
@@ -181,6 +216,8 @@ _MIGRATIONS: list[Migration] = [
     "CREATE INDEX IF NOT EXISTS docs_unsafe ON docs (unsafe);"
     " CREATE INDEX IF NOT EXISTS docs_max_confidence ON docs (max_confidence);",
     vectors.VISUAL_SCHEMA,  # images indexed before get theirs on `imagedex reprocess`
+    _count_leaves,
+    "CREATE INDEX IF NOT EXISTS label_counts_leaves ON label_counts (leaves DESC);",
 ]
 
 
@@ -238,7 +275,7 @@ class SqliteIndex:
             "INSERT INTO label_terms (doc, term, confidence, is_label) VALUES (?, ?, ?, ?)",
             [(rowid, term, conf, own) for term, conf, own in _label_terms(doc)],
         )
-        self._bump_counts(db, _primary_labels(doc), +1)
+        self._bump_counts(db, _counted(doc), +1)
         if doc.phash:
             db.executemany(
                 "INSERT OR IGNORE INTO phash_bands (band, doc) VALUES (?, ?)",
@@ -250,12 +287,15 @@ class SqliteIndex:
         )
 
     @staticmethod
-    def _bump_counts(db: sqlite3.Connection, labels: dict[str, str], delta: int) -> None:
-        for term, label in labels.items():
+    def _bump_counts(
+        db: sqlite3.Connection, labels: dict[str, tuple[str, int]], delta: int
+    ) -> None:
+        for term, (label, leaf) in labels.items():
             db.execute(
-                "INSERT INTO label_counts (term, label, count) VALUES (?, ?, ?)"
-                " ON CONFLICT (term) DO UPDATE SET count = count + excluded.count",
-                (term, label, delta),
+                "INSERT INTO label_counts (term, label, count, leaves) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (term) DO UPDATE SET count = count + excluded.count,"
+                " leaves = leaves + excluded.leaves",
+                (term, label, delta, delta * leaf),
             )
         if delta < 0:
             db.execute("DELETE FROM label_counts WHERE count <= 0")
@@ -263,7 +303,7 @@ class SqliteIndex:
     def _remove_rows(self, db: sqlite3.Connection, rowid: int) -> None:
         (body,) = db.execute("SELECT body FROM docs WHERE rowid = ?", (rowid,)).fetchone()
         old = ImageDocument.from_dict(json.loads(body))
-        self._bump_counts(db, _primary_labels(old), -1)
+        self._bump_counts(db, _counted(old), -1)
         db.execute("DELETE FROM label_terms WHERE doc = ?", (rowid,))
         db.execute("DELETE FROM phash_bands WHERE doc = ?", (rowid,))
         for table in vectors.TABLES.values():
@@ -330,11 +370,15 @@ class SqliteIndex:
     def count(self) -> int:
         return int(self._db().execute("SELECT COUNT(*) FROM docs").fetchone()[0])
 
-    def top_labels(self, limit: int = 20, min_confidence: float = 0.0) -> list[LabelCount]:
+    def top_labels(
+        self, limit: int = 20, min_confidence: float = 0.0, parents: bool = False
+    ) -> list[LabelCount]:
         db = self._db()
+        column, kinds = ("count", PARENT_LABEL) if parents else ("leaves", LEAF_LABEL)
         if min_confidence <= 0:
             rows = db.execute(
-                "SELECT label, count FROM label_counts ORDER BY count DESC, term LIMIT ?",
+                f"SELECT label, {column} FROM label_counts WHERE {column} > 0"
+                f" ORDER BY {column} DESC, term LIMIT ?",
                 (limit,),
             ).fetchall()
         else:
@@ -342,9 +386,9 @@ class SqliteIndex:
             # grouping every label row above the threshold (measured in bench/bench_index.py)
             rows = db.execute(
                 "SELECT label, n FROM (SELECT c.term, c.label, (SELECT COUNT(*) FROM label_terms t"
-                " WHERE t.term = c.term AND t.confidence >= ? AND t.is_label = 1) AS n"
+                " WHERE t.term = c.term AND t.confidence >= ? AND t.is_label >= ?) AS n"
                 " FROM label_counts c) WHERE n > 0 ORDER BY n DESC, term LIMIT ?",
-                (min_confidence, limit),
+                (min_confidence, kinds, limit),
             ).fetchall()
         return [LabelCount(label, int(n)) for label, n in rows]
 
@@ -437,8 +481,9 @@ class SqliteIndex:
 
     def facets(self, query: SearchQuery, labels: int = 20, interval: str = "day") -> Facets:
         """Counts over the documents the query's filters match; a vector query's vector is
-        ignored (it ranks, it does not filter). Labels count images per primary label (the
-        names as stored, not parents or aliases) at or above the query's min_confidence.
+        ignored (it ranks, it does not filter). Labels count images per leaf label (the
+        names as stored that no other label of the image has as a parent) at or above the
+        query's min_confidence.
 
         Without filters every count comes from an index or the label counters; with filters
         the matching rowids are gathered once into a temporary table the counts join.
@@ -489,10 +534,10 @@ class SqliteIndex:
         else:
             rows = db.execute(
                 f"SELECT c.label, n FROM (SELECT t.term, COUNT(*) AS n FROM {label_rows}"
-                " WHERE t.is_label = 1 AND t.confidence >= ?"
+                " WHERE t.is_label = ? AND t.confidence >= ?"
                 " GROUP BY t.term ORDER BY n DESC, t.term LIMIT ?) JOIN label_counts c USING (term)"
                 " ORDER BY n DESC, term",
-                (query.min_confidence, labels),
+                (LEAF_LABEL, query.min_confidence, labels),
             ).fetchall()
             label_counts = [LabelCount(label, int(n)) for label, n in rows]
         if scope == "docs d":

@@ -11,17 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from imagedex.documents import Label
-
-
-def broader_names(labels: Sequence[Label]) -> set[str]:
-    """Lower-cased names that some label of the list has as a parent."""
-    return {p.lower() for label in labels for p in label.parents}
-
-
-def is_leaf(label: Label, broader: set[str]) -> bool:
-    """A label no other label of its image has as a parent (what top-label counts count)."""
-    return label.label.lower() not in broader
+from imagedex.documents import Label, leaf_label_names
 
 
 def combine(labels: Sequence[Label]) -> list[Label]:
@@ -58,8 +48,8 @@ def above_floor(labels: Sequence[Label], floor: float) -> list[Label]:
         for lb in labels
         if lb.confidence >= floor
     ]
-    broader = broader_names(kept)
-    return sorted(kept, key=lambda lb: (not is_leaf(lb, broader), -lb.confidence))
+    leaves = leaf_label_names(kept)
+    return sorted(kept, key=lambda lb: (lb.label.lower() not in leaves, -lb.confidence))
 
 
 def finish(labels: Sequence[Label], floor: float) -> list[Label]:
