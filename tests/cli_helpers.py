@@ -49,3 +49,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def start_up(
+    env: dict[str, str], port: int, *extra: str, output: Any = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """`imagedex up` on 127.0.0.1:`port` in a subprocess; `output` takes stdout and stderr."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "imagedex.cli.main", "up", "--port", str(port), *extra],
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )

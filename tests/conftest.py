@@ -117,6 +117,31 @@ def run_concurrently(work: Callable[[], T], threads: int) -> tuple[list[T], list
     return results, errors
 
 
+class BrokenRuntime:
+    """Stands in for a loaded model whose every call fails the way onnxruntime does."""
+
+    def __init__(self, message: str = "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION") -> None:
+        self.message = message
+
+    def run(self, *args: object, **kwargs: object) -> object:
+        raise RuntimeError(self.message)
+
+    __call__ = run
+
+
+#: Debian's chromium, as the browser tests drive it (Playwright never downloads a browser)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
 def png(colour: tuple[int, int, int], size: int = 64) -> bytes:
     """A small solid-colour PNG."""
     buf = io.BytesIO()

@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import io
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cli_helpers import free_port, imagedex_env, run_cli
+from cli_helpers import free_port, imagedex_env, run_cli, start_up
 from conftest import ColourRecognizer, make_document
 from http_receiver import Receiver, http_receiver
 from imagedex.alerts.evaluate import ImageRuleHook
@@ -752,12 +750,7 @@ def test_imagedex_up_alerts_on_an_upload_with_a_thumbnail_that_opens(
         env, "alert", "create", "dogs", "--label", "dog", "--min-confidence", "20",
         "--to", f"webhook:{hook_receiver.url}/up",
     )  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "imagedex.cli.main", "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_up(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(base + "/healthz", process=server)

@@ -20,6 +20,7 @@ import rapidocr
 import skimage.data as skdata
 from PIL import Image, ImageDraw, ImageFont
 
+from conftest import BrokenRuntime
 from imagedex.documents import SearchQuery
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis, AnalyzerInput, Recognizer
@@ -138,12 +139,8 @@ def test_models_are_the_ones_bundled_in_rapidocr() -> None:
 
 
 def test_engine_failure_becomes_recognition_error() -> None:
-    class Broken:
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("onnxruntime exploded")
-
     ocr = TextAnalyzer()
-    ocr._engine.set(Broken())
+    ocr._engine.set(BrokenRuntime("onnxruntime exploded"))
     with pytest.raises(RecognitionError, match="exploded"):
         ocr.analyze([sign_image()])
 

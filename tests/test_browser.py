@@ -21,18 +21,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
 
-from cli_helpers import cli_json, free_port, imagedex_env
+from cli_helpers import cli_json, free_port, imagedex_env, start_up
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PRELOADED = ("chelsea.jpg", "coffee.jpg", "china.jpg", "rocket.jpg", "astronaut.jpg")
 # the default analyzers plus faces and people, so that the image page has boxes to draw
@@ -64,12 +55,7 @@ def start_server(data_dir: Path, photos: list[Path], *extra: str, **env_extra: s
         assert outcome["indexed"] == len(photos), outcome
     port = free_port()
     log = data_dir.parent / "server.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "imagedex.cli.main", "up", "--port", str(port), *extra],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    process = start_up(env, port, *extra, output=log.open("wb"))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

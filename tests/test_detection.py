@@ -185,12 +185,10 @@ def test_nms() -> None:
     assert nms(boxes, scores, 0.4).tolist() == [1, 2]
 
 
-def test_arguments_are_checked() -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [{"min_confidence": 120}, {"iou_threshold": 0}, {"max_detections": 0}, {"threads": 0}],
+)
+def test_arguments_are_checked(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        NanoDet(min_confidence=120)
-    with pytest.raises(ValueError):
-        NanoDet(iou_threshold=0)
-    with pytest.raises(ValueError):
-        NanoDet(max_detections=0)
-    with pytest.raises(ValueError):
-        NanoDet(threads=0)
+        NanoDet(**bad)  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from cli_helpers import cli_json, free_port, imagedex_env, run_cli
+from cli_helpers import cli_json, free_port, imagedex_env, run_cli, start_up
 
 
 def hit_titles(result: dict[str, Any]) -> list[str]:
@@ -142,12 +142,7 @@ def test_bad_input_dead_lettered_with_reasons_rest_indexed(photo_dir: Path, tmp_
 def test_api_matches_cli_and_uploads_over_http(photo_dir: Path, tmp_path: Path) -> None:
     env = imagedex_env(tmp_path / "data")
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "imagedex.cli.main", "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    server = start_up(env, port, output=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

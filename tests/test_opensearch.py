@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 
 from cli_helpers import cli_json, imagedex_env, run_cli
 from conftest import OPENSEARCH_SCRIPT, start_opensearch, stop_opensearch
+from imagedex.documents import ImageDocument
+from imagedex.index.engine import _engine_document
 from services import start_process
 
 
@@ -194,6 +197,24 @@ def test_vector_field_mapping(flavor: str, request: pytest.FixtureRequest) -> No
         }
 
 
+def put_old_document(
+    url: str, alias: str, doc: ImageDocument, strip: Callable[[dict[str, Any]], object]
+) -> None:
+    """`doc` as an older imagedex wrote it: its engine body less what `strip` removes."""
+    body = _engine_document(doc)
+    strip(body)
+    httpx.put(f"{url}/{alias}/_doc/{doc.id}?refresh=true", json=body).raise_for_status()
+
+
+def versioned_index(url: str, alias: str, body: dict[str, Any]) -> None:
+    """`alias` -> `alias-v1` made with `body` (settings and mappings), as another imagedex
+    version or another tool left it."""
+    httpx.put(f"{url}/{alias}-v1", json=body).raise_for_status()
+    httpx.post(
+        f"{url}/_aliases", json={"actions": [{"add": {"index": f"{alias}-v1", "alias": alias}}]}
+    ).raise_for_status()
+
+
 @pytest.mark.parametrize("flavor", ["opensearch", "elasticsearch"])
 def test_an_index_from_before_visual_embeddings_gets_the_vector_field(
     flavor: str, request: pytest.FixtureRequest, tmp_path: Path
@@ -205,7 +226,6 @@ def test_an_index_from_before_visual_embeddings_gets_the_vector_field(
     from conftest import make_document
     from imagedex.documents import SearchQuery
     from imagedex.index import engine_dsl, open_index
-    from imagedex.index.engine import _engine_document
 
     url = request.getfixturevalue(f"{flavor}_url")
     alias = f"before-visual-{uuid.uuid4().hex[:6]}"
@@ -215,16 +235,9 @@ def test_an_index_from_before_visual_embeddings_gets_the_vector_field(
     settings = engine_dsl.index_settings()
     if text["type"] == "knn_vector":
         settings["knn"] = True
-    httpx.put(
-        f"{url}/{alias}-v1", json={"settings": settings, "mappings": mappings}
-    ).raise_for_status()
-    httpx.post(
-        f"{url}/_aliases", json={"actions": [{"add": {"index": f"{alias}-v1", "alias": alias}}]}
-    ).raise_for_status()
+    versioned_index(url, alias, {"settings": settings, "mappings": mappings})
     old = make_document("old.jpg", [("horse", 80.0, ())], ingested_at="2026-01-01T00:00:00Z")
-    body = _engine_document(old)
-    del body["visual_embedding"]
-    httpx.put(f"{url}/{alias}/_doc/{old.id}?refresh=true", json=body).raise_for_status()
+    put_old_document(url, alias, old, lambda body: body.pop("visual_embedding"))
 
     index = open_index(f"{flavor}+{url}/{alias}", tmp_path)
     try:
@@ -258,12 +271,9 @@ def test_mapping_conflict_is_a_clear_error(opensearch_url: str, tmp_path: Path) 
     # an index made by some other tool: imagedex's fields, but `labels` a plain keyword
     mappings = engine_dsl.mappings(None)
     mappings["properties"]["labels"] = {"type": "keyword"}
-    mapping = {"settings": engine_dsl.index_settings(), "mappings": mappings}
-    httpx.put(f"{opensearch_url}/{alias}-v1", json=mapping).raise_for_status()
-    httpx.post(
-        f"{opensearch_url}/_aliases",
-        json={"actions": [{"add": {"index": f"{alias}-v1", "alias": alias}}]},
-    ).raise_for_status()
+    versioned_index(
+        opensearch_url, alias, {"settings": engine_dsl.index_settings(), "mappings": mappings}
+    )
     index = open_index(f"opensearch+{opensearch_url}/{alias}", tmp_path)
     doc = ImageDocument(
         id="x1",
@@ -280,13 +290,7 @@ def test_mapping_conflict_is_a_clear_error(opensearch_url: str, tmp_path: Path) 
         index.upsert([doc])
     # a mapping imagedex cannot extend in place: the advice is to migrate
     odd = f"odd-{uuid.uuid4().hex[:6]}"
-    httpx.put(
-        f"{opensearch_url}/{odd}-v1", json={"mappings": {"properties": {"title": {"type": "long"}}}}
-    ).raise_for_status()
-    httpx.post(
-        f"{opensearch_url}/_aliases",
-        json={"actions": [{"add": {"index": f"{odd}-v1", "alias": odd}}]},
-    ).raise_for_status()
+    versioned_index(opensearch_url, odd, {"mappings": {"properties": {"title": {"type": "long"}}}})
     with pytest.raises(EngineRequestError, match="imagedex index migrate"):
         open_index(f"opensearch+{opensearch_url}/{odd}", tmp_path)
     plain = f"plain-{uuid.uuid4().hex[:6]}"
@@ -304,24 +308,14 @@ def test_an_index_from_before_leaf_labels_gets_the_field_and_counts_leaves(
     from conftest import make_document
     from imagedex.documents import Label
     from imagedex.index import engine_dsl, open_index
-    from imagedex.index.engine import _engine_document
 
     url = request.getfixturevalue(f"{flavor}_url")
     alias = f"before-leaf-{uuid.uuid4().hex[:6]}"
     mappings = engine_dsl.mappings(None)
     del mappings["properties"]["labels"]["properties"]["leaf"]  # the mapping until now
-    httpx.put(
-        f"{url}/{alias}-v1",
-        json={"settings": engine_dsl.index_settings(), "mappings": mappings},
-    ).raise_for_status()
-    httpx.post(
-        f"{url}/_aliases", json={"actions": [{"add": {"index": f"{alias}-v1", "alias": alias}}]}
-    ).raise_for_status()
+    versioned_index(url, alias, {"settings": engine_dsl.index_settings(), "mappings": mappings})
     old = make_document("old.jpg", [("Cat", 90.0, ())], ingested_at="2026-01-01T00:00:00Z")
-    body = _engine_document(old)
-    for label in body["labels"]:
-        del label["leaf"]
-    httpx.put(f"{url}/{alias}/_doc/{old.id}?refresh=true", json=body).raise_for_status()
+    put_old_document(url, alias, old, lambda body: [lb.pop("leaf") for lb in body["labels"]])
 
     index = open_index(f"{flavor}+{url}/{alias}", tmp_path)
     try:

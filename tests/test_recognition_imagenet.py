@@ -15,6 +15,7 @@ import pytest
 import skimage.data as skimage_data
 from PIL import Image
 
+from conftest import BrokenRuntime
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis, Recognizer
@@ -193,22 +194,15 @@ def test_empty_batch(labeller: ImageNetLabeller) -> None:
     assert labeller.analyze([]) == []
 
 
-def test_invalid_arguments() -> None:
+@pytest.mark.parametrize("bad", [{"min_confidence": 101}, {"max_labels": 0}, {"threads": 0}])
+def test_invalid_arguments(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        ImageNetLabeller(min_confidence=101)
-    with pytest.raises(ValueError):
-        ImageNetLabeller(max_labels=0)
-    with pytest.raises(ValueError):
-        ImageNetLabeller(threads=0)
+        ImageNetLabeller(**bad)  # type: ignore[arg-type]
 
 
 def test_runtime_failures_become_recognition_errors(chelsea: Image.Image) -> None:
-    class BrokenSession:
-        def run(self, *args: object, **kwargs: object) -> object:
-            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
-
     broken = ImageNetLabeller()
-    broken._session.set(BrokenSession())
+    broken._session.set(BrokenRuntime())
     with pytest.raises(RecognitionError, match="ImageNet model failed"):
         broken.analyze([chelsea])
 

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from cli_helpers import free_port, imagedex_env, run_cli
+from conftest import CHROMIUM, CHROMIUM_ARGS
 from http_receiver import http_receiver
 from imagedex.config import Settings, load_settings
 from imagedex.documents import ImageDocument, Label, SearchQuery, document_id
@@ -536,17 +537,7 @@ def test_reports_page_creates_runs_and_shows_history(indexed: Services, tmp_path
     try:
         with sync_playwright() as driver:
             browser = driver.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--disable-quic",
-                ],
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
             )
             page = browser.new_page()
             errors: list[str] = []

