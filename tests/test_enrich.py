@@ -20,6 +20,9 @@ def test_description_reads_like_alt_text() -> None:
         "A golden retriever (dog), maybe a tennis ball; 1 face; text: OPEN 24 HOURS"
     )
     assert describe(doc()) == "An image"
+    located = {"bbox": {"left": 0, "top": 0, "width": 1, "height": 1}, "confidence": 85.0}
+    people = doc(labels=[Label("Clothing", 86.0), Label("Person", 85.0, instances=(located,))])
+    assert describe(people) == "A Person, maybe Clothing; 1 person"
     assert describe(doc(labels=[Label("espresso", 5.0)])) == "Possibly an espresso"
     unsafe = doc(
         labels=[Label("beach", 60.0)], moderation=[{"label": "Explicit", "confidence": 97.0}]

@@ -99,3 +99,9 @@ def test_the_floor_drops_weak_labels_and_weak_boxes() -> None:
     assert [lb.label for lb in kept] == ["Dog", "Animal"]  # the leaf first, then its parent
     assert kept[0].instances == (strong_box,)
     assert [lb.label for lb in finish(labels, 0.0)] == ["Dog", "Vehicle", "Stopwatch", "Animal"]
+
+
+def test_uncountable_labels_are_labels_of_the_vocabulary() -> None:
+    vocabulary = load_vocabulary()
+    assert "clothing" in vocabulary.uncountable
+    assert all(vocabulary.term(name) is not None for name in vocabulary.uncountable)

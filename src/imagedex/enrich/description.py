@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from imagedex.documents import ImageDocument
+from imagedex.recognition.vocabulary import load_vocabulary
 
 MIN_LABEL_CONFIDENCE = 20.0  # below this a label is a guess, not something to tell a person
 MAX_TEXT_CHARS = 80
 
 
-def _article(phrase: str) -> str:
-    return "an" if phrase[:1].lower() in "aeiou" else "a"
+def _with_article(name: str) -> str:
+    """ "a dog", "an apple", "clothing" (no article for what cannot be counted)."""
+    if name.lower() in load_vocabulary().uncountable:
+        return name
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _sentence_start(phrase: str) -> str:
+    return phrase[:1].upper() + phrase[1:]
 
 
 def describe(doc: ImageDocument) -> str:
@@ -20,19 +28,21 @@ def describe(doc: ImageDocument) -> str:
     # specific ones, not "an animal"
     broader = {p.lower() for lb in confident for p in lb.parents}
     confident = [lb for lb in confident if lb.label.lower() not in broader] or confident
-    confident.sort(key=lambda lb: -lb.confidence)
+    # objects located in the picture first: the detector's "Person" says more than the
+    # classifier's "Clothing"
+    confident.sort(key=lambda lb: (not lb.instances, -lb.confidence))
     if confident:
         first = confident[0]
         name = first.label  # ImageNet/Rekognition names are already human-friendly
         kind = next((p for p in first.parents if p.lower() not in name.lower()), None)
-        phrase = f"{_article(name).capitalize()} {name}" + (f" ({kind})" if kind else "")
+        phrase = _sentence_start(_with_article(name)) + (f" ({kind})" if kind else "")
         others = [lb.label for lb in confident[1:3] if lb.label.lower() != name.lower()]
         if others:
-            phrase += ", maybe " + " or ".join(f"{_article(o)} {o}" for o in others)
+            phrase += ", maybe " + " or ".join(_with_article(o) for o in others)
         parts.append(phrase)
     elif doc.labels:
         best = max(doc.labels, key=lambda lb: lb.confidence)
-        parts.append(f"Possibly {_article(best.label)} {best.label}")
+        parts.append(f"Possibly {_with_article(best.label)}")
     else:
         parts.append("An image")
     people = [lb for lb in doc.labels if lb.label == "Person" and lb.instances]

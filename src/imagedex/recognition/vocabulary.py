@@ -62,6 +62,10 @@ class Vocabulary:
         self.imagenet_parents: dict[str, tuple[str, ...]] = {
             str(k): tuple(v) for k, v in (data.get("imagenet") or {}).items()
         }
+        #: lower-cased labels said without an article ("clothing", not "a clothing")
+        self.uncountable: frozenset[str] = frozenset(
+            str(n).lower() for n in data.get("uncountable") or ()
+        )
         unknown = [
             n
             for n in [*self.wordnet.values(), *self.coco.values()]
