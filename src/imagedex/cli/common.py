@@ -45,6 +45,14 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+def print_outcome(data: Any, as_json: bool, message: str) -> None:
+    """What a command did: JSON on stdout for scripts, or one sentence on stderr for people."""
+    if as_json:
+        print_json(data)
+    else:
+        console.print(message)
+
+
 def _printed_json_or_empty(
     rows: Sequence[Any], as_json: bool, json_data: Any, empty: str, empty_to: Console | None
 ) -> bool:

@@ -7,10 +7,10 @@ from rich.table import Table
 
 from imagedex.cli.common import (
     CliContext,
-    console,
     out,
     pass_ctx,
     print_json,
+    print_outcome,
 )
 from imagedex.errors import ImagedexError
 
@@ -67,10 +67,7 @@ def dlq_retry(ctx: CliContext, ids: tuple[str, ...], retry_all: bool, as_json: b
     if not ids and not retry_all:
         raise click.UsageError("give message ids or --all")
     moved = ctx.services.queue.redrive(None if retry_all else list(ids))
-    if as_json:
-        print_json({"retried": moved})
-    else:
-        console.print(f"{moved} message(s) sent back to the queue")
+    print_outcome({"retried": moved}, as_json, f"{moved} message(s) sent back to the queue")
 
 
 COMMANDS: list[click.Command] = [dlq]

@@ -14,6 +14,7 @@ from imagedex.cli.common import (
     pass_ctx,
     print_fields,
     print_json,
+    print_outcome,
     progress_display,
 )
 from imagedex.cli.serve import run_worker_thread
@@ -308,14 +309,13 @@ def reprocess(
         "indexed": stats.indexed if stats else 0,
         "dead_lettered": stats.dead_lettered if stats else 0,
     }
-    if as_json:
-        print_json(result)
-    else:
-        console.print(
-            f"{sent} image(s) queued; {result['indexed']} reprocessed here"
-            if stats
-            else f"{sent} image(s) queued for the workers"
-        )
+    print_outcome(
+        result,
+        as_json,
+        f"{sent} image(s) queued; {result['indexed']} reprocessed here"
+        if stats
+        else f"{sent} image(s) queued for the workers",
+    )
 
 
 # -- index maintenance ------------------------------------------------------------------------

@@ -4,9 +4,8 @@ import click
 
 from imagedex.cli.common import (
     CliContext,
-    console,
     pass_ctx,
-    print_json,
+    print_outcome,
     progress_display,
 )
 from imagedex.index.base import MigratableIndex
@@ -46,10 +45,8 @@ def index_copy(ctx: CliContext, source: str, target: str, as_json: bool) -> None
             copied += len(batch)
             progress.update(task, completed=copied)
     result = {"from": source, "to": target, "copied": copied, "target_count": dst.count()}
-    if as_json:
-        print_json(result)
-    else:
-        console.print(f"copied {copied} documents; {target} now holds {result['target_count']}")
+    message = f"copied {copied} documents; {target} now holds {result['target_count']}"
+    print_outcome(result, as_json, message)
 
 
 @index_group.command("migrate")
@@ -64,12 +61,8 @@ def index_migrate(ctx: CliContext, as_json: bool) -> None:
     with progress_display(as_json) as progress:
         task = progress.add_task("migrating", total=index.count())
         result = index.migrate(on_progress=lambda n: progress.update(task, completed=n))
-    if as_json:
-        print_json(result)
-    else:
-        console.print(
-            f"{result['documents']} documents moved from {result['from']} to {result['to']}"
-        )
+    message = f"{result['documents']} documents moved from {result['from']} to {result['to']}"
+    print_outcome(result, as_json, message)
 
 
 COMMANDS: list[click.Command] = [index_group]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from imagedex.cli.common import CliContext, console, pass_ctx, print_json
+from imagedex.cli.common import CliContext, console, pass_ctx, print_outcome
 
 
 @click.group("kibana")
@@ -66,12 +66,8 @@ def export(
             {"type": o["type"], "id": o["id"], "title": o["attributes"]["title"]} for o in objects
         ],
     }
-    if as_json:
-        print_json(summary)
-    else:
-        console.print(
-            f"wrote {len(objects)} saved objects for {flavor} (index {alias}) to {out_file}"
-        )
+    message = f"wrote {len(objects)} saved objects for {flavor} (index {alias}) to {out_file}"
+    print_outcome(summary, as_json, message)
 
 
 COMMANDS: list[click.Command] = [kibana]

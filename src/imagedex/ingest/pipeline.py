@@ -1,7 +1,7 @@
 """One batch of queue messages through fetch -> decode -> recognise -> index.
 
-Used by the queue worker (`worker.py`) and the Lambda handler (`aws_lambda.py`); it decides what
-happened to each message but never touches the queue itself.
+Used by the queue worker (`worker.py`) and the Lambda handler (`aws/lambda_handler.py`); it
+decides what happened to each message but never touches the queue itself.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 // The search box's syntax, read on the client only to keep the controls in step with the box;
-// the server parses the text itself (imagedex/query_syntax.py) and is the authority on errors.
+// the server parses the text itself (imagedex/index/query_syntax.py) and is the authority on errors.
 //   dog label:cat label:"golden retriever" confidence>=90 after:2026-01-01 before:2026-02-01 unsafe
 
 const TOKEN = /[^\s"]*"[^"]*"?|\S+/g;
