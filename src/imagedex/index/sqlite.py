@@ -97,19 +97,17 @@ def fts_query(text: str) -> str | None:
 TERM_ONLY, PARENT_LABEL, LEAF_LABEL = 0, 1, 2
 
 
-def _label_terms(doc: ImageDocument) -> list[tuple[str, float, int]]:
+def _label_terms(
+    doc: ImageDocument, counted: dict[str, tuple[str, int]]
+) -> list[tuple[str, float, int]]:
     """(term, best confidence, what the term is: a parent or alias only, a label of the
-    document that is some other label's parent, or a leaf label)."""
+    document that is some other label's parent, or a leaf label); `counted` is `_counted(doc)`."""
     best: dict[str, float] = {}
     for label in doc.labels:
         for term in label.terms():
             best[term] = max(best.get(term, 0.0), label.confidence)
-    own = _primary_labels(doc)
-    leaves = leaf_label_names(doc.labels)
-    return [
-        (term, conf, LEAF_LABEL if term in leaves else PARENT_LABEL if term in own else TERM_ONLY)
-        for term, conf in best.items()
-    ]
+    kinds = {term: LEAF_LABEL if leaf else PARENT_LABEL for term, (_, leaf) in counted.items()}
+    return [(term, conf, kinds.get(term, TERM_ONLY)) for term, conf in best.items()]
 
 
 def _primary_labels(doc: ImageDocument) -> dict[str, str]:
@@ -271,11 +269,12 @@ class SqliteIndex:
                     (rowid, vectors.encode(found[name])),
                 )
                 vectors.bump_generation(db, table)
+        counted = _counted(doc)
         db.executemany(
             "INSERT INTO label_terms (doc, term, confidence, is_label) VALUES (?, ?, ?, ?)",
-            [(rowid, term, conf, own) for term, conf, own in _label_terms(doc)],
+            [(rowid, term, conf, kind) for term, conf, kind in _label_terms(doc, counted)],
         )
-        self._bump_counts(db, _counted(doc), +1)
+        self._bump_counts(db, counted, +1)
         if doc.phash:
             db.executemany(
                 "INSERT OR IGNORE INTO phash_bands (band, doc) VALUES (?, ?)",
