@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagedex.documents import ImageDocument
+from imagedex.documents import ImageDocument, leaf_label_names
 from imagedex.recognition.vocabulary import load_vocabulary
 
 MIN_LABEL_CONFIDENCE = 20.0  # below this a label is a guess, not something to tell a person
@@ -26,8 +26,8 @@ def describe(doc: ImageDocument) -> str:
     confident = [lb for lb in doc.labels if lb.confidence >= MIN_LABEL_CONFIDENCE]
     # parents are labels of their own (Rekognition's, ImageNet subtree mass): name the most
     # specific ones, not "an animal"
-    broader = {p.lower() for lb in confident for p in lb.parents}
-    confident = [lb for lb in confident if lb.label.lower() not in broader] or confident
+    leaves = leaf_label_names(confident)
+    confident = [lb for lb in confident if lb.label.lower() in leaves] or confident
     # objects located in the picture first: the detector's "Person" says more than the
     # classifier's "Clothing"
     confident.sort(key=lambda lb: (not lb.instances, -lb.confidence))
