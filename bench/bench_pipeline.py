@@ -16,7 +16,8 @@ Two analyzer sets are measured, each built from settings exactly as the worker b
 (`build_recognizers` / `build_enrichers`) with the models loaded beforehand:
 
 * *default analyzers*: what the default settings enable (today the ImageNet labeller, the
-  open_nsfw moderation analyzer and the MiniLM text-embedding enricher for semantic search);
+  NanoDet object detector, the open_nsfw moderation analyzer and the MiniLM text-embedding
+  enricher for semantic search);
 * *labeller only*: `recognizers = "imagenet"`, `semantic = false` (the issue's "default
   labeller" target).
 

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from imagedex.errors import RecognitionError
 from imagedex.recognition.detection import Detection, Letterbox, NanoDet, coco_labels, nms
 
 
@@ -60,7 +61,7 @@ def test_the_model_file_is_small_and_takes_any_batch() -> None:
     model = onnx.load_from_string(raw)
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert model.graph.input[0].name == "pixels"
-    assert [d.dim_param or d.dim_value for d in dims] == ["N", 3, 416, 416]
+    assert [d.dim_param or d.dim_value for d in dims] == ["N", 3, "H", "W"]
     meta = {p.key: p.value for p in model.metadata_props}
     pre = json.loads(meta["imagedex.preprocess"])
     assert (pre["resize"], pre["color_order"]) == ("letterbox", "BGR")
@@ -130,20 +131,45 @@ def test_empty_image_is_an_error(detector: NanoDet) -> None:
 
 
 def test_letterbox_geometry(detector: NanoDet) -> None:
+    # the longer side becomes 416, the shorter one is padded to a multiple of 32 only
     pixels, box = detector.preprocess(Image.new("RGB", (2000, 50), (255, 255, 255)))
-    assert pixels.shape == (3, 416, 416) and pixels.dtype == np.float32
-    assert box == Letterbox(left=0, top=203, width=416, height=10)
+    assert pixels.shape == (3, 32, 416) and pixels.dtype == np.float32
+    assert box == Letterbox(
+        left=0, top=11, width=416, height=10, canvas_width=416, canvas_height=32
+    )
     # inside: white, BGR-normalised; outside: black, BGR-normalised
     mean = np.array([103.53, 116.28, 123.675])
     std = np.array([57.375, 57.12, 58.395])
-    np.testing.assert_allclose(pixels[:, 210, 100], (255 - mean) / std, rtol=1e-5)
+    np.testing.assert_allclose(pixels[:, 15, 100], (255 - mean) / std, rtol=1e-5)
     np.testing.assert_allclose(pixels[:, 0, 0], -mean / std, rtol=1e-5)
-    _, box = detector.preprocess(Image.new("RGB", (300, 600)))
-    assert box == Letterbox(left=104, top=0, width=208, height=416)
+    pixels, box = detector.preprocess(Image.new("RGB", (300, 600)))
+    assert pixels.shape == (3, 416, 224)
+    assert box == Letterbox(
+        left=8, top=0, width=208, height=416, canvas_width=224, canvas_height=416
+    )
+    pixels, box = detector.preprocess(Image.new("RGB", (1600, 1200)))  # 4:3 -> 416x320
+    assert pixels.shape == (3, 320, 416) and (box.top, box.height) == (4, 312)
+    pixels, _ = detector.preprocess(Image.new("RGB", (40, 40)))  # small images are scaled up
+    assert pixels.shape == (3, 416, 416)
+
+
+def test_anchor_points_follow_the_input_shape(detector: NanoDet) -> None:
+    centres, strides = detector.anchors(416, 320)
+    assert len(centres) == len(strides) == 52 * 40 + 26 * 20 + 13 * 10
+    np.testing.assert_array_equal(centres[0], [4, 4])
+    np.testing.assert_array_equal(centres[52], [4, 12])  # second row of stride 8
+    np.testing.assert_array_equal(centres[-1], [12 * 32 + 16, 9 * 32 + 16])
+    assert strides[0] == 8 and strides[-1] == 32
+    scores, bins = detector.raw_outputs(
+        detector.preprocess(Image.new("RGB", (1600, 1200)))[0][None]
+    )
+    assert scores.shape == (1, len(centres), 80) and bins.shape == (1, len(centres), 44)
 
 
 def test_batch_matches_single_images(detector: NanoDet) -> None:
-    images = [photo("astronaut"), photo("chelsea"), photo("camera"), photo("coffee")]
+    # square, landscape and portrait inputs in one batch: each shape runs on its own
+    portrait = photo("chelsea").transpose(Image.Transpose.ROTATE_90)
+    images = [photo("astronaut"), photo("chelsea"), photo("camera"), portrait, photo("coffee")]
     batch = detector.detect_batch(images)
     assert len(batch) == len(images)
     for image, together in zip(images, batch, strict=True):
@@ -167,15 +193,18 @@ def test_decoding_of_synthetic_outputs(detector: NanoDet) -> None:
     left_cell = bins[anchor - 1].reshape(4, 11)
     left_cell[[0, 1, 2, 3], [1, 2, 3, 2]] = 20.0  # 32 px left, 96 px right: the same box
     scores[anchor, 16] = 0.7  # same place, another class: kept
-    found = detector.decode(scores, bins, Letterbox(0, 0, 416, 416))
+    found = detector.decode(scores, bins, Letterbox(0, 0, 416, 416, 416, 416))
     assert [d.label for d in found] == ["cat", "dog"]
     np.testing.assert_allclose(
         found[0].box, (144 / 416, 144 / 416, 128 / 416, 128 / 416), atol=1e-5
     )
     assert found[0].confidence == pytest.approx(90.0)
     # a letterboxed image: the box is given relative to the image, clipped to it
-    found = detector.decode(scores, bins, Letterbox(left=0, top=158, width=416, height=100))
+    found = detector.decode(scores, bins, Letterbox(0, 158, 416, 100, 416, 416))
     np.testing.assert_allclose(found[0].box, (144 / 416, 0.0, 128 / 416, 1.0), atol=1e-5)
+    # outputs of another input size than the letterbox says are refused, not misread
+    with pytest.raises(RecognitionError):
+        detector.decode(scores, bins, Letterbox(0, 0, 416, 320, 416, 320))
 
 
 def test_nms() -> None:

