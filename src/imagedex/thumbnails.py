@@ -9,6 +9,7 @@ JPEG.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import re
@@ -58,6 +59,18 @@ def thumbnail_url(doc_id: str, etag: str, size: int) -> str:
 
 def thumbnail_path(services: Services, doc_id: str, size: int, version: str) -> Path:
     return services.settings.data_dir / "thumbnails" / doc_id[:2] / f"{doc_id}-{size}-{version}.jpg"
+
+
+def remove_thumbnails(services: Services, doc_id: str) -> int:
+    """Delete every cached thumbnail of a document (all sizes and versions); how many."""
+    if not doc_id.isalnum():  # ids are hex digests; anything else names no thumbnail folder
+        return 0
+    folder = services.settings.data_dir / "thumbnails" / doc_id[:2]
+    removed = 0
+    for path in folder.glob(f"{glob.escape(doc_id)}-*.jpg"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def thumbnail(services: Services, doc_id: str, size: int, version: str | None = None) -> Path:
