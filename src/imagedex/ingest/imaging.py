@@ -25,8 +25,10 @@ __all__ = [
     "ALLOWED_FORMATS",
     "MAX_SIDE",
     "SUPPORTED_CONTENT_TYPES",
+    "SUPPORTED_NAMES",
     "DecodedImage",
     "decode_image",
+    "require_image",
     "sniff_content_type",
 ]
 
@@ -43,12 +45,15 @@ ALLOWED_FORMATS: dict[str, str] = {
     "BMP": "image/bmp",
     "TIFF": "image/tiff",
     "PPM": "image/x-portable-anymap",
+    "HEIF": "image/heic",  # decoded by pillow-heif (libheif), registered on first use
+    "AVIF": "image/avif",  # Pillow's own plugin (libavif, Pillow >= 11.3)
 }
 
 #: Content types of the formats :func:`decode_image` accepts.
 SUPPORTED_CONTENT_TYPES: frozenset[str] = frozenset(ALLOWED_FORMATS.values())
 
-_SUPPORTED_NAMES = "JPEG, PNG, GIF, WebP, BMP, TIFF, PPM"
+#: The accepted formats as people name them, for messages and docs.
+SUPPORTED_NAMES = "JPEG, PNG, GIF, WebP, BMP, TIFF, PPM, HEIC/HEIF, AVIF"
 
 # EXIF tag numbers.
 _TAG_ORIENTATION = 0x0112
@@ -143,11 +148,9 @@ def _sniff_format(data: bytes) -> tuple[str, str] | None:
     if head[:4] == b"\x00\x00\x01\x00" and len(head) >= 6 and head[4:6] != b"\x00\x00":
         return "", "ICO"
     if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis"):
-            return "", "AVIF"
-        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
-            return "", "HEIC/HEIF"
+        found = _sniff_isobmff(data)
+        if found is not None:
+            return found
     if head.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n") or head.startswith(b"\xff\x4f\xff\x51"):
         return "", "JPEG 2000"
     if head.startswith(b"\xff\x0a") or head.startswith(b"\x00\x00\x00\x0cJXL \r\n\x87\n"):
@@ -155,6 +158,42 @@ def _sniff_format(data: bytes) -> tuple[str, str] | None:
     if head.startswith(b"8BPS"):
         return "", "Photoshop PSD"
     return None
+
+
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+
+
+def _sniff_isobmff(data: bytes) -> tuple[str, str] | None:
+    """AVIF or HEIF from the `ftyp` box: its major brand, else its compatible brands.
+
+    Both share the generic `mif1`/`msf1` brands, so an AVIF brand anywhere wins over them.
+    """
+    (box_size,) = struct.unpack_from(">I", data, 0)
+    end = min(max(box_size, 16), len(data), 256)
+    brands = {data[8:12]} | {data[i : i + 4] for i in range(16, end - 3, 4)}
+    if brands & _AVIF_BRANDS:
+        return "AVIF", "AVIF"
+    if brands & _HEIF_BRANDS:
+        return "HEIF", "HEIC/HEIF"
+    return None
+
+
+def require_image(data: bytes) -> str:
+    """The content type of bytes that start like an accepted image, or ImageDecodeError saying
+    what they look like instead. Reads only the first bytes: a cheap check before storing."""
+    if not data:
+        raise ImageDecodeError("empty file (0 bytes)")
+    found = _sniff_format(data)
+    if found is None:
+        raise ImageDecodeError(
+            f"not an image (looks like {_looks_like(data)}); supported formats: {SUPPORTED_NAMES}"
+        )
+    if found[0] not in ALLOWED_FORMATS:
+        raise ImageDecodeError(
+            f"unsupported image format {found[1]}; supported formats: {SUPPORTED_NAMES}"
+        )
+    return ALLOWED_FORMATS[found[0]]
 
 
 def sniff_content_type(data: bytes) -> str | None:
@@ -228,6 +267,15 @@ def _megapixels(pixels: int) -> str:
     return f"{pixels / 1_000_000:.1f} MP"
 
 
+def _register_heif() -> None:
+    """pillow-heif's opener, added to Pillow once (importing libheif costs ~50 ms)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return  # then HEIF is missing from Image.OPEN and _open says it cannot be decoded
+    pillow_heif.register_heif_opener()
+
+
 def _open(data: bytes, fmt: str, name: str) -> ImageFile.ImageFile:
     """Parse the header with the one plugin the magic bytes selected.
 
@@ -236,6 +284,8 @@ def _open(data: bytes, fmt: str, name: str) -> ImageFile.ImageFile:
     """
     if fmt not in Image.OPEN:
         Image.init()
+    if fmt == "HEIF" and fmt not in Image.OPEN:
+        _register_heif()
     entry = Image.OPEN.get(fmt)
     if entry is None:
         raise ImageDecodeError(f"{name} images cannot be decoded on this installation")
@@ -243,7 +293,9 @@ def _open(data: bytes, fmt: str, name: str) -> ImageFile.ImageFile:
     accept = entry[1]
     if accept is not None:
         verdict = accept(data[:16])
-        if not verdict or isinstance(verdict, str):
+        if isinstance(verdict, str):  # the plugin's own "support not installed"
+            raise ImageDecodeError(f"{name} images cannot be decoded on this installation")
+        if not verdict:
             raise ImageDecodeError(f"{name} header is corrupt or uses an unsupported variant")
     try:
         return factory(io.BytesIO(data), "")
@@ -377,7 +429,7 @@ def decode_image(
     fmt, name = found
     if fmt not in ALLOWED_FORMATS:
         raise ImageDecodeError(
-            f"unsupported image format {name}; supported formats: {_SUPPORTED_NAMES}"
+            f"unsupported image format {name}; supported formats: {SUPPORTED_NAMES}"
         )
 
     im = _open(data, fmt, name)
@@ -406,7 +458,7 @@ def _decode_opened(
     real_format = im.format or fmt
     if real_format not in ALLOWED_FORMATS:
         raise ImageDecodeError(
-            f"unsupported image format {real_format}; supported formats: {_SUPPORTED_NAMES}"
+            f"unsupported image format {real_format}; supported formats: {SUPPORTED_NAMES}"
         )
     width, height = im.size
     if width < 1 or height < 1 or width > MAX_SIDE or height > MAX_SIDE:
