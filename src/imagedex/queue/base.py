@@ -71,4 +71,9 @@ class WorkQueue(Protocol):
         """Move dead letters (all, or those ids) back to the queue with a fresh receive count."""
         ...
 
+    def purge(self, ids: Sequence[str] | None = None) -> int:
+        """Drop dead letters for good (all, or those ids); how many were dropped. Ids that are
+        not dead letters (already retried or purged) are skipped."""
+        ...
+
     def close(self) -> None: ...

@@ -188,5 +188,14 @@ class SqliteQueue:
                 db.execute("DELETE FROM dead_letters WHERE id = ?", (message_id,))
             return len(rows)
 
+    def purge(self, ids: Sequence[str] | None = None) -> int:
+        with self._database.transaction() as db:
+            if ids is None:
+                return int(db.execute("DELETE FROM dead_letters").rowcount)
+            return sum(
+                int(db.execute("DELETE FROM dead_letters WHERE id = ?", (i,)).rowcount)
+                for i in set(ids)
+            )
+
     def close(self) -> None:
         self._database.close()

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ ERROR_ATTRIBUTE = "imagedex-error"
 MAX_BATCH = 10
 MAX_WAIT_SECONDS = 20
 MAX_VISIBILITY = 43_200
+SCAN_VISIBILITY = 60  # dead letters hidden while `dlq retry` / `dlq purge` look through them
 
 
 class SqsQueue:
@@ -206,31 +207,61 @@ class SqsQueue:
         return letters
 
     def redrive(self, ids: Sequence[str] | None = None) -> int:
+        def send_back(raw: dict[str, Any]) -> None:
+            self.client.send_message(QueueUrl=self.url, MessageBody=raw["Body"])
+
+        return self._take_dead(ids, send_back)
+
+    def purge(self, ids: Sequence[str] | None = None) -> int:
+        # not PurgeQueue: it works asynchronously, once a minute, and cannot say how many
+        return self._take_dead(ids, lambda _raw: None)
+
+    def _take_dead(self, ids: Sequence[str] | None, act: Callable[[dict[str, Any]], None]) -> int:
+        """Receive dead letters (all, or those ids), `act` on each, then delete it; how many.
+
+        Dead letters that are not wanted are hidden while the scan goes on and made visible
+        again at the end, so that each is seen once and `dlq list` shows them right after.
+        """
         url = self._require_dlq()
         wanted = None if ids is None else set(ids)
-        moved = 0
-        while True:
-            response = self.client.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=MAX_BATCH, VisibilityTimeout=30, WaitTimeSeconds=0
-            )
-            batch = response.get("Messages", [])
-            if not batch:
-                return moved
-            progressed = False
-            for raw in batch:
-                if wanted is not None and raw["MessageId"] not in wanted:
-                    continue
-                self.client.send_message(QueueUrl=self.url, MessageBody=raw["Body"])
-                self.client.delete_message(QueueUrl=url, ReceiptHandle=raw["ReceiptHandle"])
-                moved += 1
-                progressed = True
-            if wanted is not None and not progressed:
-                # the wanted ids may be hidden behind others: make those visible again and stop
+        taken = 0
+        skipped: dict[str, str] = {}  # message id -> receipt handle
+        try:
+            while wanted is None or wanted:
+                response = self.client.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=MAX_BATCH,
+                    VisibilityTimeout=SCAN_VISIBILITY,
+                    WaitTimeSeconds=1,  # long polling asks every SQS host: no false "empty"
+                )
+                batch = response.get("Messages", [])
+                fresh = [m for m in batch if m["MessageId"] not in skipped]
                 for raw in batch:
+                    if raw["MessageId"] in skipped:  # back after SCAN_VISIBILITY: a new receipt
+                        skipped[raw["MessageId"]] = raw["ReceiptHandle"]
+                if not fresh:
+                    return taken
+                done = []
+                for raw in fresh:
+                    if wanted is not None and raw["MessageId"] not in wanted:
+                        skipped[raw["MessageId"]] = raw["ReceiptHandle"]
+                        continue
+                    act(raw)
+                    done.append({"Id": str(len(done)), "ReceiptHandle": raw["ReceiptHandle"]})
+                    if wanted is not None:
+                        wanted.discard(raw["MessageId"])
+                if done:
+                    self.client.delete_message_batch(QueueUrl=url, Entries=done)
+                taken += len(done)
+            return taken
+        finally:
+            for receipt in skipped.values():
+                try:
                     self.client.change_message_visibility(
-                        QueueUrl=url, ReceiptHandle=raw["ReceiptHandle"], VisibilityTimeout=0
+                        QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0
                     )
-                return moved
+                except Exception as exc:  # it reappears by itself after SCAN_VISIBILITY
+                    log.info("could not make a dead letter visible again: %s", exc)
 
     def close(self) -> None:
         pass
