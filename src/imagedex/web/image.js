@@ -97,7 +97,8 @@ function metadata(doc) {
     ["Taken", formatDate(doc.taken_at)],
     ["Location", doc.gps && Number.isFinite(doc.gps.lat) ? `${doc.gps.lat.toFixed(5)}, ${doc.gps.lon.toFixed(5)}` : ""],
     ["Indexed", formatDate(doc.ingested_at)],
-    ["Stored at", doc.s3_location],
+    ["Bucket", doc.bucket],
+    ["Key", doc.key], // never the store's address: for a local folder that is a server path
     ["Faces", String((doc.faces || []).length)],
     ["Analyzed with", Object.entries(doc.analyzed_with || {}).map(([k, v]) => `${k} ${v}`).join(", ")],
   ].filter(([, value]) => value);
@@ -106,8 +107,42 @@ function metadata(doc) {
     h("dl", { class: "meta", id: "metadata" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
     errors.length ? h("div", { class: "error" }, h("p", {}, "Some analyzers failed on this image:"),
       h("ul", { class: "plain" }, errors.map(([k, v]) => h("li", {}, `${k}: ${v}`)))) : null,
-    doc.near_duplicates?.length ? h("p", {}, "Near duplicates: ",
-      doc.near_duplicates.flatMap((id, i) => [i ? ", " : "", h("a", { href: `/images/${encodeURIComponent(id)}` }, id.slice(0, 8))])) : null);
+    nearDuplicates(doc));
+}
+
+/** The images that look almost the same, whichever of the two was indexed first. */
+function nearDuplicates(doc) {
+  const others = doc.near_duplicate_images || [];
+  if (!others.length) return null;
+  return h("div", { id: "near-duplicates" }, h("p", {}, "Near duplicates:"),
+    h("ul", { class: "plain" }, others.map((other) => h("li", {},
+      h("a", { href: `/images/${encodeURIComponent(other.id)}` }, other.title || other.id),
+      h("span", { class: "muted" }, ` · id ${other.id}`)))));
+}
+
+const mayEdit = (session) => !session?.authRequired || ["editor", "admin"].includes(session.role);
+
+/** Delete the image after a confirmation; the page then says what was removed. */
+function deleteButton(main, doc) {
+  const button = h("button", { type: "button", class: "secondary", id: "delete-image" }, "Delete");
+  button.addEventListener("click", async () => {
+    const name = doc.title || doc.id;
+    if (!window.confirm(`Delete ${name}? It is removed from the index and the bucket, for good.`)) return;
+    button.disabled = true;
+    try {
+      await api(`/api/images/${encodeURIComponent(doc.id)}`, { method: "DELETE" });
+    } catch (error) {
+      button.disabled = false;
+      main.querySelector("#delete-error")?.remove();
+      button.after(h("span", { class: "error", id: "delete-error", role: "alert" }, ` Not deleted: ${error.detail || error}`));
+      return;
+    }
+    document.title = "Deleted · imagedex";
+    clear(main).append(h("h1", {}, "Deleted"),
+      h("p", { role: "status", id: "deleted-status" }, `${name} was removed from the index, the bucket and the thumbnails.`),
+      h("p", {}, h("a", { href: "/search" }, "Back to search")));
+  });
+  return button;
 }
 
 async function originalLink(doc) {
@@ -135,7 +170,7 @@ async function similar(doc, into) {
   }
 }
 
-export function render(main, _url, params) {
+export function render(main, _url, params, { session } = {}) {
   const [id] = params;
   let alive = true;
   main.append(h("p", { class: "muted", role: "status" }, "Loading the image…"));
@@ -173,7 +208,8 @@ export function render(main, _url, params) {
             h("span", { class: "check" }, showLabels, h("label", { for: "show-label-boxes" }, "Label boxes")),
             h("span", { class: "check" }, showFaces, h("label", { for: "show-face-boxes" }, `Faces (${(doc.faces || []).length})`))) : null,
           h("p", { class: "actions", id: "image-actions" },
-            h("a", { class: "button secondary", href: `/search?like=${encodeURIComponent(doc.id)}` }, "More like this"))),
+            h("a", { class: "button secondary", href: `/search?like=${encodeURIComponent(doc.id)}` }, "More like this"),
+            mayEdit(session) ? [" ", deleteButton(main, doc)] : null)),
         h("div", { class: "details" },
           h("section", { "aria-labelledby": "h-labels" }, h("h2", { id: "h-labels" }, "Labels"), labelList(doc)),
           h("section", { "aria-labelledby": "h-text" }, h("h2", { id: "h-text" }, "Text in the image"), textBlock(doc)),
