@@ -87,7 +87,7 @@ def test_unclosed_quote_runs_to_the_end() -> None:
         ("confidence>=101", "confidence>=101"),
         ("conf:nan", "conf:nan"),
         ("conf<50", "conf<50"),
-        ("after:yesterday", "after:yesterday"),
+        ("after:someday", "after:someday"),
         ("before:2026-13-01", "before:2026-13-01"),
         ("before:2026-1", "before:2026-1"),
         ("after:20261", "after:20261"),

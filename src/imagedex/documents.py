@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from imagedex.clock import utc_now
 
 #: Names analyzers had before each had one name everywhere (settings, `analyzed_with`,
 #: `--analyzer`); documents and arguments that use them are read with the current name, so an
@@ -160,25 +163,53 @@ class ImageDocument:
         return hit
 
 
-def utc_timestamp(value: str) -> str:
-    """An ISO-8601 date or date-time as the canonical UTC form `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+#: How a date may be written, for error messages (`after:`, `--after`, `date_from`, ...).
+DATE_FORMS = (
+    "an ISO-8601 date or date-time (2026-01-31, 2026-01-31T08:00:00Z), today, yesterday, "
+    "tomorrow, now, or a time ago such as -30m, -2h, -7d or -1w"
+)
+_RELATIVE = re.compile(r"(?:now)?-(\d{1,6})([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DAYS = {"today": 0, "yesterday": -1, "tomorrow": 1}
 
-    A date alone is its midnight, a month (`2026-02`) or year (`2026`) its first day; a time
-    without an offset is UTC. Canonical strings compare in time order, which is what lets the
-    SQLite index range-scan them.
+
+def _relative(text: str, now: datetime) -> datetime | None:
+    """`now`, `today` / `yesterday` / `tomorrow` (midnight UTC) or `-7d` / `now-7d` (minutes,
+    hours, days, weeks before now, as Kibana writes them); None for anything else."""
+    word = text.lower()
+    if word == "now":
+        return now
+    if word in _DAYS:
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight + timedelta(days=_DAYS[word])
+    match = _RELATIVE.fullmatch(word)
+    if match is None:
+        return None
+    amount, unit = int(match.group(1)), match.group(2)
+    return now - timedelta(**{_UNITS[unit]: amount})
+
+
+def utc_timestamp(value: str, now: datetime | None = None) -> str:
+    """A date as the canonical UTC form `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+
+    ISO-8601: a date alone is its midnight, a month (`2026-02`) or year (`2026`) its first day;
+    a time without an offset is UTC. Relative: `today`, `yesterday`, `tomorrow` (midnight UTC,
+    like a date without an offset), `now`, `-7d`, `-2h` (from `now`, default the wall clock).
+    Canonical strings compare in time order, which is what lets the SQLite index range-scan them.
     """
     text = value.strip()
     if len(text) in (4, 7) and text.replace("-", "").isdigit() and text.isascii():
         text += "-01-01" if len(text) == 4 else "-01"
     try:
-        moment = datetime.fromisoformat(text)
+        moment = _relative(text, (now or utc_now()).astimezone(UTC))
+        if moment is None:
+            moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         moment = moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValueError(
-            f"{value!r} is not an ISO-8601 date or date-time (e.g. 2026-01-31 or "
-            "2026-01-31T08:00:00Z)"
+            f"{value!r} is not an ISO-8601 date or a relative one: use {DATE_FORMS}"
         ) from None
     if not 1900 <= moment.year <= 9998:  # bucket arithmetic near year 1 or 9999 overflows
         raise ValueError(f"{value!r} is out of range: use a date between 1900 and 9998")

@@ -7,7 +7,8 @@ quoted phrase as free text). Keys are case-insensitive:
 - `confidence>=N`, `confidence>N`, `confidence:N`, `conf...`: minimum label confidence 0-100
   (`>` reads as "at least", like the confidence slider)
 - `after:DATE` (ingested on or after, inclusive), `before:DATE` (before, exclusive); ISO-8601
-  dates or date-times, UTC unless an offset is given
+  dates or date-times, UTC unless an offset is given, or relative: `today`, `yesterday`
+  (midnight UTC), `now`, `-7d`, `-2h`, `-30m`, `-1w` (`now-7d` as Kibana writes it)
 - `unsafe`, `safe`, `moderation:unsafe|safe|any`
 - `sort:relevance|newest|oldest|title`
 
@@ -20,8 +21,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from datetime import datetime
 
-from imagedex.documents import SearchQuery, utc_timestamp
+from imagedex.documents import DATE_FORMS, SearchQuery, utc_timestamp
 from imagedex.errors import QuerySyntaxError
 
 # a run of unquoted characters and quoted groups; an unclosed quote runs to the end
@@ -53,19 +55,20 @@ def _confidence(token: str, op: str, value: str) -> float:
     return number
 
 
-def _date(token: str, value: str) -> str:
+def _date(token: str, value: str, now: datetime | None) -> str:
     try:
-        return utc_timestamp(value)
-    except ValueError:
-        raise QuerySyntaxError(
-            f"{token!r}: not a date; use an ISO-8601 date such as 2026-01-31 "
-            "or a date-time such as 2026-01-31T08:00:00Z"
-        ) from None
+        return utc_timestamp(value, now)
+    except ValueError as exc:
+        problem = "out of range" if "out of range" in str(exc) else "not a date"
+        raise QuerySyntaxError(f"{token!r}: {problem}; use {DATE_FORMS}") from None
 
 
-def parse_query(text: str, base: SearchQuery | None = None) -> SearchQuery:
+def parse_query(
+    text: str, base: SearchQuery | None = None, now: datetime | None = None
+) -> SearchQuery:
     """`text` in the search box syntax applied over `base` (default: an empty query): its
-    labels are added to base's, its free text joins base's, its other values replace base's."""
+    labels are added to base's, its free text joins base's, its other values replace base's.
+    Relative dates (`after:-7d`) count back from `now` (default: the wall clock)."""
     base = base or SearchQuery()
     changes: dict[str, object] = {}
     labels: list[str] = []
@@ -93,9 +96,9 @@ def parse_query(text: str, base: SearchQuery | None = None) -> SearchQuery:
         if key == "label":
             labels.append(value)
         elif key == "after":
-            changes["date_from"] = _date(token, value)
+            changes["date_from"] = _date(token, value, now)
         elif key == "before":
-            changes["date_to"] = _date(token, value)
+            changes["date_to"] = _date(token, value, now)
         elif key == "moderation":
             if value.lower() not in _MODERATION:
                 raise QuerySyntaxError(f"{token!r}: moderation is unsafe, safe or any")
@@ -124,7 +127,7 @@ def parse_query(text: str, base: SearchQuery | None = None) -> SearchQuery:
 def _example(key: str) -> str:
     return {
         "label": 'label:dog or label:"golden retriever"',
-        "after": "after:2026-01-01",
+        "after": "after:2026-01-01 or after:-7d",
         "before": "before:2026-02-01",
         "moderation": "moderation:unsafe",
         "sort": "sort:newest",
