@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from imagedex import __version__
 from imagedex.access.policy import auth_required, host_allowed
 from imagedex.api import (
+    docs_pages,
     pages,
     routes_access,
     routes_alerts,
@@ -30,6 +31,8 @@ def create_app(services: Services) -> FastAPI:
         title="imagedex",
         version=__version__,
         description="Search images by what they show.",
+        docs_url=None,  # docs_pages serves /docs and /redoc from the package, not a CDN
+        redoc_url=None,
     )
     settings = services.settings
     app.state.services = services
@@ -80,6 +83,7 @@ def create_app(services: Services) -> FastAPI:
         routes_reports,
         routes_alerts,
         routes_deliveries,
+        docs_pages,
     ):
         app.include_router(module.router)
     app.include_router(pages.router)  # last: the web app's catch-all page routes
