@@ -138,7 +138,7 @@ def load_photos(settings: Settings) -> tuple[list[Photo], list[str]]:
     names = [r.name for r in recognizers]
     others = [r for r in recognizers if r.name != "imagenet"]
     loaded = []
-    for photo_id, image, expected in photos(kinds=list(KINDS)):
+    for photo_id, image, expected in photos(kinds=list(KINDS), splits=["tuning"]):
         photo = Photo(photo_id, image, expected)
         for recognizer in others:
             (analysis,) = recognizer.analyze([image])
