@@ -156,14 +156,19 @@ def floor_rows(group: Sequence[PhotoResult]) -> list[list[object]]:
     return rows
 
 
-def reliability_rows(res: SetResult) -> list[list[object]]:
+def reliability_rows(groups: Sequence[Sequence[PhotoResult]]) -> list[list[object]]:
+    """Per confidence band: for each group of photos, the labels in it, their mean confidence
+    and the share that is right."""
     rows: list[list[object]] = []
     for low, high in BANDS:
-        inside = [(p, lb) for p in res.photos for lb in p.labels if low <= lb.confidence < high]
-        right = sum(p.right(lb) for p, lb in inside)
-        mean = statistics.mean(lb.confidence for _, lb in inside) if inside else 0.0
-        share = f"{right / len(inside):.0%}" if inside else "-"
-        rows.append([f"{low}-{min(high, 100)}", len(inside), f"{mean:.0f}", share])
+        row: list[object] = [f"{low}-{min(high, 100)}"]
+        for group in groups:
+            inside = [(p, lb) for p in group for lb in p.labels if low <= lb.confidence < high]
+            right = sum(p.right(lb) for p, lb in inside)
+            mean = statistics.mean(lb.confidence for _, lb in inside) if inside else 0.0
+            share = f"{right / len(inside):.0%}" if inside else "-"
+            row += [len(inside), f"{mean:.0f}" if inside else "-", share]
+        rows.append(row)
     return rows
 
 
@@ -246,9 +251,13 @@ def main(argv: list[str] | None = None) -> int:
             "of a right one (Animal for a cat) is right. `python bench/bench_labels.py`.",
             md_table(header, summary_rows(results)),
             *sweeps,
-            f"Reliability ({last.name}, all photos): labels per confidence band and the share "
-            "that is right.",
-            md_table(["confidence", "labels", "mean confidence", "right"], reliability_rows(last)),
+            f"Reliability ({last.name}): labels per confidence band, their mean confidence and "
+            "the share that is right, over all photos and over the held-out ones alone.",
+            md_table(
+                ["confidence", "labels", "mean confidence", "right"]
+                + (["held-out labels", "mean", "right"] if held_out else []),
+                reliability_rows([last.photos, held_out] if held_out else [last.photos]),
+            ),
             f"Per photo ({last.name}, labels at >= 50):",
             md_table(
                 ["photo", "split", "subjects", "found", "wrong at >= 50", "labels"],
