@@ -24,8 +24,19 @@ from imagedex.documents import SearchQuery
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--title", help="Title for the uploaded image(s) (default: the file name).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an object that holds other bytes under the same key (default: keep both).",
+)
 @click.option("--wait", is_flag=True, help="Return only when indexed or dead-lettered.")
-@click.option("--timeout", default=600.0, show_default=True, help="Seconds --wait waits.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="With --wait: give up when no image has finished for this many seconds.",
+)
 @click.option(
     "--process/--no-process",
     default=True,
@@ -38,23 +49,35 @@ def ingest(
     ctx: CliContext,
     paths: tuple[Path, ...],
     title: str | None,
+    overwrite: bool,
     wait: bool,
     timeout: float,
     process: bool,
     as_json: bool,
 ) -> None:
-    """Upload image files or folders (folders: images found below them) for indexing."""
+    """Upload image files or folders (folders: images found below them) for indexing.
+
+    Each file's key is its path below the common folder of PATHS (`c1/pic.jpg c2/pic.jpg`
+    stay apart; a folder keeps its own name). Bytes already stored under their key are left
+    alone; other bytes under a taken key go beside it as NAME~HASH.EXT (both kept, the title
+    stays the file name) unless --overwrite. Files that are not images are refused before they
+    are stored. Exits 1 if any file was refused, failed or was not indexed in time (--wait).
+    """
     from imagedex.ingest.upload import upload_paths, wait_for
 
     services = ctx.services
     with progress_display(as_json) as progress:
         task = progress.add_task("uploading", total=None)
-        uploads = upload_paths(
-            services, paths, title=title, on_upload=lambda _u: progress.advance(task)
+        uploads, refused = upload_paths(
+            services,
+            paths,
+            title=title,
+            overwrite=overwrite,
+            on_upload=lambda _u: progress.advance(task),
         )
-        progress.update(task, total=len(uploads), completed=len(uploads))
-        outcomes = None
-        if wait:
+        progress.update(task, total=len(uploads) + len(refused))
+        outcomes: list[Any] | None = [] if wait else None
+        if wait and uploads:
             worker = None
             if (
                 process
@@ -68,36 +91,94 @@ def ingest(
                 uploads,
                 timeout,
                 on_progress=lambda done, _total: progress.update(waiting, completed=done),
+                worker_alive=worker[0].is_alive if worker is not None else None,
             )
             if worker is not None:
                 worker[1].set()
                 worker[0].join(timeout=60)
-    if outcomes is None:
-        result = {"uploaded": [u.__dict__ for u in uploads]}
-        if as_json:
-            print_json(result)
-        else:
-            console.print(f"uploaded {len(uploads)} file(s); the worker will index them")
+    _report_uploads(uploads, refused, as_json, wait)
+    if outcomes is not None:
+        _report_outcomes(outcomes, refused, as_json)
+    elif as_json:
+        print_json(
+            {
+                "uploaded": [u.__dict__ for u in uploads],
+                "refused": [r.__dict__ for r in refused],
+            }
+        )
+    if refused or any(o.status != "indexed" for o in outcomes or ()):
+        sys.exit(1)
+
+
+def _report_uploads(uploads: list[Any], refused: list[Any], as_json: bool, wait: bool) -> None:
+    """For people, on stderr: what was stored how, each key chosen or object replaced, each
+    refusal with its reason."""
+    if as_json:
         return
-    failed = [o for o in outcomes if o.status != "indexed"]
+    counts: dict[str, int] = {}
+    for upload in uploads:
+        counts[upload.action] = counts.get(upload.action, 0) + 1
+        if upload.action == "renamed":
+            console.print(
+                f"kept both: {upload.path} stored as {upload.key} "
+                f"({upload.wanted_key} holds another image)",
+                markup=False,
+                soft_wrap=True,
+            )
+        elif upload.action == "overwritten":
+            console.print(
+                f"overwrote {upload.key} with {upload.path}", markup=False, soft_wrap=True
+            )
+    for refusal in refused:
+        console.print(f"refused {refusal.path}: {refusal.reason}", markup=False, soft_wrap=True)
+    done = (
+        ", ".join(f"{n} {_ACTION_WORDS.get(action, action)}" for action, n in counts.items())
+        or "nothing stored"
+    )
+    stored = any(u.action != "unchanged" for u in uploads)
+    tail = "; the worker will index them" if stored and not wait else ""
+    console.print(
+        f"{len(uploads) + len(refused)} file(s): {done}"
+        + (f", {len(refused)} refused" if refused else "")
+        + tail,
+        markup=False,
+    )
+
+
+def _report_outcomes(outcomes: list[Any], refused: list[Any], as_json: bool) -> None:
+    counts = {s: sum(1 for o in outcomes if o.status == s) for s in _OUTCOMES}
     if as_json:
         print_json(
             {
-                "indexed": sum(1 for o in outcomes if o.status == "indexed"),
-                "failed": sum(1 for o in outcomes if o.status == "failed"),
-                "pending": sum(1 for o in outcomes if o.status == "pending"),
+                **counts,
+                "refused": len(refused),
                 "results": [
                     {**o.upload.__dict__, "status": o.status, "reason": o.reason} for o in outcomes
-                ],
+                ]
+                + [{"path": r.path, "status": "refused", "reason": r.reason} for r in refused],
             }
         )
-    else:
-        console.print(f"indexed {len(outcomes) - len(failed)} of {len(outcomes)}")
-        for o in failed:
-            reason = o.reason or "not indexed before the timeout"
-            console.print(f"[red]{o.status}[/red] {o.upload.path}: {reason}")
-    if failed:
-        sys.exit(1)
+        return
+    if not outcomes:
+        return
+    console.print(f"indexed {counts['indexed']} of {len(outcomes)}")
+    for o in outcomes:
+        if o.status != "indexed":
+            console.print(
+                f"{o.status} {o.upload.path} ({o.upload.key}): {o.reason}",
+                markup=False,
+                soft_wrap=True,
+            )
+
+
+_OUTCOMES = ("indexed", "failed", "replaced", "pending")
+_ACTION_WORDS = {
+    "uploaded": "stored",
+    "unchanged": "already stored (unchanged)",
+    "renamed": "stored under a new key",
+    "overwritten": "overwritten",
+    "retitled": "stored again with the new title",
+}
 
 
 def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
