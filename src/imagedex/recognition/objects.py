@@ -65,7 +65,7 @@ class ObjectDetector(Analyzer):
     """
 
     name = "objects"
-    version = "2"  # 2: detections need 60 %
+    version = "3"  # 2: detections need 60 %; 3: int8 model on the photo's own shape
 
     def __init__(self, *, threads: int | None = None, min_confidence: float = 60.0) -> None:
         # NanoDet's 50-60 % detections were wrong more often than right on the labelled
