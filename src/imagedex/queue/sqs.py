@@ -167,25 +167,15 @@ class SqsQueue:
         return QueueStats(visible=visible, in_flight=in_flight, dead=dead)
 
     def _peek_dlq(self, limit: int) -> list[dict[str, Any]]:
-        """Read dead letters without consuming them (received with a zero visibility timeout)."""
-        url = self._require_dlq()
-        seen: dict[str, dict[str, Any]] = {}
-        empty_rounds = 0
-        while len(seen) < limit and empty_rounds < 2:
-            response = self.client.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=MAX_BATCH,
-                VisibilityTimeout=0,
-                WaitTimeSeconds=0,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            fresh = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
-            if not fresh:
-                empty_rounds += 1
-            for raw in fresh:
-                seen[raw["MessageId"]] = raw
-        return list(seen.values())[:limit]
+        """Read up to `limit` dead letters without consuming them."""
+        seen: list[dict[str, Any]] = []
+
+        def look(raw: dict[str, Any]) -> bool:
+            seen.append(raw)
+            return False
+
+        self._scan_dlq(look, lambda: len(seen) >= limit)
+        return seen
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         letters = []
@@ -217,45 +207,57 @@ class SqsQueue:
         return self._take_dead(ids, lambda _raw: None)
 
     def _take_dead(self, ids: Sequence[str] | None, act: Callable[[dict[str, Any]], None]) -> int:
-        """Receive dead letters (all, or those ids), `act` on each, then delete it; how many.
-
-        Dead letters that are not wanted are hidden while the scan goes on and made visible
-        again at the end, so that each is seen once and `dlq list` shows them right after.
-        """
-        url = self._require_dlq()
+        """`act` on dead letters (all, or those ids), then delete them; how many."""
         wanted = None if ids is None else set(ids)
         taken = 0
-        skipped: dict[str, str] = {}  # message id -> receipt handle
+
+        def take(raw: dict[str, Any]) -> bool:
+            nonlocal taken
+            if wanted is not None:
+                if raw["MessageId"] not in wanted:
+                    return False
+                wanted.discard(raw["MessageId"])
+            act(raw)
+            taken += 1
+            return True
+
+        self._scan_dlq(take, lambda: wanted is not None and not wanted)
+        return taken
+
+    def _scan_dlq(self, take: Callable[[dict[str, Any]], bool], enough: Callable[[], bool]) -> None:
+        """Receive each dead letter once: deleted when `take(message)` says so, otherwise
+        hidden while the scan goes on (SQS cannot page: a message received with no visibility
+        timeout comes back at once, so a queue of more than ten could not be read through)
+        and made visible again at the end. Stops when `enough()` or nothing new comes."""
+        url = self._require_dlq()
+        kept: dict[str, str] = {}  # message id -> its latest receipt handle
         try:
-            while wanted is None or wanted:
+            while not enough():
                 response = self.client.receive_message(
                     QueueUrl=url,
                     MaxNumberOfMessages=MAX_BATCH,
                     VisibilityTimeout=SCAN_VISIBILITY,
                     WaitTimeSeconds=1,  # long polling asks every SQS host: no false "empty"
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
                 )
                 batch = response.get("Messages", [])
-                fresh = [m for m in batch if m["MessageId"] not in skipped]
+                fresh = [m for m in batch if m["MessageId"] not in kept]
                 for raw in batch:
-                    if raw["MessageId"] in skipped:  # back after SCAN_VISIBILITY: a new receipt
-                        skipped[raw["MessageId"]] = raw["ReceiptHandle"]
+                    if raw["MessageId"] in kept:  # back after SCAN_VISIBILITY: a new receipt
+                        kept[raw["MessageId"]] = raw["ReceiptHandle"]
                 if not fresh:
-                    return taken
+                    return
                 done = []
                 for raw in fresh:
-                    if wanted is not None and raw["MessageId"] not in wanted:
-                        skipped[raw["MessageId"]] = raw["ReceiptHandle"]
-                        continue
-                    act(raw)
-                    done.append({"Id": str(len(done)), "ReceiptHandle": raw["ReceiptHandle"]})
-                    if wanted is not None:
-                        wanted.discard(raw["MessageId"])
+                    if enough() or not take(raw):
+                        kept[raw["MessageId"]] = raw["ReceiptHandle"]
+                    else:
+                        done.append({"Id": str(len(done)), "ReceiptHandle": raw["ReceiptHandle"]})
                 if done:
                     self.client.delete_message_batch(QueueUrl=url, Entries=done)
-                taken += len(done)
-            return taken
         finally:
-            for receipt in skipped.values():
+            for receipt in kept.values():
                 try:
                     self.client.change_message_visibility(
                         QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0
