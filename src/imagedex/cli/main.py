@@ -77,6 +77,7 @@ for _group in (
     "alerts",
     "kibana",
     "deliveries",
+    "backup",
     "delete",
 ):
     COMMAND_GROUPS.register(_group, f"imagedex.cli.{_group}:COMMANDS")
