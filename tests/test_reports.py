@@ -304,7 +304,7 @@ def test_run_delivers_by_mail_webhook_and_folder(tmp_path: Path, photo_dir: Path
         assert body["link"].startswith("https://imagedex.example.org/api/reports/animals/preview")
 
         written = sorted(p.name for p in folder.iterdir())
-        assert any(n.endswith("animals-20260302-0700.pdf") for n in written)
+        assert any(n.endswith("animals-20260302-0800.pdf") for n in written)  # Paris time
         assert any(n.endswith(".xlsx") for n in written)
         pdf_file = next(folder.glob("*.pdf"))
         assert len(pypdf.PdfReader(pdf_file).pages) >= 2

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from imagedex.documents import ImageDocument, SearchQuery
+from imagedex.reports import times
 from imagedex.reports.model import Report, iso_utc, parse_window
 from imagedex.services import Services
 
@@ -32,6 +33,8 @@ class Charts:
     unsafe: int = 0
     moderation_labels: list[tuple[str, int]] = field(default_factory=list)
     interval: str = "day"
+    total: int = 0  # matching images: what each label's share of images is a share of
+    timezone: str = "UTC"  # the report's (time buckets themselves are UTC calendar units)
 
 
 @dataclass
@@ -58,12 +61,16 @@ class ReportData:
     rows: list[ReportRow]
     thumbnails: dict[str, bytes] = field(default_factory=dict)  # row id -> JPEG (PDF only)
     ingest: dict[str, Any] | None = None  # the dashboard's ingest panel (dashboard reports)
+    timezone: str = "UTC"  # the report's: every time a reader sees is shown in it
 
     @property
     def period(self) -> str:
-        if self.date_from is None and self.date_to is None:
-            return "all time"
-        return f"{self.date_from or '…'} to {self.date_to or '…'}"
+        """`Mon 23 Feb 2026 08:00 CET to Mon 2 Mar 2026 08:00 CET`, or `all time`."""
+        return times.period(self.date_from, self.date_to, self.timezone)
+
+    @property
+    def generated(self) -> str:
+        return times.human(self.generated_at, self.timezone)
 
     @property
     def label_columns(self) -> int:
@@ -157,6 +164,7 @@ def gather(
     moment = scheduled_for or datetime.now(UTC)
     query = report_query(report, moment)
     total, charts, ingest = _charts(services, report, query, moment)
+    charts.total, charts.timezone = total, report.timezone
     result = services.index.search(query)
     base = services.settings.public_url.rstrip("/") or (
         f"http://{services.settings.host}:{services.settings.port}"
@@ -172,6 +180,7 @@ def gather(
         charts=charts,
         rows=[_row(doc, base) for doc in result.documents],
         ingest=ingest,
+        timezone=report.timezone,
     )
     if thumbnails:
         for doc in result.documents:

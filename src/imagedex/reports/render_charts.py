@@ -11,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from imagedex.reports import times
 from imagedex.reports.data import Charts, ReportData
 
 DPI = 100
@@ -59,16 +60,32 @@ def _count_axis(ax: Axes, axis: str = "y") -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _bucket_labels(charts: Charts) -> tuple[list[str], str]:
+    """Tick labels for the time buckets and the axis title. Minutes and hours are shown in the
+    report's zone; days, weeks and months are UTC calendar units (the index counts them so), and
+    the axis says so when the report is in another zone."""
+    starts = [start for start, _ in charts.over_time]
+    if charts.interval in ("minute", "hour"):
+        zone = times.zone_abbreviation(times.local(starts[0], charts.timezone))
+        labels = [times.short(start, charts.timezone) for start in starts]
+        if len({label[:10] for label in labels}) == 1:  # one day: the time is enough
+            labels = [label[11:] for label in labels]
+        return labels, f"{charts.interval} ({zone})"
+    cut = 7 if charts.interval == "month" else 10
+    labels = [start[:cut] for start in starts]
+    offset = times.local(starts[0], charts.timezone).utcoffset()
+    return labels, charts.interval if not offset else f"{charts.interval} (UTC)"
+
+
 @_chart(lambda charts: f"Images per {charts.interval}", lambda charts: bool(charts.over_time))
 def draw_over_time(ax: Axes, charts: Charts) -> None:
-    labels = [start[:16].replace("T", " ") for start, _ in charts.over_time]
+    labels, axis_title = _bucket_labels(charts)
     counts = [count for _, count in charts.over_time]
     positions = list(range(len(counts)))
     ax.bar(positions, counts, color=COLOURS[0], width=0.8)
-    step = max(1, len(labels) // 8)
-    if charts.interval in ("day", "week", "month"):
-        labels = [label[:10] for label in labels]
+    step = max(1, -(-len(labels) // 8))  # at most 8 tick labels
     ax.set_xticks(positions[::step], labels[::step], rotation=30, ha="right", fontsize=7)
+    ax.set_xlabel(axis_title, fontsize=8)
     _count_axis(ax)
 
 
@@ -80,13 +97,18 @@ def draw_top_labels(ax: Axes, charts: Charts) -> None:
     _count_axis(ax, "x")
 
 
-@_chart("Label share", lambda charts: bool(charts.labels))
+@_chart("Share of images per label", lambda charts: bool(charts.labels and charts.total))
 def draw_label_share(ax: Axes, charts: Charts) -> None:
-    top = charts.labels[:7]
-    rest = sum(count for _, count in charts.labels[7:])
-    names = [_short(label, 16) for label, _ in top] + (["other"] if rest else [])
-    counts = [count for _, count in top] + ([rest] if rest else [])
-    ax.pie(counts, labels=names, colors=COLOURS[: len(counts)], textprops={"fontsize": 7})
+    """What part of the matching images shows each label. An image can show several labels,
+    so the shares do not add up to 100 % and a pie (parts of one whole) would misstate them."""
+    top = charts.labels[:10][::-1]  # largest at the top
+    shares = [100.0 * count / charts.total for _, count in top]
+    bars = ax.barh([_short(label) for label, _ in top], shares, color=COLOURS[4])
+    ax.bar_label(bars, labels=[f"{share:.0f}%" for share in shares], fontsize=7, padding=2)
+    ax.set_xlim(0, 115)  # room for the "100%" beside a full bar
+    ax.set_xticks(range(0, 101, 20))
+    ax.set_xlabel(f"% of the {charts.total} matching images")
+    ax.tick_params(axis="y", labelsize=7)
 
 
 @_chart("Best label confidence", lambda charts: any(count for _, _, count in charts.confidence))
@@ -135,7 +157,8 @@ def chart_png(name: str, charts: Charts, size: tuple[float, float] = (6.0, 3.4))
 def charts_png(data: ReportData) -> bytes:
     """The report's "png" format: every chart in one grid under a heading."""
     figure = Figure(figsize=(12.0, 10.5), dpi=DPI, layout="constrained")
-    figure.suptitle(f"{data.title}: {data.total} images ({data.period})", fontsize=13)
+    images = f"{data.total} image{'' if data.total == 1 else 's'}"
+    figure.suptitle(f"{data.title}: {images} ({data.period})", fontsize=13)
     grid = figure.add_gridspec(3, 2)
     CHARTS["over_time"](figure.add_subplot(grid[0, :]), data.charts)
     CHARTS["top_labels"](figure.add_subplot(grid[1, 0]), data.charts)

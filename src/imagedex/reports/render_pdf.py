@@ -1,4 +1,5 @@
-"""The PDF report (fpdf2): title page, charts, then the matching images with thumbnails."""
+"""The PDF report (fpdf2): the title and the facts, then the charts on the same page, then the
+matching images with thumbnails. Every time is in the report's time zone."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import matplotlib
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from imagedex.reports import times
 from imagedex.reports.data import ReportData, ReportRow
 from imagedex.reports.render_charts import chart_png
 
@@ -29,17 +31,18 @@ def _document(data: ReportData) -> FPDF:
     return pdf
 
 
-def _title_page(pdf: FPDF, data: ReportData) -> None:
+def _summary(pdf: FPDF, data: ReportData) -> None:
+    """The title and what the report covers, compact, so that page 1 goes on with the charts."""
     pdf.add_page()
-    pdf.set_font(FONT, "B", 22)
-    pdf.ln(30)
-    pdf.multi_cell(0, 11, data.title, align="L", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(6)
+    pdf.set_font(FONT, "B", 20)
+    pdf.multi_cell(0, 10, data.title, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
     top = data.charts.labels[0] if data.charts.labels else None
+    window = "all time" if data.window == "all" else f"{data.window}: {data.period}"
     facts = [
         ("Query", data.query or "(every image)"),
-        ("Window", f"{data.window} — {data.period}"),
-        ("Generated at", data.generated_at.strftime("%Y-%m-%d %H:%M %Z").strip()),
+        ("Window", window),
+        ("Generated at", f"{data.generated} ({data.timezone})"),
         ("Matching images", str(data.total)),
         ("Listed below", f"{len(data.rows)} newest" if data.rows else "none"),
         ("Top label", f"{top[0]} ({top[1]} images)" if top else "none"),
@@ -51,19 +54,21 @@ def _title_page(pdf: FPDF, data: ReportData) -> None:
         facts.append(("Dead letters", str(data.ingest["dead_letters"])))
         facts.append(("Indexed last hour", str(data.ingest["throughput"]["last_hour"])))
     for name, value in facts:
-        pdf.set_font(FONT, "B", 11)
-        pdf.cell(45, 8, name)
-        pdf.set_font(FONT, "", 11)
-        pdf.multi_cell(0, 8, value, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FONT, "B", 10)
+        pdf.cell(40, 6, name)
+        pdf.set_font(FONT, "", 10)
+        pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
 
 
 def _charts(pdf: FPDF, data: ReportData) -> None:
-    """Images over time across the page, then the other four charts two by two."""
-    pdf.add_page()
-    pdf.set_font(FONT, "B", 16)
-    pdf.cell(0, 10, "Charts", new_x="LMARGIN", new_y="NEXT")
+    """Images over time across the page, then the other four charts two by two, each pair on
+    a new page only when it does not fit on this one."""
+    pdf.ln(4)
     wide = pdf.epw
-    pdf.image(io.BytesIO(chart_png("over_time", data.charts, (8.0, 3.2))), w=wide)
+    over_time_height = wide * 3.0 / 8.0
+    if pdf.get_y() + over_time_height > pdf.page_break_trigger:
+        pdf.add_page()
+    pdf.image(io.BytesIO(chart_png("over_time", data.charts, (8.0, 3.0))), w=wide)
     gap = 4.0
     half = (wide - gap) / 2
     height = half * 3.6 / 4.0
@@ -84,8 +89,10 @@ def _labels_text(row: ReportRow, limit: int = 5) -> str:
 
 
 def _table(pdf: FPDF, data: ReportData) -> None:
-    pdf.add_page()
-    pdf.set_font(FONT, "B", 16)
+    pdf.ln(6)
+    if pdf.get_y() + 40 > pdf.page_break_trigger:  # the heading and a first row, or a new page
+        pdf.add_page()
+    pdf.set_font(FONT, "B", 14)
     heading = f"Images ({len(data.rows)} of {data.total})"
     pdf.cell(0, 10, heading, new_x="LMARGIN", new_y="NEXT")
     if not data.rows:
@@ -101,7 +108,7 @@ def _table(pdf: FPDF, data: ReportData) -> None:
         repeat_headings=1,
     ) as table:
         header = table.row()
-        for name in ("Image", "Title", "Top labels", "Ingested"):
+        for name in ("Image", "Title", "Top labels", f"Ingested ({data.timezone})"):
             header.cell(name)
         for row in data.rows:
             cells = table.row()
@@ -112,12 +119,13 @@ def _table(pdf: FPDF, data: ReportData) -> None:
                 cells.cell("(no preview)")
             cells.cell(row.title, link=row.link)
             cells.cell(_labels_text(row))
-            cells.cell(row.ingested_at[:19].replace("T", " "))
+            ingested = times.local_or_none(row.ingested_at, data.timezone)
+            cells.cell(f"{ingested:%Y-%m-%d %H:%M}" if ingested else row.ingested_at)
 
 
 def render_pdf(data: ReportData) -> bytes:
     pdf = _document(data)
-    _title_page(pdf, data)
+    _summary(pdf, data)
     _charts(pdf, data)
     _table(pdf, data)
     return bytes(pdf.output())

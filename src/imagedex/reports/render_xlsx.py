@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -32,11 +33,14 @@ def render_xlsx(data: ReportData) -> bytes:
     images.title = "Images"
     _header(images, image_columns(data))
     for row in image_rows(data):
-        # strings are stored as text, never as formulas, whatever a title starts with
-        images.append(row)
+        # Excel has no time zones: date-times are the report's local time, as Summary says
+        images.append([v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row])
         for cell in images[images.max_row]:
+            # strings are stored as text, never as formulas, whatever a title starts with
             if isinstance(cell.value, str) and cell.value.startswith("="):
                 cell.data_type = "s"
+            elif isinstance(cell.value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm:ss"
     labels = book.create_sheet("Labels")
     _header(labels, ["label", "count"])
     labels.column_dimensions["A"].width = 32
@@ -48,7 +52,8 @@ def render_xlsx(data: ReportData) -> bytes:
         ("query", data.query or "(every image)"),
         ("window", data.window),
         ("period", data.period),
-        ("generated_at", data.generated_at.isoformat()),
+        ("time zone", f"{data.timezone} (every time in this workbook)"),
+        ("generated_at", data.generated),
         ("matching images", data.total),
         ("listed", len(data.rows)),
     ):

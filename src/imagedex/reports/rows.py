@@ -1,11 +1,18 @@
-"""The table of matching images as plain cells, shared by the XLSX and CSV renderers."""
+"""The table of matching images as plain cells, shared by the XLSX and CSV renderers.
+
+`ingested_at` is a date-time in the report's time zone (the renderers write it as their format
+allows); a stored value that is no date stays as it was written.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from imagedex.reports import times
 from imagedex.reports.data import ReportData
 
 MAX_LABEL_COLUMNS = 10
-Cell = str | float | None
+Cell = str | float | datetime | None
 
 
 def image_columns(data: ReportData) -> list[str]:
@@ -18,7 +25,8 @@ def image_rows(data: ReportData) -> list[list[Cell]]:
     labels = min(data.label_columns, MAX_LABEL_COLUMNS)
     table: list[list[Cell]] = []
     for row in data.rows:
-        cells: list[Cell] = [row.id, row.title, row.key, row.ingested_at]
+        ingested = times.local_or_none(row.ingested_at, data.timezone)
+        cells: list[Cell] = [row.id, row.title, row.key, ingested or row.ingested_at]
         for n in range(labels):
             if n < len(row.labels):
                 cells.extend(row.labels[n])

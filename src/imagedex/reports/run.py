@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from imagedex.errors import ConfigError
 from imagedex.notify import Attachment, Message, Outbox
+from imagedex.reports import times
 from imagedex.reports.data import ReportData, gather
 from imagedex.reports.model import FORMATS, Report, ReportRun
 from imagedex.reports.store import ReportStore
@@ -48,7 +48,8 @@ def preview(services: Services, report: Report, fmt: str, clock: Clock | None = 
 
 
 def file_name(report: Report, fmt: str, moment: datetime) -> str:
-    return f"{report.name}-{moment.astimezone(UTC).strftime('%Y%m%d-%H%M')}.{FORMATS[fmt][1]}"
+    """`weekly-dogs-20260302-0800.pdf`: the run's time in the report's zone, like its subject."""
+    return f"{report.name}-{times.stamp(moment, report.timezone)}.{FORMATS[fmt][1]}"
 
 
 def report_link(services: Services, report: Report) -> str:
@@ -64,6 +65,7 @@ def _summary(data: ReportData, report: Report) -> str:
         "",
         f"Query: {data.query or '(every image)'}",
         f"Period: {data.period}",
+        f"Generated: {data.generated}",
         f"Matching images: {data.total}",
         f"Unsafe images: {data.charts.unsafe}",
     ]
@@ -78,7 +80,7 @@ def _summary(data: ReportData, report: Report) -> str:
 
 
 def build_message(services: Services, report: Report, data: ReportData) -> Message:
-    local = data.generated_at.astimezone(ZoneInfo(report.timezone))
+    local = times.local(data.generated_at, report.timezone)
     attachments = [
         Attachment(file_name(report, fmt, data.generated_at), FORMATS[fmt][0], render(data, fmt))
         for fmt in report.formats
@@ -93,8 +95,10 @@ def build_message(services: Services, report: Report, data: ReportData) -> Messa
             "title": data.title,
             "query": data.query,
             "window": data.window,
-            "date_from": data.date_from,
+            "date_from": data.date_from,  # UTC, for scripts; `period` is what people read
             "date_to": data.date_to,
+            "timezone": report.timezone,
+            "period": data.period,
             "scheduled_for": data.generated_at.astimezone(UTC).isoformat(),
             "total": data.total,
             "top_labels": [{"label": lb, "count": n} for lb, n in data.charts.labels[:10]],
