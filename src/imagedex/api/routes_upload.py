@@ -1,28 +1,41 @@
-"""Routes: uploading an image (stored in the bucket and queued for the worker)."""
+"""Routes: uploading an image (stored in the bucket and queued for the worker), and where an
+upload stands (indexed, dead-lettered with the reason, replaced, or still queued)."""
 
 from __future__ import annotations
 
 import posixpath
 import re
 import uuid
+import weakref
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 
-from imagedex.api.deps import ServicesDep, UploaderDep
-from imagedex.errors import InvalidKeyError
-from imagedex.ingest.imaging import sniff_content_type
-from imagedex.ingest.upload import upload_bytes
+from imagedex.api.deps import ServicesDep, UploaderDep, ViewerDep
+from imagedex.documents import document_id
+from imagedex.errors import ImageDecodeError, InvalidKeyError, ObjectNotFoundError
+from imagedex.ingest.imaging import require_image
+from imagedex.ingest.upload import DeadLetterReasons, Upload, check_uploads, upload_bytes
+from imagedex.services import Services
+from imagedex.storage.base import validate_key
 
 router = APIRouter()
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
+
+# one cached reading of the dead letters per running system: pages poll every second
+_DEAD_LETTERS: weakref.WeakKeyDictionary[Services, DeadLetterReasons] = weakref.WeakKeyDictionary()
 
 
 def upload_key(filename: str | None) -> str:
     """`uploads/<uuid>/<clean file name>`: unique, so two uploads of `IMG_0001.jpg` both survive."""
     name = _UNSAFE_NAME.sub("_", posixpath.basename(filename or "")).strip(" .") or "image"
     return f"uploads/{uuid.uuid4().hex[:12]}/{name[:200]}"
+
+
+def status_url(key: str, etag: str) -> str:
+    return "/api/uploads/status?" + urlencode({"key": key, "etag": etag})
 
 
 @router.post("/api/images", status_code=202, tags=["images"])
@@ -38,9 +51,10 @@ async def upload_image(
         raise HTTPException(413, f"upload is larger than {settings.max_upload_bytes} bytes")
     if not data:
         raise HTTPException(400, "the uploaded file is empty")
-    content_type = sniff_content_type(data)
-    if content_type is None:
-        raise HTTPException(415, "the uploaded file is not a supported image type")
+    try:
+        content_type = require_image(data)
+    except ImageDecodeError as exc:
+        raise HTTPException(415, f"the uploaded file is not a supported image type: {exc}") from exc
     key = upload_key(file.filename)
     title = title or posixpath.basename(file.filename or "") or None
     try:
@@ -53,4 +67,32 @@ async def upload_image(
         "etag": upload.etag,
         "size": upload.size,
         "status": "queued",
+        "status_url": status_url(upload.key, upload.etag),
     }
+
+
+@router.get("/api/uploads/status", tags=["images"])
+def upload_status(
+    services: ServicesDep,
+    _who: ViewerDep,
+    key: Annotated[str, Query(max_length=1024, description="the key the upload answered")],
+    etag: Annotated[str, Query(max_length=100, description="the ETag the upload answered")],
+) -> dict[str, Any]:
+    """Where one uploaded version stands: `indexed`, `failed` (dead-lettered; `reason` says
+    why), `replaced` (the key holds other bytes now) or `pending` (queued or being analysed)."""
+    try:
+        validate_key(key)
+    except InvalidKeyError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    upload = Upload(key, key, document_id(services.store.bucket, key), etag, 0)
+    reasons = _DEAD_LETTERS.setdefault(services, DeadLetterReasons())
+    (outcome,) = check_uploads(services, [upload], reasons.get(services))
+    status, reason = outcome.status, outcome.reason
+    if status == "pending":
+        try:
+            stored = services.store.head(key)
+        except ObjectNotFoundError as exc:
+            raise HTTPException(404, f"no uploaded object with key {key!r}") from exc
+        if stored.etag != etag:
+            status, reason = "replaced", "another upload replaced it before it was indexed"
+    return {"id": upload.doc_id, "key": key, "etag": etag, "status": status, "reason": reason}

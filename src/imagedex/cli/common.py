@@ -75,16 +75,67 @@ def print_table(
     *,
     empty: str,
     empty_to: Console | None = None,
+    title: str | None = None,
 ) -> None:
-    """A listing as `json_data` for scripts, or a table of `cells(row)` under `columns`."""
+    """A listing as `json_data` for scripts, or a table of `cells(row)` under `columns`
+    (see `print_cells`: ids are never cut)."""
     if _printed_json_or_empty(rows, as_json, json_data, empty, empty_to):
         return
-    from rich.table import Table
+    print_cells(columns, [cells(row) for row in rows], title=title)
 
-    table = Table(*columns)
+
+#: Columns printed whole whatever the terminal's width: people copy them into other commands.
+WHOLE_COLUMNS = frozenset({"id"})
+_NARROWEST_COLUMN = 8  # below this the other columns are unreadable: one block per row instead
+
+
+def print_cells(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    title: str | None = None,
+    whole: frozenset[str] = WHOLE_COLUMNS,
+) -> None:
+    """A table on stdout whose `whole` columns (ids) are never wrapped or cut; the others wrap.
+    When the terminal cannot fit them all, each row becomes a block: its first whole value on
+    a line of its own, then `column: value` lines. Cells are plain text, never markup."""
+    from rich.table import Table
+    from rich.text import Text
+
+    kept = {
+        i: max(len(name), *(len(row[i]) for row in rows)) if rows else len(name)
+        for i, name in enumerate(columns)
+        if name in whole
+    }
+    # a column takes its width plus one space each side plus one border; one more border closes
+    needed = sum(w + 3 for w in kept.values()) + (len(columns) - len(kept)) * (
+        _NARROWEST_COLUMN + 3
+    )
+    if out.width < needed + 1:
+        _print_blocks(columns, rows, title, kept)
+        return
+    table = Table(title=title)
+    for i, name in enumerate(columns):
+        if i in kept:
+            table.add_column(name, no_wrap=True, min_width=kept[i])
+        else:
+            table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*cells(row))
+        table.add_row(*(Text(cell) for cell in row))
     out.print(table)
+
+
+def _print_blocks(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None, kept: dict[int, int]
+) -> None:
+    if title:
+        out.print(title, markup=False, soft_wrap=True)
+    head = min(kept) if kept else 0
+    for row in rows:
+        out.print(row[head], markup=False, highlight=False, soft_wrap=True)
+        for i, name in enumerate(columns):
+            if i != head and row[i]:
+                out.print(f"  {name}: {row[i]}", markup=False, highlight=False, soft_wrap=True)
 
 
 def print_lines(

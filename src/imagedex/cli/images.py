@@ -12,6 +12,7 @@ from imagedex.cli.common import (
     console,
     out,
     pass_ctx,
+    print_cells,
     print_fields,
     print_json,
     print_outcome,
@@ -181,6 +182,18 @@ _ACTION_WORDS = {
 }
 
 
+def _date_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A date option in the canonical form, or the option's own error naming the forms."""
+    from imagedex.documents import utc_timestamp
+
+    if value is None:
+        return None
+    try:
+        return utc_timestamp(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
     return ", ".join(f"{lb['label']} {lb['confidence']:.0f}%" for lb in labels[:n])
 
@@ -208,8 +221,19 @@ def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
     type=click.Choice(["safe", "unsafe"]),
     help="Only images without (safe) or with (unsafe) moderation labels >= 50%.",
 )
-@click.option("--after", metavar="DATE", help="Ingested on or after (ISO-8601, UTC by default).")
-@click.option("--before", metavar="DATE", help="Ingested before (ISO-8601, exclusive).")
+@click.option(
+    "--after",
+    metavar="DATE",
+    callback=_date_option,
+    help="Ingested on or after: 2026-01-31, 2026-01-31T08:00:00+02:00 (UTC without an offset), "
+    "today, yesterday, -7d, -2h.",
+)
+@click.option(
+    "--before",
+    metavar="DATE",
+    callback=_date_option,
+    help="Ingested before (exclusive); same forms as --after.",
+)
 @click.option("--semantic", is_flag=True, help="Search TEXT by meaning, not by words.")
 @click.option(
     "--like", "like", metavar="ID", help="Images that look like this one (whatever their names)."
@@ -253,6 +277,10 @@ def search(
             date_from=after,
             date_to=before,
         )
+    except ValueError as exc:  # the options' own names, not the query's fields
+        message = str(exc).replace("date_from", "--after").replace("date_to", "--before")
+        raise click.UsageError(message) from None
+    try:
         query = parse_query(text, base) if text else base
     except ValueError as exc:  # QuerySyntaxError is one
         raise click.UsageError(str(exc)) from None
@@ -261,13 +289,41 @@ def search(
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"{result['total']} image(s)")
-    table.add_column("title")
-    table.add_column("labels")
-    table.add_column("location", overflow="fold")
-    for hit in result["hits"]:
-        table.add_row(hit["title"], _label_summary(hit["labels"]), hit["s3_location"])
-    out.print(table)
+    if not result["hits"]:
+        console.print(_why_nothing(ctx.services, query, result["total"]), markup=False)
+        return
+    print_cells(
+        ("id", "title", "key", "labels"),
+        [(h["id"], h["title"], h["key"], _label_summary(h["labels"], 3)) for h in result["hits"]],
+        title=f"{result['total']} image(s)",
+    )
+
+
+def _why_nothing(services: Any, query: SearchQuery, total: int) -> str:
+    """Instead of an empty table: past the last page, or which label no image has (with the
+    collection's labels that are spelt alike), or simply no match."""
+    if total:
+        return f"no images past the first {total} (offset {query.offset})"
+    unknown = [lb for lb in query.labels if not _some_image_has(services, lb)]
+    if not unknown:
+        return "no image matches this search"
+    import difflib
+
+    known = [c.label for c in services.index.top_labels(10_000, 0.0, True)]
+    by_lower = {name.lower(): name for name in known}
+    hints = []
+    for label in unknown:
+        close = difflib.get_close_matches(label.lower(), list(by_lower), n=3, cutoff=0.6)
+        hint = f"no image has the label {label!r}"
+        if close:
+            hint += " (labels in the collection spelt alike: "
+            hint += ", ".join(by_lower[c] for c in close) + ")"
+        hints.append(hint)
+    return "; ".join(hints) + "; `imagedex labels --parents` lists them all"
+
+
+def _some_image_has(services: Any, label: str) -> bool:
+    return bool(services.index.search(SearchQuery(labels=(label,), limit=1)).total)
 
 
 @click.command()
@@ -275,12 +331,11 @@ def search(
 @click.option("--json", "as_json", is_flag=True, help="Print the whole document as JSON.")
 @pass_ctx
 def show(ctx: CliContext, title_or_id: str, as_json: bool) -> None:
-    """What one image shows: its labels and metadata (by id, title or key)."""
-    from imagedex.search import document_json, resolve_document
+    """What one image shows: its labels and metadata (by id, or by a key or title that names
+    one image; when several images have it they are listed with their ids, and it exits 1)."""
+    from imagedex.search import document_json
 
-    doc = resolve_document(ctx.services, title_or_id)
-    if doc is None:
-        raise click.ClickException(f"no indexed image with id, title or key {title_or_id!r}")
+    doc = _one_document(ctx.services, title_or_id, as_json)
     data = document_json(doc)
     if as_json:
         print_json(data)
@@ -296,6 +351,46 @@ def show(ctx: CliContext, title_or_id: str, as_json: bool) -> None:
     for label in doc.labels:
         table.add_row(label.label, f"{label.confidence:.1f}%", ", ".join(label.parents[:5]))
     out.print(table)
+
+
+_LISTED_MATCHES = 20
+
+
+def _one_document(services: Any, argument: str, as_json: bool) -> Any:
+    """The image an id, or a key or title, names; several with that key or title are listed
+    on stdout (ids whole; `{matches: [...]}` with --json) and end the command with exit code 1,
+    none with one error line."""
+    from imagedex.documents import document_id
+
+    index = services.index
+    doc = index.get(argument)
+    if doc is not None:
+        return doc
+    # a key is unique, but people type `pic.jpg` meaning the title that other images share
+    keyed = index.get(document_id(services.store.bucket, argument))
+    titled = index.find_by_title(argument, limit=_LISTED_MATCHES + 1)
+    if keyed is not None:
+        titled = [keyed, *(d for d in titled if d.id != keyed.id)]
+    if len(titled) == 1:
+        return titled[0]
+    if not titled:
+        raise click.ClickException(
+            f"no indexed image has the id, key or title {argument!r} "
+            "(`imagedex search` lists ids and keys)"
+        )
+    shown = titled[:_LISTED_MATCHES]
+    count = f"more than {len(shown)}" if len(titled) > len(shown) else str(len(titled))
+    if as_json:
+        print_json({"matches": [{"id": d.id, "key": d.key, "title": d.title} for d in shown]})
+    else:
+        print_cells(
+            ("id", "key", "ingested"),
+            [(d.id, d.key, (d.ingested_at or "")[:19].replace("T", " ")) for d in shown],
+        )
+    console.print(
+        f"{count} images have the key or title {argument!r}: show one by its id", markup=False
+    )
+    sys.exit(1)
 
 
 @click.command()

@@ -11,6 +11,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from imagedex.errors import ImagedexError, ObjectNotFoundError
+from imagedex.ingest.imaging import require_image
 from imagedex.ingest.upload import IMAGE_SUFFIXES, notify, upload_bytes
 from imagedex.services import Services
 from imagedex.storage.base import content_etag
@@ -59,6 +60,11 @@ class FolderWatcher:
             data = path.read_bytes()
         except OSError as exc:
             log.warning("cannot read %s: %s", path, exc)
+            return False
+        try:
+            require_image(data)
+        except ImagedexError as exc:
+            log.warning("not uploading %s: %s", path, exc)
             return False
         try:
             current = self.services.store.head(key)

@@ -1,6 +1,7 @@
-// Upload: drop or pick several images, watch each one go queued -> uploaded -> indexed.
+// Upload: drop or pick several images, watch each one go uploading -> queued -> indexed (or
+// failed, with the reason the worker gave).
 
-import { ApiError, api, uploadImage } from "./api.js";
+import { api, uploadImage } from "./api.js";
 import { announce, formatBytes, h } from "./dom.js";
 
 const POLL_MS = 1000;
@@ -30,24 +31,41 @@ export function render(main) {
     row.dataset.state = tone;
   }
 
-  async function pollIndexed(row, id, started) {
+  // The upload's status endpoint says indexed, failed (dead-lettered, with the reason),
+  // replaced or pending; only "pending" keeps the row polling.
+  async function pollIndexed(row, answer, started) {
+    const statusUrl = answer.status_url || `/api/uploads/status?${new URLSearchParams({ key: answer.key, etag: answer.etag })}`;
     while (alive && Date.now() - started < POLL_LIMIT_MS) {
+      let state;
       try {
-        const doc = await api(`/api/images/${encodeURIComponent(id)}`);
-        setStatus(row, "indexed", "indexed");
-        const name = row.querySelector(".name");
-        name.replaceChildren(h("a", { href: `/images/${encodeURIComponent(id)}` }, doc.title || name.textContent));
-        announce(`${doc.title} is indexed`);
-        return;
+        state = await api(statusUrl);
       } catch (error) {
-        if (!(error instanceof ApiError) || error.status !== 404) {
-          setStatus(row, `uploaded; checking failed: ${error.detail || error}`, "error");
-          return;
-        }
+        setStatus(row, `uploaded; checking failed: ${error.detail || error}`, "error");
+        return;
+      }
+      if (state.status === "indexed") {
+        const name = row.querySelector(".name");
+        let title = name.textContent;
+        try {
+          title = (await api(`/api/images/${encodeURIComponent(answer.id)}`)).title || title;
+        } catch { /* indexed all the same; the link still works */ }
+        setStatus(row, "indexed", "indexed");
+        name.replaceChildren(h("a", { href: `/images/${encodeURIComponent(answer.id)}` }, title));
+        announce(`${title} is indexed`);
+        return;
+      }
+      if (state.status === "failed") {
+        setStatus(row, `failed: ${state.reason}`, "error");
+        announce(`${row.querySelector(".name").textContent} could not be indexed: ${state.reason}`);
+        return;
+      }
+      if (state.status === "replaced") {
+        setStatus(row, `not indexed: ${state.reason}`, "error");
+        return;
       }
       await wait(POLL_MS);
     }
-    if (alive) setStatus(row, "still queued: the worker has not finished it (is `imagedex up` running with a worker?)", "error");
+    if (alive) setStatus(row, "still queued after 10 minutes: no worker has finished it yet (is `imagedex up` or `imagedex worker` running?)", "error");
   }
 
   async function send(file, customTitle) {
@@ -62,7 +80,7 @@ export function render(main) {
       row.dataset.id = answer.id;
       setStatus(row, "queued", "queued");
       announce(`${file.name} uploaded, waiting for analysis`);
-      await pollIndexed(row, answer.id, Date.now());
+      await pollIndexed(row, answer, Date.now());
     } catch (error) {
       setStatus(row, `failed: ${error.detail || error}`, "error");
       announce(`${file.name} failed to upload`);
