@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from imagedex.config import Settings
+from imagedex.documents import current_analyzer_name
 from imagedex.enrich.base import Enricher, QueryEmbedder
 from imagedex.errors import ConfigError
 from imagedex.index import SearchIndex, open_index
@@ -33,7 +34,7 @@ def _clip_model(settings: Settings) -> Any:
 def analyzer_names(settings: Settings) -> list[str]:
     """The analyzers `recognizers` enables, in order, each once (ConfigError for unknown ones:
     the message names the valid ones and the nearest match)."""
-    names = [n.strip() for n in settings.recognizers.split(",") if n.strip()]
+    names = [current_analyzer_name(n.strip()) for n in settings.recognizers.split(",") if n.strip()]
     if not names:
         raise ConfigError("no recognizer enabled; set recognizers = 'imagenet'")
     for name in names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,15 +13,36 @@ from imagedex import __version__
 from imagedex.cli.common import (
     CliContext,
     console,
-    pass_ctx,
     print_fields,
 )
-from imagedex.config import load_settings
+from imagedex.config import read_settings
 from imagedex.errors import ImagedexError
 from imagedex.registry import Registry
 
+HELP_OPTIONS = ("-h", "--help")
+#: Subcommands that run with invalid settings: they show them (the rest refuse to start)
+_LENIENT = ("config",)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class SettingsError(click.ClickException):
+    """Invalid settings: the command does not start (exit status 2, as other imagedex errors)."""
+
+    exit_code = 2
+
+
+class RootGroup(click.Group):
+    """Keeps the subcommand's arguments, so that `imagedex CMD --help` shows the help even while
+    a setting is invalid."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta["imagedex.help"] = any(arg in HELP_OPTIONS for arg in rest)
+        return name, command, rest
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": list(HELP_OPTIONS)})
 @click.version_option(__version__, prog_name="imagedex")
 @click.option(
     "--data-dir",
@@ -47,21 +69,39 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None, ve
     # httpx logs each request's full URL at INFO: Slack and webhook URLs carry their secrets
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:
-        settings = load_settings(config_file, data_dir=data_dir)
-    except ImagedexError as exc:
-        raise click.ClickException(str(exc)) from exc
+        settings, problems = read_settings(config_file, data_dir=data_dir)
+    except ImagedexError as exc:  # an unreadable settings file
+        raise SettingsError(str(exc)) from exc
+    lenient = ctx.invoked_subcommand in _LENIENT or ctx.meta.get("imagedex.help", False)
+    if problems and not lenient:
+        # before anything starts: no half-started server or worker on a bad setting
+        raise SettingsError("\n".join(problems))
     ctx.obj = CliContext(settings)
+    ctx.meta["imagedex.problems"] = problems
 
 
 @main.command("config")
 @click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def show_config(ctx: CliContext, as_json: bool) -> None:
-    """The effective settings (defaults < imagedex.toml < IMAGEDEX_* env < flags)."""
+@click.pass_context
+def show_config(click_ctx: click.Context, as_json: bool) -> None:
+    """The effective settings (defaults < imagedex.toml < IMAGEDEX_* env < flags).
+
+    Invalid settings are shown as given and then named, one line each (exit status 2).
+    """
+    settings = click_ctx.find_object(CliContext).settings  # type: ignore[union-attr]
     secret = ("secret_key", "smtp_password", "index_password", "index_api_key", "webhook_secret")
-    data = {k: ("(set)" if k in secret and v else str(v)) for k, v in ctx.settings.__dict__.items()}
-    data["store_url"] = ctx.settings.store_url
+    data: dict[str, Any] = {
+        k: ("(set)" if k in secret and v else str(v)) for k, v in settings.__dict__.items()
+    }
+    data["store_url"] = settings.store_url
+    problems: list[str] = click_ctx.meta.get("imagedex.problems", [])
+    if as_json:
+        data["problems"] = problems
     print_fields(data, as_json, separator=" = ")
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)  # not rich: values may hold [brackets]
+    if problems:
+        sys.exit(2)
 
 
 #: Command groups that live in modules of their own; each module's COMMANDS are added to `main`.
@@ -96,7 +136,9 @@ def run() -> None:
     try:
         main(standalone_mode=True)
     except ImagedexError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
 
 

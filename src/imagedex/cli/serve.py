@@ -1,6 +1,8 @@
 """Commands that keep running: the worker, `imagedex up` and the folder watcher."""
 
+import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,16 +15,39 @@ from imagedex.cli.common import (
     print_json,
     progress_display,
 )
+from imagedex.errors import ConfigError
 from imagedex.services import Services
 
+log = logging.getLogger("imagedex.cli.serve")
 
-def run_worker_thread(services: Services) -> tuple[threading.Thread, threading.Event]:
-    """A worker in a daemon thread, and the event that stops it."""
+
+def run_worker_thread(
+    services: Services, on_failure: Callable[[BaseException], None] | None = None
+) -> tuple[threading.Thread, threading.Event]:
+    """A worker in a daemon thread, and the event that stops it.
+
+    The analyzers are built here, in the caller's thread, so a setting no analyzer accepts is
+    the caller's error; a worker that dies later is logged in one line and `on_failure` told."""
+    from imagedex.ingest.pipeline import describe
     from imagedex.ingest.worker import Worker
 
     stop = threading.Event()
     worker = Worker(services)
-    thread = threading.Thread(target=worker.run, args=(stop,), name="imagedex-worker", daemon=True)
+    try:
+        worker.pipeline  # noqa: B018 - builds the analyzers now
+    except Exception as exc:
+        raise ConfigError(f"the worker cannot start: {describe(exc)}") from exc
+
+    def work() -> None:
+        try:
+            worker.run(stop)
+        except Exception as exc:
+            log.error("the worker stopped: %s", describe(exc))
+            log.debug("the worker stopped", exc_info=True)
+            if on_failure is not None:
+                on_failure(exc)
+
+    thread = threading.Thread(target=work, name="imagedex-worker", daemon=True)
     thread.start()
     return thread, stop
 
@@ -86,26 +111,46 @@ def worker(ctx: CliContext, once: bool, as_json: bool) -> None:
 def up(
     ctx: CliContext, host: str | None, port: int | None, watch_dir: Path | None, no_worker: bool
 ) -> None:
-    """Run the API, a worker and (optionally) a folder watcher: the whole embedded system."""
+    """Run the API, a worker and (optionally) a folder watcher: the whole embedded system.
+
+    It does not start, or stops, when its worker cannot run: an API whose uploads nobody
+    processes would only look alive."""
     import uvicorn
 
     from imagedex.api import create_app
+    from imagedex.ingest.pipeline import describe
 
     settings = ctx.settings.with_overrides(host=host, port=port)
     from imagedex.cli.access import warn_about_access
 
+    folder = watch_dir or (Path(settings.watch_dir) if settings.watch_dir else None)
+    if folder is not None and not folder.is_dir():
+        raise click.ClickException(
+            f"setting 'watch_dir' is {str(folder)!r}, which is not a folder: create it or "
+            "change IMAGEDEX_WATCH_DIR"
+        )
     warn_about_access(settings)
     services = Services.from_settings(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(services), host=settings.host, port=settings.port, log_level="info"
+        )
+    )
+    failures: list[BaseException] = []
+
+    def worker_failed(exc: BaseException) -> None:
+        failures.append(exc)
+        server.should_exit = True
+
     stoppers: list[threading.Event] = []
     if not no_worker:
-        _thread, stop = run_worker_thread(services)
+        _thread, stop = run_worker_thread(services, on_failure=worker_failed)
         stoppers.append(stop)
     from imagedex.scheduling.background import start_background
 
     background_stop = threading.Event()
     stoppers.append(background_stop)
     start_background(services, background_stop)
-    folder = watch_dir or (Path(settings.watch_dir) if settings.watch_dir else None)
     if folder is not None:
         from imagedex.ingest.watch import FolderWatcher
 
@@ -116,12 +161,16 @@ def up(
         f"API on http://{settings.host}:{settings.port} (docs at /docs)"
     )
     try:
-        uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="info")
+        server.run()
     finally:
         for stop in stoppers:
             stop.set()
         if folder is not None:
             watcher.stop()
+    if failures:
+        raise click.ClickException(
+            f"the worker stopped ({describe(failures[0])}), so imagedex up stopped too"
+        )
 
 
 @click.command()
