@@ -16,6 +16,7 @@ again by its key finishes the job (`delete_object`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from imagedex.documents import ImageDocument, document_id
 from imagedex.errors import ObjectNotFoundError
@@ -36,7 +37,7 @@ class Deleted:
     object: bool  # the object was in the bucket and is gone now
     thumbnails: int  # cached thumbnail files removed
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

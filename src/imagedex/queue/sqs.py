@@ -248,7 +248,7 @@ class SqsQueue:
                         kept[raw["MessageId"]] = raw["ReceiptHandle"]
                 if not fresh:
                     return
-                done = []
+                done: list[dict[str, str]] = []
                 for raw in fresh:
                     if enough() or not take(raw):
                         kept[raw["MessageId"]] = raw["ReceiptHandle"]
