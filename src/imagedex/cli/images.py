@@ -290,7 +290,9 @@ def search(
         print_json(result)
         return
     if not result["hits"]:
-        console.print(_why_nothing(ctx.services, query, result["total"]), markup=False)
+        console.print(
+            _why_nothing(ctx.services, query, result["total"]), markup=False, soft_wrap=True
+        )
         return
     print_cells(
         ("id", "title", "key", "labels"),
