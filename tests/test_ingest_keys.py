@@ -253,3 +253,49 @@ def test_non_images_never_reach_the_bucket_from_a_watched_folder(
     assert watcher.scan() == 1
     assert [info.key for info in services.store.list()] == ["inbox/photo.png"]
     assert services.queue.stats().visible == 1
+
+
+def test_upload_status_says_indexed_failed_or_replaced(services: Services, photo_dir: Path) -> None:
+    client = TestClient(create_app(services), base_url="http://127.0.0.1")
+    photo = (photo_dir / "puppy.jpg").read_bytes()
+    answers = [
+        client.post("/api/images", files={"file": ("IMG_0001.JPG", data, "image/jpeg")}).json()
+        for data in (photo, photo[: len(photo) // 3])
+    ]
+    good, broken = answers
+    assert good["key"] != broken["key"]  # the same name twice: both kept
+    queued = client.get(good["status_url"]).json()
+    assert (queued["status"], queued["id"]) == ("pending", good["id"])
+
+    Worker(services, recognizers=[ColourRecognizer()]).run(once=True)
+    indexed = client.get(good["status_url"]).json()
+    assert (indexed["status"], indexed["reason"]) == ("indexed", "")
+    failed = client.get(broken["status_url"]).json()
+    assert failed["status"] == "failed" and "truncated" in failed["reason"]
+    assert client.get(f"/api/images/{good['id']}/content").content == photo
+
+    # the key written again with other bytes before the worker came: never to be indexed
+    third = client.post("/api/images", files={"file": ("x.png", png((9, 9, 9)), "image/png")})
+    services.store.put(third.json()["key"], png((1, 1, 1)), "image/png")
+    replaced = client.get(third.json()["status_url"]).json()
+    assert replaced["status"] == "replaced" and "replaced" in replaced["reason"]
+
+    params = {"key": "uploads/nothing/here.jpg", "etag": good["etag"]}
+    assert client.get("/api/uploads/status", params=params).status_code == 404
+    params["key"] = "../etc/passwd"
+    assert client.get("/api/uploads/status", params=params).status_code == 400
+
+
+def test_unchanged_bytes_whose_event_was_lost_are_queued_again(
+    services: Services, tmp_path: Path
+) -> None:
+    pic = write_png(tmp_path / "a" / "pic.png", (255, 0, 0))
+    upload_paths(services, [pic])
+    lost = services.queue.receive(10)  # the event is lost: the index never hears of it
+    services.queue.delete([m.receipt for m in lost])
+    (again,), _ = upload_paths(services, [pic])
+    assert again.action == "unchanged" and services.queue.stats().visible == 1
+    Worker(services, recognizers=[ColourRecognizer()]).run(once=True)
+    assert services.index.get(again.doc_id) is not None
+    (third,), _ = upload_paths(services, [pic])  # indexed now: a true no-op
+    assert third.action == "unchanged" and services.queue.stats().visible == 0

@@ -6,26 +6,21 @@ from __future__ import annotations
 import posixpath
 import re
 import uuid
-import weakref
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 
 from imagedex.api.deps import ServicesDep, UploaderDep, ViewerDep
 from imagedex.documents import document_id
 from imagedex.errors import ImageDecodeError, InvalidKeyError, ObjectNotFoundError
 from imagedex.ingest.imaging import require_image
 from imagedex.ingest.upload import DeadLetterReasons, Upload, check_uploads, upload_bytes
-from imagedex.services import Services
 from imagedex.storage.base import validate_key
 
 router = APIRouter()
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
-
-# one cached reading of the dead letters per running system: pages poll every second
-_DEAD_LETTERS: weakref.WeakKeyDictionary[Services, DeadLetterReasons] = weakref.WeakKeyDictionary()
 
 
 def upload_key(filename: str | None) -> str:
@@ -73,6 +68,7 @@ async def upload_image(
 
 @router.get("/api/uploads/status", tags=["images"])
 def upload_status(
+    request: Request,
     services: ServicesDep,
     _who: ViewerDep,
     key: Annotated[str, Query(max_length=1024, description="the key the upload answered")],
@@ -85,7 +81,10 @@ def upload_status(
     except InvalidKeyError as exc:
         raise HTTPException(400, str(exc)) from exc
     upload = Upload(key, key, document_id(services.store.bucket, key), etag, 0)
-    reasons = _DEAD_LETTERS.setdefault(services, DeadLetterReasons())
+    # one reading of the dead letters per app, shared by every page polling every second
+    reasons = getattr(request.app.state, "dead_letter_reasons", None)
+    if reasons is None:
+        reasons = request.app.state.dead_letter_reasons = DeadLetterReasons()
     (outcome,) = check_uploads(services, [upload], reasons.get(services))
     status, reason = outcome.status, outcome.reason
     if status == "pending":
