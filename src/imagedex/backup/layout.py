@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 from imagedex.backup.manifest import BackupError
 from imagedex.config import Settings
@@ -57,22 +57,32 @@ def bucket_folder(settings: Settings) -> Path | None:
     return Path(unquote(parsed.path)).resolve() if parsed.scheme == "file" else None
 
 
+def without_credentials(url: str) -> str:
+    """A URL as the manifest may show it: no user name or password."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _remote_notes(settings: Settings) -> list[str]:
+    store, queue, index = (
+        without_credentials(url) for url in (settings.store_url, settings.queue, settings.index)
+    )
     notes = []
     if bucket_folder(settings) is None:
         notes.append(
-            f"objects in {settings.store_url}: back the bucket up with S3 versioning or "
-            "replication (or `aws s3 sync`)"
+            f"objects in {store}: back the bucket up with S3 versioning or replication "
+            "(or `aws s3 sync`)"
         )
     if role_path(settings, "queue") is None:
-        notes.append(
-            f"the queue {settings.queue}: its messages and dead letters stay in SQS and are "
-            "not copied"
-        )
+        notes.append(f"the queue {queue}: its messages and dead letters stay in SQS, not copied")
     if role_path(settings, "index") is None:
         notes.append(
-            f"the search index {settings.index}: take a snapshot with the engine's _snapshot "
-            "API after this backup (README: Backup and restore)"
+            f"the search index {index}: take a snapshot with the engine's _snapshot API after "
+            "this backup (README: Backup and restore)"
         )
     return notes
 

@@ -27,10 +27,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from imagedex import __version__
-from imagedex.backup.layout import Coverage, StoreFile, plan
+from imagedex.backup.layout import Coverage, StoreFile, plan, role_path, without_credentials
 from imagedex.backup.manifest import (
     FILES,
     FORMAT,
@@ -133,9 +132,9 @@ def _write(
         "finished_at": _now(),
         "source": {
             "data_dir": str(coverage.data_dir),
-            "store": _without_credentials(settings.store_url),
-            "index": _without_credentials(settings.index),
-            "queue": _without_credentials(settings.queue),
+            "store": without_credentials(settings.store_url),
+            "index": without_credentials(settings.index),
+            "queue": without_credentials(settings.queue),
         },
         "stores": stores,
         "files": files,
@@ -249,14 +248,19 @@ def _finish_queue(
     roles = {store.role: staging / STORES / store.name for store in coverage.stores if store.role}
     index = SqliteIndex(roles["index"]) if "index" in roles else None
     queue = SqliteQueue(roles["queue"], settings.max_receive_count) if "queue" in roles else None
+    # a SQLite index that has no file yet has no documents; an engine's cannot be checked here
+    index_known = index is not None or role_path(settings, "index") is not None
     counts: dict[str, Any] = {"images": None, "objects": None, "queue": None}
     try:
-        if index is not None and queue is not None and objects is not None:
-            counts.update(_requeue(index, queue, staging, objects["bucket"], progress))
+        if queue is not None and objects is not None and index_known:
+            pending = _pending_keys(roles["queue"], staging)
+            counts.update(_requeue(index, queue, pending, staging, objects["bucket"], progress))
         if objects is not None:
             counts["objects"] = objects["count"]
         if index is not None:
             counts["images"] = index.count()
+        elif index_known:
+            counts["images"] = 0
         if queue is not None:
             counts["queue"] = asdict(queue.stats())
     finally:
@@ -268,21 +272,29 @@ def _finish_queue(
 
 
 def _requeue(
-    index: SqliteIndex, queue: SqliteQueue, staging: Path, bucket: str, progress: Progress
+    index: SqliteIndex | None,
+    queue: SqliteQueue,
+    pending: set[str],
+    staging: Path,
+    bucket: str,
+    progress: Progress,
 ) -> dict[str, int]:
-    dead = _dead_letter_keys(queue)
+    """A "created" event for each copied object that is neither indexed (in this version), nor
+    waiting in the queue, nor a dead letter; a "removed" event for each document whose object
+    was deleted before it could be copied."""
+    known = pending | _dead_letter_keys(queue)
     created = removed = checked = 0
     with (staging / OBJECT_LIST).open(encoding="utf-8") as listing:
         for line in listing:
             obj = json.loads(line)
-            doc = index.get(document_id(bucket, obj["key"]))
-            if (doc is None or doc.etag != obj["etag"]) and obj["key"] not in dead:
+            doc = index.get(document_id(bucket, obj["key"])) if index is not None else None
+            if (doc is None or doc.etag != obj["etag"]) and obj["key"] not in known:
                 body = make_notification("created", bucket, obj["key"], obj["size"], obj["etag"])
                 queue.send(json.dumps(body))
                 created += 1
             checked += 1
             progress("checking", checked, None)
-    for doc in index.iter_documents():
+    for doc in index.iter_documents() if index is not None else ():
         if doc.bucket == bucket and not member(staging / OBJECTS, doc.key).is_file():
             queue.send(json.dumps(make_notification("removed", bucket, doc.key)))
             removed += 1
@@ -291,15 +303,43 @@ def _requeue(
     return {"requeued": created, "removals_queued": removed}
 
 
+_FAR_FUTURE = 1e12  # seconds: year 33658; a received message stays hidden as long again
+
+
+def _pending_keys(queue_copy: Path, staging: Path) -> set[str]:
+    """Keys of the objects whose events wait in the copied queue.
+
+    The queue's protocol reads messages by receiving them, which changes them; so they are
+    received from a scratch copy of the copy, with a clock far in the future (every message is
+    visible, none is dead-lettered), and the scratch copy is thrown away."""
+    scratch = staging / ".pending-scan.sqlite3"
+    _snapshot_store(queue_copy, scratch)
+    queue = SqliteQueue(scratch, max_receive_count=2**62, clock=lambda: _FAR_FUTURE)
+    keys: set[str] = set()
+    try:
+        while batch := queue.receive(max_messages=500, visibility_timeout=_FAR_FUTURE):
+            for message in batch:
+                keys.update(_keys(message.body))
+    finally:
+        queue.close()
+        for leftover in staging.glob(scratch.name + "*"):
+            leftover.unlink()
+    return keys
+
+
 def _dead_letter_keys(queue: SqliteQueue) -> set[str]:
     """Keys of the objects whose events are dead letters: known bad, not to be tried again."""
     keys: set[str] = set()
     for letter in queue.dead_letters(max(1, queue.stats().dead)):
-        try:
-            keys.update(event.key for event in parse_notification(letter.body))
-        except EventParseError:
-            continue
+        keys.update(_keys(letter.body))
     return keys
+
+
+def _keys(body: str) -> list[str]:
+    try:
+        return [event.key for event in parse_notification(body)]
+    except EventParseError:
+        return []
 
 
 def _entry(sha256: str, size: int) -> dict[str, Any]:
@@ -308,13 +348,3 @@ def _entry(sha256: str, size: int) -> dict[str, Any]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _without_credentials(url: str) -> str:
-    """A URL as the manifest may show it: no user name or password."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

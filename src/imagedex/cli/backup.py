@@ -25,7 +25,11 @@ def _progress(quiet: bool) -> Iterator[Progress]:
                 tasks[stage] = display.add_task(stage, total=total)
             display.update(tasks[stage], completed=done, total=total)
 
-        yield report
+        try:
+            yield report
+        except BaseException:
+            display.live.transient = True  # the error alone, not half-drawn bars above it
+            raise
 
 
 def _notes(result: dict[str, Any]) -> None:
