@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from imagedex.alerts import manage
 from imagedex.alerts.model import DEFAULT_SCHEDULE, Rule
-from imagedex.alerts.store import iso
+from imagedex.alerts.store import AlertStore, iso
 from imagedex.api.deps import AdminDep, ServicesDep, ViewerDep
 from imagedex.clock import utc_now
 from imagedex.errors import ConfigError
@@ -42,11 +42,21 @@ class MuteBody(BaseModel):
     period: str | None = Field(default=None, description="e.g. 2h; none: until unmuted")
 
 
-def _rule_json(rule: Rule, now: str) -> dict[str, Any]:
+def _rule_json(rule: Rule, now: str, store: AlertStore | None = None) -> dict[str, Any]:
     data = rule.redacted()
     data["summary"] = rule.summary()
     data["muted"] = rule.muted_at(now)
+    if store is not None:
+        data["last_fired_at"] = last_fired(store, rule.name)
     return data
+
+
+def last_fired(store: AlertStore, name: str) -> str | None:
+    """When the rule last notified: its throttle state, or the newest alert of its history
+    (the state starts over when a rule is changed; the history keeps what happened). Test
+    notifications (`imagedex alert test`) are not firings."""
+    fired = [r.fired_at for r in store.history(name, 20) if r.status != "test"][:1]
+    return max([t for t in (store.state(name).last_sent_at, *fired) if t], default=None)
 
 
 def _save(services: Any, name: str, body: RuleBody, replace: bool) -> dict[str, Any]:
@@ -68,7 +78,8 @@ def _missing(exc: ConfigError) -> HTTPException:
 @router.get("/api/alerts", tags=["alerts"])
 def list_rules(services: ServicesDep, _who: ViewerDep) -> dict[str, Any]:
     now = iso(utc_now())
-    return {"rules": [_rule_json(r, now) for r in manage.open_store(services.settings).rules()]}
+    store = manage.open_store(services.settings)
+    return {"rules": [_rule_json(r, now, store) for r in store.rules()]}
 
 
 @router.get("/api/alerts/history", tags=["alerts"])
@@ -86,7 +97,7 @@ def alert_history(
 def get_rule(services: ServicesDep, _who: ViewerDep, name: str) -> dict[str, Any]:
     store = manage.open_store(services.settings)
     try:
-        data = _rule_json(store.get(name), iso(utc_now()))
+        data = _rule_json(store.get(name), iso(utc_now()), store)
     except ConfigError as exc:
         raise _missing(exc) from exc
     data["state"] = asdict(store.state(name))

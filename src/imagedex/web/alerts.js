@@ -1,4 +1,4 @@
-// Alerts: the rules with their mute state and last alert, and the history of alerts with the
+// Alerts: the rules with their mute state and last firing, and the history of alerts with the
 // status of their deliveries; admins create (label, moderation, text), mute, unmute and delete
 // rules. The server validates every field and says what is wrong.
 
@@ -50,32 +50,51 @@ export function render(main, _url, _params, { session }) {
     await Promise.all([loadRules(), loadHistory()]);
   }
 
+  const RULE_COLUMNS = ["Rule", "Kind", "Condition", "Targets", "Muted", "Last fired", "Actions"];
+  const HISTORY_COLUMNS = ["Fired at", "Rule", "Images or value", "Suppressed", "Delivery"];
+
   async function loadRules() {
     try {
       const { rules } = await api("/api/alerts");
-      // the last alert of each rule is part of its state, which only the single-rule answer has
-      const details = await Promise.all(rules.map((r) => api(path(r.name)).catch(() => null)));
-      const lastFired = new Map(details.filter(Boolean).map((d) => [d.name, d.state?.last_sent_at]));
       clear(rulesBox).append(rules.length
-        ? scroller(h("table", { class: "alert-rules" },
-            headings("Rule", "Kind", "Condition", "Targets", "Muted", "Last fired", ""),
-            h("tbody", {}, ...rules.map((r) => ruleRow(r, lastFired.get(r.name))))))
+        ? scroller(h("table", { class: "alert-rules stacking" },
+            headings(...RULE_COLUMNS),
+            h("tbody", {}, ...rules.map(ruleRow))))
         : h("p", { class: "muted" }, "No alert rules yet."));
     } catch (error) {
       fail(error);
     }
   }
 
-  function ruleRow(rule, lastFired) {
+  /** Rules fire while the page is open: with each history poll, the "Last fired" cells follow
+   * (in place, so a mute period being chosen is not lost); a rule added or removed elsewhere
+   * redraws the table. */
+  async function refreshLastFired() {
+    const { rules } = await api("/api/alerts");
+    const rows = [...rulesBox.querySelectorAll("tr[data-rule]")];
+    const shown = rows.map((row) => row.dataset.rule).join("\n");
+    if (shown !== rules.map((r) => r.name).join("\n")) return loadRules();
+    for (const rule of rules) {
+      const cell = rulesBox.querySelector(`tr[data-rule="${CSS.escape(rule.name)}"] td.last-fired`);
+      const text = lastFiredText(rule);
+      if (cell && cell.textContent !== text) cell.textContent = text;
+    }
+  }
+
+  const lastFiredText = (rule) => (rule.last_fired_at ? formatDate(rule.last_fired_at) : "never");
+
+  function ruleRow(rule) {
+    // data-title names each cell's column where a phone stacks the row into a card
+    const cell = (column, attrs, ...content) => h("td", { ...attrs, "data-title": RULE_COLUMNS[column] }, ...content);
     return h("tr", { "data-rule": rule.name, "data-muted": String(rule.muted) },
       h("th", { scope: "row" }, rule.name, rule.enabled ? "" : h("div", { class: "muted" }, "disabled"),
         rule.description && h("div", { class: "muted" }, rule.description)),
-      h("td", {}, rule.kind),
-      h("td", {}, rule.summary, h("div", { class: "muted" }, rule.throttle ? `at most one alert per ${duration(rule.throttle)}` : "every match")),
-      h("td", { class: "targets" }, ...rule.actions.flatMap((t, i) => [i ? h("br") : null, t])),
-      h("td", { class: "muted-state" }, mutedText(rule)),
-      h("td", {}, lastFired ? formatDate(lastFired) : "never"),
-      h("td", {}, isAdmin && muteControls(rule),
+      cell(1, {}, rule.kind),
+      cell(2, {}, rule.summary, h("div", { class: "muted" }, rule.throttle ? `at most one alert per ${duration(rule.throttle)}` : "every match")),
+      cell(3, { class: "targets" }, ...rule.actions.flatMap((t, i) => [i ? h("br") : null, t])),
+      cell(4, { class: "muted-state" }, mutedText(rule)),
+      cell(5, { class: "last-fired" }, lastFiredText(rule)),
+      cell(6, { class: "row-actions" }, isAdmin && muteControls(rule),
         isAdmin && h("button", { type: "button", class: "danger", onclick: () => remove(rule.name) }, "Delete")));
   }
 
@@ -119,8 +138,8 @@ export function render(main, _url, _params, { session }) {
     try {
       const { alerts } = await api(`/api/alerts/history${query({ limit: 100 })}`);
       clear(historyBox).append(alerts.length
-        ? scroller(h("table", { class: "alert-history" },
-            headings("Fired at", "Rule", "Images or value", "Suppressed", "Delivery"),
+        ? scroller(h("table", { class: "alert-history stacking" },
+            headings(...HISTORY_COLUMNS),
             h("tbody", {}, ...alerts.map(historyRow))))
         : h("p", { class: "muted" }, "No alerts yet."));
     } catch (error) {
@@ -136,12 +155,13 @@ export function render(main, _url, _params, { session }) {
       : alert.value !== null ? `${alert.value}${alert.threshold !== null ? ` (threshold ${alert.threshold})` : ""}` : "—";
     const deliveries = alert.deliveries.map((d) =>
       h("li", {}, `${d.target}: ${d.status}`, d.attempts > 1 ? `, ${d.attempts} attempts` : "", d.last_error ? ` (${d.last_error})` : ""));
+    const cell = (column, attrs, ...content) => h("td", { ...attrs, "data-title": HISTORY_COLUMNS[column] }, ...content);
     return h("tr", { "data-alert": alert.id, "data-rule": alert.rule, "data-status": alert.status },
-      h("td", {}, formatDate(alert.fired_at)),
+      cell(0, {}, formatDate(alert.fired_at)),
       h("th", { scope: "row" }, alert.rule, h("div", { class: "muted" }, alert.subject)),
-      h("td", {}, what),
-      h("td", {}, String(alert.suppressed)),
-      h("td", { class: "delivery" }, h("strong", {}, alert.status), deliveries.length ? h("ul", {}, deliveries) : null));
+      cell(2, {}, what),
+      cell(3, {}, String(alert.suppressed)),
+      cell(4, { class: "delivery" }, h("strong", {}, alert.status), deliveries.length ? h("ul", {}, deliveries) : null));
   }
 
   function createForm() {
@@ -202,6 +222,9 @@ export function render(main, _url, _params, { session }) {
   }
 
   refresh();
-  const timer = setInterval(loadHistory, HISTORY_POLL_MS);
+  const timer = setInterval(() => {
+    loadHistory();
+    refreshLastFired().catch(() => { /* the next poll tries again */ });
+  }, HISTORY_POLL_MS);
   return () => clearInterval(timer);
 }
