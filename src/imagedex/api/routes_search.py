@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from imagedex.api.deps import ServicesDep, ViewerDep
 from imagedex.documents import SearchQuery
 from imagedex.errors import ConfigError
-from imagedex.index.facets import INTERVALS, MAX_LABELS
+from imagedex.index.facets import INTERVALS, MAX_LABELS, NEAREST_FACETS, count_documents
 from imagedex.index.query_syntax import parse_query
 from imagedex.search import facets_json, labels_json, search_json, with_vector
 from imagedex.services import Services
@@ -82,8 +83,27 @@ def search(
         raise HTTPException(400, str(exc)) from exc
     answer = search_json(services, vector_query)
     if facets:
-        answer["facets"] = _facets(services, vector_query, facet_labels, interval)
+        if vector_query.vector is None:
+            answer["facets"] = _facets(services, vector_query, facet_labels, interval)
+        else:
+            answer["facets"] = _nearest_facets(services, vector_query, facet_labels, interval)
     return answer
+
+
+def _nearest_facets(
+    services: Services, query: SearchQuery, labels: int, interval: str
+) -> dict[str, Any]:
+    """Facets of a semantic or "more like this" search: over the images it finds (at most the
+    NEAREST_FACETS closest), not over every image its filters allow. `counted` says how many
+    were counted when the matches are more than that."""
+    nearest = dataclasses.replace(query, limit=NEAREST_FACETS, offset=0)
+    found = services.index.search(nearest)
+    try:
+        counts = count_documents(found.documents, query, labels, interval).to_dict()
+    except ValueError as exc:  # e.g. too many time buckets for the interval
+        raise HTTPException(400, str(exc)) from exc
+    counts["counted"] = len(found.documents)
+    return counts
 
 
 @router.get("/api/facets", tags=["search"])

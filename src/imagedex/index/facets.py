@@ -1,7 +1,8 @@
 """What every backend's facets share: intervals, bucket edges and the gap-filled time axis.
 
 Backends count; this module shapes the counts, so SQLite, OpenSearch and Elasticsearch give the
-same buckets for the same documents.
+same buckets for the same documents. It also counts facets over documents already found
+(`count_documents`): a vector query's nearest images, which no backend can filter by.
 """
 
 from __future__ import annotations
@@ -10,7 +11,16 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from imagedex.documents import ConfidenceBucket, SearchQuery, TimeBucket
+from imagedex.documents import (
+    ConfidenceBucket,
+    Facets,
+    ImageDocument,
+    LabelCount,
+    ModerationCounts,
+    SearchQuery,
+    TimeBucket,
+    leaf_label_names,
+)
 
 INTERVALS = ("minute", "hour", "day", "week", "month")
 CONFIDENCE_STEP = 10
@@ -18,6 +28,9 @@ CONFIDENCE_LOWS = tuple(range(0, 100, CONFIDENCE_STEP))
 MODERATION_LABELS = 50  # the moderation taxonomy is small; more would be noise
 MAX_TIME_BUCKETS = 10_000
 MAX_LABELS = 1000
+#: Semantic and "more like this" facets count this many nearest images at most (the index
+#: answers at most 1000 hits per query; beyond that the matches are the weakest anyway).
+NEAREST_FACETS = 1000
 
 
 def check(labels: int, interval: str) -> None:
@@ -112,3 +125,66 @@ def confidence_buckets(counts: Sequence[int]) -> list[ConfidenceBucket]:
         ConfidenceBucket(low, low + CONFIDENCE_STEP, int(n))
         for low, n in zip(CONFIDENCE_LOWS, counts, strict=True)
     ]
+
+
+def count_documents(
+    documents: Sequence[ImageDocument], query: SearchQuery, labels: int = 20, interval: str = "day"
+) -> Facets:
+    """Facets over `documents` counted as the backends count the documents a query matches:
+    images per leaf label at or above the query's min_confidence, per time bucket, per 10-point
+    bucket of their best label, and safe/unsafe at the query's unsafe threshold."""
+    check(labels, interval)
+    names: dict[str, str] = {}
+    per_label: dict[str, int] = {}
+    times: dict[datetime, int] = {}
+    confidence = [0] * len(CONFIDENCE_LOWS)
+    for doc in documents:
+        leaves = leaf_label_names(doc.labels)
+        counted = {
+            lb.label.lower(): lb.label
+            for lb in doc.labels
+            if lb.label.lower() in leaves and lb.confidence >= query.min_confidence
+        }
+        for term, name in counted.items():
+            names.setdefault(term, name)
+            per_label[term] = per_label.get(term, 0) + 1
+        try:
+            moment = parse_utc(doc.ingested_at)
+            times[moment] = times.get(moment, 0) + 1
+        except ValueError:  # an ingested_at that is no date: not on the time axis
+            pass
+        best = max((lb.confidence for lb in doc.labels), default=None)
+        if best is not None and best >= 0:
+            confidence[min(int(best // CONFIDENCE_STEP), len(confidence) - 1)] += 1
+    ranked = sorted(per_label.items(), key=lambda item: (-item[1], item[0]))[:labels]
+    return Facets(
+        total=len(documents),
+        labels=[LabelCount(names[term], n) for term, n in ranked],
+        over_time=time_buckets(times, interval, query.date_from, query.date_to),
+        confidence=confidence_buckets(confidence),
+        moderation=_moderation(documents, query.unsafe_threshold),
+    )
+
+
+def _moderation(documents: Sequence[ImageDocument], threshold: float) -> ModerationCounts:
+    unsafe = 0
+    names: dict[str, str] = {}
+    images: dict[str, int] = {}
+    for doc in documents:
+        if doc.unsafe_confidence < threshold:
+            continue
+        unsafe += 1
+        seen = {
+            str(m["label"]).lower(): str(m["label"])
+            for m in doc.moderation
+            if m.get("label") and float(m.get("confidence") or 0) >= threshold
+        }
+        for key, name in seen.items():
+            names.setdefault(key, name)
+            images[key] = images.get(key, 0) + 1
+    ranked = sorted(images.items(), key=lambda item: (-item[1], item[0]))[:MODERATION_LABELS]
+    return ModerationCounts(
+        safe=len(documents) - unsafe,
+        unsafe=unsafe,
+        labels=[LabelCount(names[key], n) for key, n in ranked],
+    )

@@ -27,7 +27,16 @@ function shortTime(iso, interval) {
   return text.slice(5, 10) || text;
 }
 
-function panel(id, title, csvName, filters, ...content) {
+/** What an exported PNG says under its title, so that it still makes sense out of the page. */
+function exportLines(id, filters, total) {
+  const when = `exported ${new Date().toLocaleString()}`;
+  if (id === "ingest") return ["Whole deployment (the filters do not apply)", when];
+  const images = `${total} image${total === 1 ? "" : "s"}`;
+  const per = id === "over-time" ? ` · per ${filters.interval}` : "";
+  return [`Filter: ${filters.q || "none (every image)"}`, `${images}${per} · ${when}`];
+}
+
+function panel(id, title, csvName, filters, total, ...content) {
   const headingId = `panel-${id}-title`;
   const section = h("section", { class: "panel", id: `panel-${id}`, "aria-labelledby": headingId, dataset: { panel: id } });
   const png = h("button", { type: "button", class: "small", "aria-label": `Download ${title} as PNG` }, "PNG");
@@ -35,7 +44,11 @@ function panel(id, title, csvName, filters, ...content) {
     const svg = section.querySelector("svg.chart");
     if (!svg) return;
     png.disabled = true;
-    try { await downloadPng(svg, `imagedex-${id}.png`); } finally { png.disabled = false; }
+    try {
+      await downloadPng(svg, `imagedex-${id}.png`, { title, subtitles: exportLines(id, filters, total) });
+    } finally {
+      png.disabled = false;
+    }
   });
   const csv = h("a", {
     class: "button small", href: `/api/dashboard/${csvName}.csv` + query({ q: filters.q, interval: filters.interval }),
@@ -121,19 +134,26 @@ export function render(main, url, _params, ctx) {
     const overTime = (data.over_time || []).map((b) => ({ label: String(b.start), short: shortTime(b.start, filters.interval), value: count(b) }));
     const top = (data.top_labels || []).map((r) => ({ label: r.label, value: count(r), href: labelHref(r.label, filters) }));
     const confidence = (data.confidence || []).map((b) => ({ label: `${b.low}–${b.high}`, value: count(b) }));
+    const edges = (data.confidence || []).length ? [...data.confidence.map((b) => b.low), data.confidence.at(-1).high] : null;
     const moderation = data.moderation || {};
     const ingest = data.ingest || {};
     const totalImages = data.total ?? overTime.reduce((sum, b) => sum + b.value, 0);
+    // an image shows several labels: each label's part of the images, not slices of one whole
+    const shares = top.slice(0, 10).map((r) => {
+      const percent = totalImages ? (100 * r.value) / totalImages : 0;
+      return { ...r, value: Math.round(percent * 10) / 10, count: r.value, text: `${Math.round(percent)}% (${r.value})` };
+    });
 
     panels.append(
-      panel("over-time", "Images over time", "over_time", filters,
+      panel("over-time", "Images over time", "over_time", filters, totalImages,
         lineChart({ title: `Images per ${filters.interval}`, points: overTime, width, empty: "No images in this range" })),
-      panel("top-labels", "Top labels", "top_labels", filters, barChart({ title: "Top labels (images per label)", rows: top, width, empty: "No labels yet" })),
-      panel("label-share", "Label share", "top_labels", filters, pieChart({ title: "Share of the top labels", rows: top.slice(0, 10), width, empty: "No labels yet" })),
-      panel("tag-cloud", "Tag cloud", "top_labels", filters, tagCloud({ title: "Labels sized by how many images show them", rows: top, width })),
-      panel("confidence", "Confidence distribution", "confidence", filters,
-        columnChart({ title: "Images by their best label's confidence (%)", rows: confidence, width, empty: "No labelled images" })),
-      panel("moderation", "Moderation", "moderation", filters,
+      panel("top-labels", "Top labels", "top_labels", filters, totalImages, barChart({ title: "Top labels (images per label)", rows: top, width, empty: "No labels yet" })),
+      panel("label-share", "Share of images per label", "top_labels", filters, totalImages,
+        barChart({ title: `Part of the ${totalImages} images that show each label (%); an image can show several`, rows: shares, width, max: 100, valueWidth: 76, empty: "No labels yet" })),
+      panel("tag-cloud", "Tag cloud", "top_labels", filters, totalImages, tagCloud({ title: "Labels sized by how many images show them", rows: top, width })),
+      panel("confidence", "Confidence distribution", "confidence", filters, totalImages,
+        columnChart({ title: "Images by their best label's confidence (%)", rows: confidence, edges, axisTitle: "best label's confidence (%)", width, empty: "No labelled images" })),
+      panel("moderation", "Moderation", "moderation", filters, totalImages,
         pieChart({ title: "Safe and unsafe images", width, rows: [
           { label: "safe", value: Number(moderation.safe || 0), color: "#2a9d6f", href: "/search" + query({ q: `${filters.q} safe`.trim() }) },
           { label: "unsafe", value: Number(moderation.unsafe || 0), color: "#b3261e", href: "/search" + query({ q: `${filters.q} unsafe`.trim() }) },
@@ -141,7 +161,7 @@ export function render(main, url, _params, ctx) {
         (moderation.labels || []).length
           ? barChart({ title: "Moderation labels", width, rows: moderation.labels.map((r) => ({ label: r.label, value: count(r), color: "#b3261e" })) })
           : h("p", { class: "muted" }, "No moderation labels detected.")),
-      panel("ingest", "Ingest health", "ingest", filters, ingestPanel(ingest, width)),
+      panel("ingest", "Ingest health", "ingest", filters, totalImages, ingestPanel(ingest, width)),
     );
     const text = `${totalImages} image${totalImages === 1 ? "" : "s"} in the dashboard's range.`;
     status.textContent = text;

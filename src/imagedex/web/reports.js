@@ -28,15 +28,19 @@ export function render(main, _url, _params, { session }) {
     }
   }
 
+  const COLUMNS = ["Report", "Query", "Schedule", "Next run", "Recipients", "Files", "Actions"];
+
   function table(reports) {
-    return h("table", { class: "reports" },
-      h("thead", {}, h("tr", {}, ...["Report", "Query", "Schedule", "Next run", "Recipients", "Files", ""].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, ...reports.map(row)));
+    // a phone stacks each row into a card (style.css: table.stacking), so the buttons stay on screen
+    return h("div", { class: "table-box" }, h("table", { class: "reports stacking" },
+      h("thead", {}, h("tr", {}, ...COLUMNS.map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, ...reports.map(row))));
   }
 
   function row(report) {
+    const cell = (column, attrs, ...content) => h("td", { ...attrs, "data-title": COLUMNS[column] }, ...content);
     const history = h("td", { colspan: 7, class: "history", hidden: true });
-    const actions = h("td", {},
+    const actions = cell(6, { class: "row-actions" },
       h("button", { type: "button", onclick: () => showHistory(report.name, history) }, "History"),
       isAdmin && h("button", { type: "button", "data-run": report.name, onclick: () => run(report.name) }, "Run now"),
       isAdmin && h("button", { type: "button", class: "danger", onclick: () => remove(report.name) }, "Delete"));
@@ -44,13 +48,13 @@ export function render(main, _url, _params, { session }) {
       h("a", { href: `${path(report.name)}/preview?format=${f}`, target: "_blank", rel: "noopener", class: "preview" }, f.toUpperCase()));
     const main = h("tr", { "data-report": report.name },
       h("th", { scope: "row" }, report.title || report.name, h("div", { class: "muted" }, report.name)),
-      h("td", {}, report.query || "(every image)", h("div", { class: "muted" }, `window ${report.window}`)),
-      h("td", {}, report.schedule ? `${report.schedule} (${report.timezone})` : "on demand", report.enabled ? "" : " — paused"),
-      h("td", {}, report.next_run ? formatDate(report.next_run) : "—"),
-      h("td", {}, report.recipients.join(", ") || "—"),
-      h("td", {}, ...files.flatMap((a) => [a, " "])),
+      cell(1, {}, report.query || "(every image)", h("div", { class: "muted" }, `window ${report.window}`)),
+      cell(2, {}, report.schedule ? `${report.schedule} (${report.timezone})` : "on demand", report.enabled ? "" : " — paused"),
+      cell(3, {}, report.next_run ? formatDate(report.next_run) : "—"),
+      cell(4, { class: "targets" }, report.recipients.join(", ") || "—"),
+      cell(5, {}, ...files.flatMap((a) => [a, " "])),
       actions);
-    return [main, h("tr", {}, history)];
+    return [main, h("tr", { class: "history-row" }, history)];
   }
 
   async function showHistory(name, cell) {

@@ -135,6 +135,10 @@ export function render(main, url, _params, ctx) {
       facetList.append(h("li", { class: "muted" }, facets ? "No labels in these results." : "Counts appear with results."));
       return;
     }
+    if (facets.counted !== undefined && facets.counted < total) {
+      // a semantic or "more like this" search counts its closest images only
+      facetList.append(h("li", { class: "hint" }, `Among the ${facets.counted} closest images.`));
+    }
     for (const { label, count } of labels) {
       const pressed = selected.has(label.toLowerCase());
       facetList.append(h("li", {},
@@ -194,6 +198,7 @@ export function render(main, url, _params, ctx) {
         hits = [];
         clear(grid);
         clear(message);
+        total = data.total;
         renderFacets(data.facets);
       }
       hits.push(...data.hits);
