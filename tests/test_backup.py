@@ -295,13 +295,41 @@ def flip_a_byte(path: Path) -> None:
 def test_a_restored_backup_keeps_the_queued_uploads_and_the_keys(
     small_backup: Path, tmp_path: Path
 ) -> None:
-    env = imagedex_env(tmp_path / "data")
+    data_dir = tmp_path / "data"
+    env = imagedex_env(data_dir)
     assert cli_json(env, "restore", "--check", str(small_backup))["ok"] is True
-    assert not (tmp_path / "data").exists()  # --check writes nothing
+    assert not data_dir.exists()  # --check writes nothing
+    data_dir.mkdir()  # an empty folder (a mount point, say) is filled, not replaced
+    folder = data_dir.stat().st_ino
     outcome = cli_json(env, "restore", str(small_backup))
     assert outcome["objects"] == 3 and outcome["counts"]["queue"]["visible"] == 3
+    assert data_dir.stat().st_ino == folder
     assert cli_json(env, "status")["queue"]["visible"] == 3
     assert [k["name"] for k in cli_json(env, "keys", "list")] == ["k"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no staging left behind
+
+
+def test_restore_puts_the_bucket_and_queue_where_the_settings_say(
+    small_backup: Path, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "disk" / "images"
+    queue = tmp_path / "queues" / "queue.db"
+    env = imagedex_env(
+        tmp_path / "data", IMAGEDEX_STORE=bucket.as_uri(), IMAGEDEX_QUEUE=f"sqlite://{queue}"
+    )
+    queue.parent.mkdir()
+    queue.write_text("someone's file")
+    message = refusal(env, "restore", str(small_backup))
+    assert f"the queue file {queue} exists" in message
+    assert queue.read_text() == "someone's file" and not (tmp_path / "data").exists()
+    queue.unlink()
+    cli_json(env, "restore", str(small_backup))
+    assert cli_json(env, "status")["queue"]["visible"] == 3
+    assert sorted(info.key.rsplit("/")[-1] for info in LocalObjectStore(bucket).list()) == [
+        "blue.png", "green.png", "red.png",
+    ]  # fmt: skip
+    assert not (tmp_path / "data" / "images").exists()
+    assert not (tmp_path / "data" / "queue.sqlite3").exists()
 
 
 def test_restore_refuses_a_data_dir_that_is_not_empty(small_backup: Path, tmp_path: Path) -> None:

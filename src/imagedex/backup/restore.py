@@ -45,9 +45,9 @@ def verify_backup(src: Path, progress: Progress = no_progress) -> dict[str, Any]
     manifest = read_manifest(src)
     entries = [*manifest["stores"], *manifest["files"]]
     for done, entry in enumerate(entries):
-        progress("checking", done, len(entries))
+        progress("checksums", done, len(entries))
         check_file(src, entry)
-    progress("checking", len(entries), len(entries))
+    progress("checksums", len(entries), len(entries))
     for _ in _verified_objects(src, manifest, progress):
         pass
     return {"backup": str(src), "ok": True, **_summary(manifest)}
@@ -63,7 +63,7 @@ class _Plan:
     bucket_staging: Path | None = None
     stores: dict[str, Path] = field(default_factory=dict)  # store name -> final path
     outside: dict[Path, Path] = field(default_factory=dict)  # final -> staged, beyond data_dir
-    placed: list[tuple[Path, bool]] = field(default_factory=list)  # (final path, existed empty)
+    placed: list[Path] = field(default_factory=list)  # what this restore created, to undo
 
 
 def restore_backup(
@@ -263,24 +263,31 @@ def _move_into_place(plan: _Plan) -> None:
     if plan.data_staging is not None:
         moves.append((plan.data_staging, plan.data_dir))
     for staged, final in moves:
-        existed = final.exists()
-        try:
-            staged.replace(final)
-        except OSError as exc:
-            raise BackupError(
-                f"cannot move the restored files to {final} ({exc.strerror}): was something "
-                "written there during the restore?"
-            ) from exc
-        plan.placed.append((final, existed))
+        if staged.is_dir() and final.is_dir():
+            # the folder stays (it may be a mount point, with its owner and mode): its entries
+            # move in, each in one rename
+            for child in sorted(staged.iterdir()):
+                _rename(child, final / child.name, plan)
+            staged.rmdir()
+        else:
+            _rename(staged, final, plan)
+
+
+def _rename(staged: Path, final: Path, plan: _Plan) -> None:
+    if final.exists() or final.is_symlink():
+        raise BackupError(f"{final} appeared during the restore: nothing was restored")
+    try:
+        staged.rename(final)
+    except OSError as exc:
+        raise BackupError(f"cannot move the restored files to {final}: {exc.strerror}") from exc
+    plan.placed.append(final)
 
 
 def _undo(plan: _Plan) -> None:
     """Remove what this restore wrote; the targets were empty or absent before it started."""
-    for final, existed in reversed(plan.placed):
-        if final.is_dir():
+    for final in reversed(plan.placed):
+        if final.is_dir() and not final.is_symlink():
             shutil.rmtree(final, ignore_errors=True)
-            if existed:
-                final.mkdir(exist_ok=True)
         else:
             final.unlink(missing_ok=True)
     for staging in (plan.data_staging, plan.bucket_staging):

@@ -293,13 +293,13 @@ def _requeue(
                 queue.send(json.dumps(body))
                 created += 1
             checked += 1
-            progress("checking", checked, None)
+            progress("work under way", checked, None)
     for doc in index.iter_documents() if index is not None else ():
         if doc.bucket == bucket and not member(staging / OBJECTS, doc.key).is_file():
             queue.send(json.dumps(make_notification("removed", bucket, doc.key)))
             removed += 1
         checked += 1
-        progress("checking", checked, None)
+        progress("work under way", checked, None)
     return {"requeued": created, "removals_queued": removed}
 
 

@@ -14,6 +14,7 @@ from rich.progress import TaskID
 from imagedex.backup.manifest import Progress
 from imagedex.cli.common import CliContext, console, pass_ctx, print_outcome, progress_display
 
+
 @contextmanager
 def _progress(quiet: bool) -> Iterator[Progress]:
     """A progress callback drawing one bar per stage on stderr (nothing with --json)."""
@@ -35,6 +36,16 @@ def _progress(quiet: bool) -> Iterator[Progress]:
 def _notes(result: dict[str, Any]) -> None:
     for note in result.get("not_covered") or []:
         console.print(f"[yellow]not covered:[/] {note}", highlight=False)
+
+
+def _contents(images: int | None, stores: int, files: int, objects: int | None) -> str:
+    what = [f"{images} indexed image(s)"] if images is not None else []
+    what.append(f"{stores} store(s)")
+    if files:
+        what.append(f"{files} file(s)")
+    if objects is not None:
+        what.append(f"{objects} object(s)")
+    return ", ".join(what)
 
 
 def _queue_text(queue: dict[str, int] | None) -> str:
@@ -71,12 +82,15 @@ def backup(ctx: CliContext, dest: Path, local_only: bool, as_json: bool) -> None
         manifest = create_backup(ctx.settings, dest, local_only=local_only, progress=progress)
     counts = manifest["counts"]
     objects = manifest["objects"]
-    what = [f"{len(manifest['stores'])} store(s)", f"{len(manifest['files'])} file(s)"]
-    if counts["images"] is not None:
-        what.insert(0, f"{counts['images']} indexed image(s)")
-    if objects is not None:
-        what.append(f"{objects['count']} object(s) ({objects['bytes']:,} bytes)")
-    message = f"backed up {', '.join(what)} to {dest}{_queue_text(counts['queue'])}"
+    what = _contents(
+        counts["images"],
+        len(manifest["stores"]),
+        len(manifest["files"]),
+        objects["count"] if objects else None,
+    )
+    if objects:
+        what += f" ({objects['bytes']:,} bytes)"
+    message = f"backed up {what} to {dest}{_queue_text(counts['queue'])}"
     print_outcome({"backup": str(dest.resolve()), **manifest}, as_json, message)
     if not as_json:
         _notes(manifest)
@@ -102,19 +116,17 @@ def restore(ctx: CliContext, src: Path, check: bool, as_json: bool) -> None:
         else:
             result = restore_backup(ctx.settings, src, progress)
     counts = result.get("counts") or {}
-    images = counts.get("images")
-    what = f"{images} indexed image(s), " if images is not None else ""
-    what += f"{len(result['stores'])} store(s), {len(result['files'])} file(s)"
-    if result["objects"] is not None:
-        what += f", {result['objects']} object(s)"
+    what = _contents(
+        counts.get("images"), len(result["stores"]), len(result["files"]), result["objects"]
+    )
+    queue = counts.get("queue")
     if check:
         message = f"the backup in {result['backup']} is complete and intact: {what}"
     else:
-        message = (
-            f"restored {what} into {result['data_dir']} (backup of {result['made_at']})"
-            f"{_queue_text(counts.get('queue'))}; start `imagedex up` or a worker to finish "
-            "the queued work"
-        )
+        message = f"restored {what} into {result['data_dir']} (backup of {result['made_at']})"
+        message += _queue_text(queue)
+        if queue and queue["visible"] + queue["in_flight"]:
+            message += "; start `imagedex up` or `imagedex worker` to finish the queued work"
     print_outcome(result, as_json, message)
     if not as_json:
         _notes(result)
