@@ -18,7 +18,6 @@ import pytest
 
 from cli_helpers import cli_json, free_port, imagedex_env, run_cli, start_up
 from conftest import png
-from imagedex.backup import create_backup
 from imagedex.config import load_settings
 from imagedex.index.sqlite import SqliteIndex
 from imagedex.ingest.upload import upload_bytes
@@ -218,6 +217,8 @@ def test_uploads_and_deletions_while_the_bucket_is_copied_are_finished_after_res
 ) -> None:
     """An upload after the queue was copied, and an object deleted before the bucket was: the
     backup queues the events the restored worker needs to finish both."""
+    from imagedex.backup import create_backup  # here: the other tests run the command only
+
     pictures = tmp_path / "pictures"
     pictures.mkdir()
     for name in ("chelsea.jpg", "coffee.jpg"):
