@@ -105,10 +105,10 @@ def _summary(manifest: dict[str, Any]) -> dict[str, Any]:
 # -- where things go ----------------------------------------------------------------------------
 
 
-def _empty_or_absent(path: Path, what: str) -> bool:
-    """Whether `path` exists (as an empty folder); refuses anything else."""
+def _empty_or_absent(path: Path, what: str) -> None:
+    """Refuses `path` unless it is absent or an empty folder."""
     if not path.exists():
-        return False
+        return
     if not path.is_dir():
         raise BackupError(f"{what} {path} is a file: restore into a new or empty folder")
     if any(path.iterdir()):
@@ -116,7 +116,6 @@ def _empty_or_absent(path: Path, what: str) -> bool:
             f"{what} {path} is not empty: restore only fills an empty one, so nothing stored "
             "there is lost. Move it aside, or choose a new folder with --data-dir"
         )
-    return True
 
 
 def _plan(settings: Settings, manifest: dict[str, Any]) -> _Plan:

@@ -36,6 +36,8 @@ def _progress(quiet: bool) -> Iterator[Progress]:
 def _notes(result: dict[str, Any]) -> None:
     for note in result.get("not_covered") or []:
         console.print(f"[yellow]not covered:[/] {note}", highlight=False)
+    for skipped in result.get("skipped") or []:
+        console.print(f"left out: {skipped['path']} ({skipped['why']})", highlight=False)
 
 
 def _contents(images: int | None, stores: int, files: int, objects: int | None) -> str:
