@@ -86,7 +86,7 @@ def print_table(
 
 #: Columns printed whole whatever the terminal's width: people copy them into other commands.
 WHOLE_COLUMNS = frozenset({"id"})
-_NARROWEST_COLUMN = 8  # below this the other columns are unreadable: one block per row instead
+_NARROWEST_COLUMN = 6  # below this the other columns are unreadable: one block per row instead
 
 
 def print_cells(
