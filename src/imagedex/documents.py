@@ -93,6 +93,9 @@ class ImageDocument:
     camera: str | None = None
     gps: dict[str, float] | None = None
     ingested_at: str = ""
+    #: When the image's analysis was last made (ingestion, or `imagedex reprocess` since); the
+    #: indexes give documents from before this field their `ingested_at`, the earliest it can be
+    analyzed_at: str = ""
     analyzed_with: dict[str, str] = field(default_factory=dict)
     labels: list[Label] = field(default_factory=list)
     faces: list[dict[str, Any]] = field(default_factory=list)
@@ -130,6 +133,7 @@ class ImageDocument:
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in data.items() if k in known}
         values["labels"] = [Label.from_dict(x) for x in data.get("labels") or []]
+        values["analyzed_at"] = values.get("analyzed_at") or ""  # engines keep "" as null
         for by_analyzer in ("analyzed_with", "errors"):
             if values.get(by_analyzer):
                 values[by_analyzer] = {
@@ -156,6 +160,7 @@ class ImageDocument:
             "width": self.width,
             "height": self.height,
             "ingested_at": self.ingested_at,
+            "analyzed_at": self.analyzed_at,
             "description": self.description,
         }
         if url is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -53,6 +53,21 @@ def build_recognizers(settings: Settings) -> list[Recognizer]:
 
         recognizers.append(ClipImageEmbedder(_clip_model(settings)))
     return recognizers
+
+
+def build_recognizer(settings: Settings, name: str) -> Recognizer | None:
+    """The analyzer called `name` as these settings configure it, enabled or not (a reprocess
+    started with other settings may ask for it); None when no analyzer has that name."""
+    name = current_analyzer_name(name)
+    if name not in ANALYZERS:
+        return None
+    return ANALYZERS.resolve(name).from_settings(settings)
+
+
+def build_enricher(settings: Settings, name: str) -> Enricher | None:
+    """The enricher called `name`, enabled or not (see `build_recognizer`); None if none is."""
+    every = build_enrichers(replace(settings, semantic=True, clip_model_dir=""))
+    return next((enricher for enricher in every if enricher.name == name), None)
 
 
 def build_enrichers(settings: Settings) -> list[Enricher]:

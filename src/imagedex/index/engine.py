@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -44,8 +45,9 @@ def _engine_document(doc: ImageDocument) -> dict[str, Any]:
         label["leaf"] = label["label"].lower() in leaves
     body["label_text"] = doc.label_text()
     body["max_confidence"] = max((lb.confidence for lb in doc.labels), default=None)
-    if not body.get("taken_at"):
-        body["taken_at"] = None
+    for date in ("taken_at", "analyzed_at"):  # a date field takes null, not ""
+        if not body.get(date):
+            body[date] = None
     body["phash_bands"] = phash_bands(doc.phash) if doc.phash else []
     if doc.visual_embedding:
         # each value as the shortest text that reads back as the same float32 (what the engine
@@ -214,6 +216,29 @@ class EngineIndex:
             raise EngineRequestError(
                 exc.status, f"{exc.reason}; run `imagedex index migrate` to rebuild the index"
             ) from exc
+        if "analyzed_at" in missing:
+            self._fill_analyzed_at()
+
+    def _fill_analyzed_at(self) -> None:
+        """Documents from before `analyzed_at` get their `ingested_at` (as SQLite's migration
+        does) in a background task of the engine. An engine without the reindex module (no
+        `_update_by_query`) leaves them without one until they are next written or
+        `imagedex index migrate` copies them."""
+        try:
+            self.client.request(
+                "POST",
+                f"/{self.alias}/_update_by_query",
+                {
+                    "query": {"bool": {"must_not": {"exists": {"field": "analyzed_at"}}}},
+                    "script": {
+                        "lang": "painless",
+                        "source": "ctx._source.analyzed_at = ctx._source.ingested_at",
+                    },
+                },
+                params={"conflicts": "proceed", "wait_for_completion": "false"},
+            )
+        except EngineRequestError as exc:
+            log.info("analyzed_at is not filled in on older documents (%s)", exc.reason)
 
     def _index_exists(self, name: str) -> bool:
         try:
@@ -234,7 +259,8 @@ class EngineIndex:
         copied = 0
         batch: list[ImageDocument] = []
         for doc in self.iter_documents():
-            batch.append(doc)
+            # documents from before analyzed_at that _update_by_query could not fill
+            batch.append(replace(doc, analyzed_at=doc.analyzed_at or doc.ingested_at))
             if len(batch) == BULK_CHUNK:
                 self._bulk(batch, index=new_name, refresh="false")
                 copied += len(batch)

@@ -83,6 +83,7 @@ def mappings(
         "camera": {"type": "keyword"},
         "gps": {"type": "object", "enabled": False},
         "ingested_at": {"type": "date"},
+        "analyzed_at": {"type": "date"},
         "analyzed_with": {"type": "object", "enabled": False},
         "labels": _scored_labels(
             parents=_keyword(),

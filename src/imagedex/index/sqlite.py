@@ -206,6 +206,15 @@ def _count_leaves(db: sqlite3.Connection) -> None:
     )
 
 
+def _analyzed_at(db: sqlite3.Connection) -> None:
+    """Documents from before `analyzed_at` get their `ingested_at`: the earliest their analysis
+    can have been made, and the time it was made for those never reprocessed."""
+    db.execute(
+        "UPDATE docs SET body = json_set(body, '$.analyzed_at',"
+        " json_extract(body, '$.ingested_at')) WHERE json_extract(body, '$.analyzed_at') IS NULL"
+    )
+
+
 _MIGRATIONS: list[Migration] = [
     _SCHEMA + vectors.SCHEMA,
     _add_unsafe,
@@ -216,6 +225,7 @@ _MIGRATIONS: list[Migration] = [
     vectors.VISUAL_SCHEMA,  # images indexed before get theirs on `imagedex reprocess`
     _count_leaves,
     "CREATE INDEX IF NOT EXISTS label_counts_leaves ON label_counts (leaves DESC);",
+    _analyzed_at,
 ]
 
 

@@ -26,6 +26,8 @@ class ObjectEvent:
     event_time: str = ""
     sequencer: str = ""
     force: bool = False  # imagedex's own reprocess events: analyse even if already current
+    #: what a reprocess asked to run, (analyzer name, version) pairs; None: the worker's own
+    analyzers: tuple[tuple[str, str], ...] | None = None
 
 
 def _now() -> str:
@@ -64,6 +66,32 @@ def make_notification(
     }
 
 
+def reprocess_notification(
+    bucket: str, key: str, size: int, etag: str, analyzers: dict[str, str]
+) -> dict[str, Any]:
+    """The notification `imagedex reprocess` sends: an object-created event that also says what
+    to run (analyzer and enricher names with their versions), so that whichever worker takes it
+    runs exactly those, or refuses it."""
+    body = make_notification("created", bucket, key, size, etag)
+    record = body["Records"][0]
+    record["imagedexReprocess"] = True
+    record["imagedexAnalyzers"] = dict(analyzers)
+    return body
+
+
+def _analyzers(record: dict[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    raw = record.get("imagedexAnalyzers")
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, dict)
+        or not raw
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items())
+    ):
+        raise EventParseError("imagedexAnalyzers must map analyzer names to versions")
+    return tuple(raw.items())
+
+
 def _record_to_event(record: Any) -> ObjectEvent | None:
     if not isinstance(record, dict):
         raise EventParseError("a record in the notification is not an object")
@@ -97,6 +125,7 @@ def _record_to_event(record: Any) -> ObjectEvent | None:
         event_time=str(record.get("eventTime", "")),
         sequencer=str(obj.get("sequencer", "")),
         force=record.get("imagedexReprocess") is True,
+        analyzers=_analyzers(record),
     )
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from imagedex.documents import ImageDocument, document_id
 from imagedex.enrich.base import Enricher
@@ -20,6 +22,7 @@ from imagedex.enrich.phash import dhash
 from imagedex.errors import (
     EventParseError,
     ImageDecodeError,
+    ImagedexError,
     InvalidKeyError,
     ObjectNotFoundError,
 )
@@ -28,9 +31,10 @@ from imagedex.ingest.imaging import DecodedImage, decode_image
 from imagedex.queue.base import Message
 from imagedex.recognition.base import Analysis, AnalyzerInput, Recognizer
 from imagedex.recognition.evidence import finish as finish_labels
-from imagedex.services import Services
+from imagedex.services import Services, build_enricher, build_recognizer
 
 log = logging.getLogger("imagedex.ingest.pipeline")
+T = TypeVar("T")
 
 # Errors that no retry can fix: the message goes straight to the dead-letter queue.
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (
@@ -45,6 +49,34 @@ class WrongBucketError(InvalidKeyError):
     """The event names a bucket this worker's store does not serve."""
 
 
+class UnsupportedWorkError(ImagedexError):
+    """A reprocess asked for analyzers (or versions) this worker cannot run. Retried, so that a
+    worker that can run them may take it; dead-lettered with this reason when none does."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one image is analysed with: the worker's own analyzers, or those a reprocess asked
+    for (`ObjectEvent.analyzers`)."""
+
+    recognizers: tuple[Recognizer, ...]
+    enrichers: tuple[Enricher, ...] = ()
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """What `analyzed_with` records."""
+        versions = {r.name: r.version for r in self.recognizers}
+        versions.update({e.name: e.version for e in self.enrichers})
+        return versions
+
+    @property
+    def reads_original(self) -> bool:
+        return any(r.reads_original for r in self.recognizers)
+
+    def runs(self, step: Recognizer | Enricher) -> bool:
+        return any(step is mine for mine in (*self.recognizers, *self.enrichers))
+
+
 @dataclass
 class Item:
     """One object event of one message, prepared for recognition."""
@@ -54,6 +86,7 @@ class Item:
     image: DecodedImage | None = None
     error: Exception | None = None
     data: bytes | None = None  # the original file, kept only for recognizers that read it
+    plan: Plan | None = None  # what the image is analysed with (None: nothing to analyse)
 
 
 @dataclass
@@ -103,10 +136,74 @@ class Pipeline:
         self.services = services
         self.recognizers = list(recognizers)
         self.enrichers = list(enrichers)
-        self.analyzed_with = {r.name: r.version for r in self.recognizers}
-        self._keep_originals = any(r.reads_original for r in self.recognizers)
-        self.analyzed_with.update({e.name: e.version for e in self.enrichers})
+        self.plan = Plan(tuple(self.recognizers), tuple(self.enrichers))
+        self.analyzed_with = self.plan.versions
         self.inference_seconds = 0.0
+        # plans reprocess events asked for, by what they asked (a handful: one per settings
+        # that ran `imagedex reprocess`), and the analyzers built for them
+        self._plans: dict[tuple[tuple[str, str], ...], Plan | UnsupportedWorkError] = {}
+        self._built: dict[str, tuple[Recognizer | None, Enricher | None]] = {}
+        self._plans_lock = threading.Lock()
+
+    def plan_for(self, event: ObjectEvent) -> Plan:
+        """The worker's own plan, or exactly the analyzers and versions the event asks for
+        (built from the registry when this worker's settings do not enable them);
+        UnsupportedWorkError when it cannot provide one of them."""
+        if event.analyzers is None:
+            return self.plan
+        with self._plans_lock:
+            if event.analyzers not in self._plans:
+                if len(self._plans) >= 64:
+                    self._plans.clear()
+                try:
+                    self._plans[event.analyzers] = self._plan(event.analyzers)
+                except UnsupportedWorkError as exc:
+                    self._plans[event.analyzers] = exc
+            found = self._plans[event.analyzers]
+        if isinstance(found, UnsupportedWorkError):
+            raise found
+        return found
+
+    def _plan(self, wanted: tuple[tuple[str, str], ...]) -> Plan:
+        recognizers: list[Recognizer] = []
+        enrichers: list[Enricher] = []
+        problems: list[str] = []
+        for name, version in wanted:
+            try:
+                recognizer, enricher = self._step(name)
+            except Exception as exc:  # an analyzer this worker cannot build
+                problems.append(f"{name} ({describe(exc)})")
+                continue
+            step = recognizer or enricher
+            if step is None:
+                problems.append(f"{name} (no such analyzer here)")
+            elif step.version != version:
+                problems.append(f"{name} version {version} (this worker has {step.version})")
+            elif recognizer is not None:
+                recognizers.append(recognizer)
+            elif enricher is not None:
+                enrichers.append(enricher)
+        if problems:
+            raise UnsupportedWorkError(
+                "this worker cannot run what the reprocess asked for: "
+                f"{'; '.join(problems)}; run it where those analyzers are installed"
+            )
+        return Plan(tuple(recognizers), tuple(enrichers))
+
+    def _step(self, name: str) -> tuple[Recognizer | None, Enricher | None]:
+        """The recognizer or the enricher called `name`: the worker's own, else one built for
+        its settings (once)."""
+        for recognizer in self.recognizers:
+            if recognizer.name == name:
+                return recognizer, None
+        for enricher in self.enrichers:
+            if enricher.name == name:
+                return None, enricher
+        if name not in self._built:
+            settings = self.services.settings
+            extra = build_recognizer(settings, name)
+            self._built[name] = (extra, None if extra else build_enricher(settings, name))
+        return self._built[name]
 
     # -- stage 1: parse, fetch, decode (thread-safe; runs in a pool) ----------------------------
 
@@ -128,6 +225,7 @@ class Pipeline:
             )
         if event.kind == "removed":
             return Item(event)
+        plan = self.plan_for(event)  # before any fetch: work this worker cannot do is refused
         try:
             info = store.head(event.key)
         except ObjectNotFoundError:
@@ -140,7 +238,7 @@ class Pipeline:
             and not event.force
             and existing.etag == info.etag
             and existing.title == title
-            and existing.analyzed_with == self.analyzed_with
+            and existing.analyzed_with == plan.versions
         ):
             return Item(event)  # a repeated delivery of an indexed version: nothing to do
         try:
@@ -165,17 +263,18 @@ class Pipeline:
             camera=decoded.camera,
             gps=decoded.gps,
             # re-analysing the same object version (reprocess, new analyzers) keeps its place
-            # on the timeline; a new version of the object is a new ingestion
+            # on the timeline; a new version of the object is a new ingestion (set with
+            # analyzed_at when the analysis is done)
             ingested_at=(
                 existing.ingested_at
                 if existing is not None and existing.etag == info.etag and existing.ingested_at
-                else now_iso()
+                else ""
             ),
-            analyzed_with=dict(self.analyzed_with),
+            analyzed_with=plan.versions,
             phash=dhash(decoded.image),
         )
-        kept = data if self._keep_originals else None
-        return Item(event, document=document, image=decoded, data=kept)
+        kept = data if plan.reads_original else None
+        return Item(event, document=document, image=decoded, data=kept, plan=plan)
 
     # -- stage 2: recognise and index -----------------------------------------------------------
 
@@ -190,12 +289,16 @@ class Pipeline:
             if failed is not None:
                 outcomes[id(prepared)].error = failed
         writable = [p for p in live if outcomes[id(p)].error is None]
-        documents = [i.document for p in writable for i in p.items if i.document is not None]
+        analysed = [i for p in writable for i in p.items if i.document is not None]
+        documents = [i.document for i in analysed if i.document is not None]
         floor = self.services.settings.min_confidence
+        analyzed_at = now_iso()
         for document in documents:
             document.labels = finish_labels(document.labels, floor)
+            document.analyzed_at = analyzed_at
+            document.ingested_at = document.ingested_at or analyzed_at
         try:
-            self._enrich(documents)
+            self._enrich(analysed)
             if documents:
                 self.services.index.upsert(documents)
             for prepared in writable:
@@ -229,16 +332,22 @@ class Pipeline:
             except Exception as exc:
                 log.warning("a hook after indexing failed (%s)", describe(exc))
 
-    def _enrich(self, documents: Sequence[ImageDocument]) -> None:
-        """Fields derived from the recognised ones: description, near-duplicates, embedding."""
+    def _enrich(self, items: Sequence[Item]) -> None:
+        """Fields derived from the recognised ones: description, near-duplicates, embedding
+        (each enricher on the documents whose plan has it)."""
         index = self.services.index
-        for doc in documents:
+        for item in items:
+            doc = item.document
+            assert doc is not None
             doc.description = describe_image(doc)
             if doc.phash:
                 doc.near_duplicates = [i for i in index.near_duplicates(doc.phash) if i != doc.id]
         started = time.perf_counter()
         try:
-            for enricher in self.enrichers:
+            for enricher in _steps(item.plan.enrichers for item in items if item.plan):
+                documents = [
+                    i.document for i in items if i.plan and i.plan.runs(enricher) and i.document
+                ]
                 enricher.enrich(documents)  # the embedding model: inference time too
         finally:
             self.inference_seconds += time.perf_counter() - started
@@ -259,17 +368,19 @@ class Pipeline:
                 seen.add(version)
 
     def _analyze_isolating_failures(self, batch: Sequence[Prepared]) -> None:
-        """Run every recognizer on the batch. A recognizer that fails on the batch is retried
-        image by image, so one bad image cannot fail the others; an image on which some (not
-        all) recognizers fail is indexed with the others' results and the failures recorded in
-        `errors`; an image on which every recognizer fails fails its message (retried)."""
-        items = [i for p in batch for i in p.items if i.image is not None]
-        if not items:
+        """Run each recognizer on the images whose plan has it. A recognizer that fails on a
+        batch is retried image by image, so one bad image cannot fail the others; an image on
+        which some (not all) of its recognizers fail is indexed with the others' results and the
+        failures recorded in `errors`; an image on which every one fails fails its message
+        (retried)."""
+        every = [i for p in batch for i in p.items if i.image is not None]
+        if not every:
             return
-        failures: dict[int, dict[str, Exception]] = {id(i): {} for i in items}
+        failures: dict[int, dict[str, Exception]] = {id(i): {} for i in every}
         started = time.perf_counter()
         try:
-            for recognizer in self.recognizers:
+            for recognizer in _steps(i.plan.recognizers for i in every if i.plan):
+                items = [i for i in every if i.plan and i.plan.runs(recognizer)]
                 try:
                     self._run(recognizer, items)
                 except Exception as exc:
@@ -288,12 +399,12 @@ class Pipeline:
                             failures[id(item)][recognizer.name] = single
         finally:
             self.inference_seconds += time.perf_counter() - started
-        for item in items:
+        for item in every:
             failed = failures[id(item)]
             document = item.document
-            if document is None:
+            if document is None or item.plan is None:
                 continue
-            if failed and len(failed) == len(self.recognizers):
+            if failed and len(failed) == len(item.plan.recognizers):
                 item.error = next(iter(failed.values()))
             for name, problem in failed.items():
                 document.errors[name] = describe(problem)
@@ -321,6 +432,15 @@ class Pipeline:
         )
         location = item.document.s3_location if item.document is not None else None
         return AnalyzerInput(item.image.image, location, original)
+
+
+def _steps(plans: Iterable[Sequence[T]]) -> list[T]:
+    """The analyzers (or enrichers) of several plans, each once, in their first plan's order."""
+    seen: dict[int, T] = {}
+    for steps in plans:
+        for step in steps:
+            seen.setdefault(id(step), step)
+    return list(seen.values())
 
 
 def merge(document: ImageDocument, analysis: Analysis) -> None:

@@ -1,7 +1,9 @@
 """Re-run analysis on stored images when models or settings change.
 
 Reprocessing sends the same S3-shaped "object created" event an upload would, so the normal
-worker (local or a fleet on SQS) does the work with all its retries and dead-lettering. By
+worker (local or a fleet on SQS) does the work with all its retries and dead-lettering; the event
+also names the analyzers to run, so a worker with other settings (a running `imagedex up`) does
+what was asked rather than what it would do for an upload. By
 default only documents whose analyzers are missing or at another version are sent, which makes
 an interrupted run resumable by simply running it again.
 """
@@ -13,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from imagedex.documents import ImageDocument, current_analyzer_name
-from imagedex.ingest.events import make_notification
+from imagedex.ingest.events import reprocess_notification
 from imagedex.services import Services
 
 
@@ -63,11 +65,13 @@ def enqueue(
     selection: Selection,
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Send a reprocess event for every selected document; returns how many were sent."""
+    """Send a reprocess event for every selected document; returns how many were sent. Each
+    event names the analyzers (and versions) these settings enable: a worker started with other
+    settings runs those, or refuses the work (retried, then dead-lettered with the reason)."""
     sent = 0
+    versions = current_versions(services)  # what to run, whichever worker takes the work
     for doc in select(services, selection):
-        body = make_notification("created", doc.bucket, doc.key, doc.size, doc.etag)
-        body["Records"][0]["imagedexReprocess"] = True
+        body = reprocess_notification(doc.bucket, doc.key, doc.size, doc.etag, versions)
         services.queue.send(json.dumps(body))
         sent += 1
         if on_progress is not None:
