@@ -13,7 +13,9 @@ from imagedex import __version__
 from imagedex.cli.common import (
     CliContext,
     console,
+    pass_ctx,
     print_fields,
+    print_json,
 )
 from imagedex.config import read_settings
 from imagedex.errors import ImagedexError
@@ -80,14 +82,16 @@ def main(ctx: click.Context, data_dir: Path | None, config_file: Path | None, ve
     ctx.meta["imagedex.problems"] = problems
 
 
-@main.command("config")
-@click.option("--json", "as_json", is_flag=True)
+@main.group("config", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the settings and problems as JSON.")
 @click.pass_context
 def show_config(click_ctx: click.Context, as_json: bool) -> None:
     """The effective settings (defaults < imagedex.toml < IMAGEDEX_* env < flags).
 
     Invalid settings are shown as given and then named, one line each (exit status 2).
     """
+    if click_ctx.invoked_subcommand is not None:
+        return
     settings = click_ctx.find_object(CliContext).settings  # type: ignore[union-attr]
     secret = ("secret_key", "smtp_password", "index_password", "index_api_key", "webhook_secret")
     data: dict[str, Any] = {
@@ -102,6 +106,33 @@ def show_config(click_ctx: click.Context, as_json: bool) -> None:
         click.echo(f"error: {problem}", err=True)  # not rich: values may hold [brackets]
     if problems:
         sys.exit(2)
+
+
+@show_config.command("webhook-secret")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print {target, secret} as JSON.")
+@pass_ctx
+def webhook_secret(ctx: CliContext, target: str, as_json: bool) -> None:
+    """The key webhooks to TARGET (webhook:https://... or the URL) are signed with.
+
+    Give it to the receiver, which checks X-Imagedex-Signature with it (docs/reports-alerts.md).
+    Each webhook URL has its own unless the webhook_secret setting gives one for all.
+    """
+    from imagedex.notify.targets import parse_target
+    from imagedex.notify.web import WebhookTarget
+    from imagedex.notify.web import webhook_secret as secret_for
+
+    parsed = parse_target(target, warn=False)
+    if not isinstance(parsed, WebhookTarget):
+        raise click.UsageError(
+            f"{parsed.redacted()} is not a webhook: only webhooks are signed (Slack checks the "
+            "token in its URL)"
+        )
+    secret = secret_for(ctx.settings, parsed.address)
+    if as_json:
+        print_json({"target": parsed.redacted(), "secret": secret})
+    else:
+        click.echo(secret)  # stdout alone, for $(imagedex config webhook-secret URL)
 
 
 #: Command groups that live in modules of their own; each module's COMMANDS are added to `main`.

@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import httpx
 
+from imagedex.access.policy import _create_secret_file as create_secret_file  # secret.key's
 from imagedex.access.policy import is_loopback
 from imagedex.config import Settings
 from imagedex.errors import ConfigError
@@ -19,6 +21,8 @@ from imagedex.notify.senders import TIMEOUT, SendError, encode_body, webhook_bod
 from imagedex.notify.targets import Target, fingerprint
 
 _SLACK_TEXT_LIMIT = 3000  # Slack refuses section text beyond this
+WEBHOOK_KEY_FILE = "webhook.key"
+_SECRET_PURPOSE = b"imagedex webhook secret v1\0"  # keeps these apart from other uses of a key
 
 
 class UrlTarget(Target):
@@ -92,7 +96,7 @@ class WebhookTarget(UrlTarget):
 
     def send(self, message: Message, settings: Settings, now: datetime, delivery_id: str) -> None:
         body = webhook_body(message, now)
-        headers = webhook_headers(body, settings.webhook_secret, now)
+        headers = webhook_headers(body, webhook_secret(settings, self.address), now)
         headers["X-Imagedex-Delivery"] = delivery_id
         self.post(body, headers)
 
@@ -158,7 +162,23 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def webhook_headers(body: dict[str, Any], secret: str, now: datetime) -> dict[str, str]:
     timestamp = str(int(now.timestamp()))
-    headers = {"X-Imagedex-Timestamp": timestamp}
-    if secret:
-        headers["X-Imagedex-Signature"] = signature(secret, timestamp, encode_body(body))
-    return headers
+    return {
+        "X-Imagedex-Timestamp": timestamp,
+        "X-Imagedex-Signature": signature(secret, timestamp, encode_body(body)),
+    }
+
+
+def webhook_secret(settings: Settings, url: str) -> str:
+    """The key webhooks to `url` are signed with: `webhook_secret` when set (one for every
+    webhook), else one of this webhook's own, derived from a key generated once into
+    data_dir/webhook.key (0600), so one receiver cannot sign as imagedex to another and nothing
+    but that file needs keeping. `imagedex config webhook-secret URL` shows it to the admin."""
+    if settings.webhook_secret:
+        return settings.webhook_secret
+    path = Path(settings.data_dir) / WEBHOOK_KEY_FILE
+    if not path.exists():
+        create_secret_file(path)
+    key = path.read_bytes()
+    if len(key) < 32:
+        raise ConfigError(f"{path} holds {len(key)} bytes, fewer than 32: remove it")
+    return hmac.new(key, _SECRET_PURPOSE + url.encode(), hashlib.sha256).hexdigest()
