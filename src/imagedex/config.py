@@ -67,12 +67,14 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_bytes: int = 50 * 1024 * 1024
+    max_request_bytes: int = 1024 * 1024  # the body of every request but an upload
     watch_dir: str = ""
     public_url: str = ""  # how users reach the app (links in mails/Slack); default http://host:port
     thumbnail_size: int = 320
     # access control (docs/security.md)
     auth: str = "auto"  # auto: required when bound beyond loopback | on | off
     allowed_hosts: str = ""  # extra Host names served while auth is off (DNS-rebinding guard)
+    trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For/-Proto are believed
     secret_key: str = ""  # signs sessions and links; empty: generated once into the data dir
     session_ttl: float = 12 * 3600.0
     link_ttl: float = 3600.0  # lifetime of signed image links
@@ -155,6 +157,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "port": (1, 65535),
     "smtp_port": (1, 65535),
     "max_upload_bytes": (1, None),
+    "max_request_bytes": (1024, None),
     "thumbnail_size": (16, 4096),
     "session_ttl": (1, None),
     "link_ttl": (1, None),
@@ -291,6 +294,19 @@ def _check_host(value: str) -> None:
         raise _Invalid("use an address such as 127.0.0.1, 0.0.0.0 or a host name")
 
 
+def _check_proxies(value: str) -> None:
+    import ipaddress
+
+    for item in (part.strip() for part in value.split(",")):
+        try:
+            if item:
+                ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise _Invalid(
+                f"{item!r} is not an address or network: use e.g. 127.0.0.1, ::1, 10.0.0.0/8"
+            ) from None
+
+
 def _check_folder(value: str) -> None:
     if value and not Path(value).expanduser().is_dir():
         raise _Invalid("no such folder (leave it empty for none)")
@@ -305,6 +321,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "public_url": _check_url,
     "timezone": _check_timezone,
     "host": _check_host,
+    "trusted_proxies": _check_proxies,
 }
 
 
