@@ -42,14 +42,16 @@ def load_secret(settings: Settings) -> bytes:
         return settings.secret_key.encode("utf-8")
     path = Path(settings.data_dir) / SECRET_FILE_NAME
     if not path.exists():
-        _create_secret_file(path)
+        create_secret_file(path)
     data = path.read_bytes()
     if len(data) < _SECRET_BYTES:
         raise ConfigError(f"{path} holds {len(data)} bytes, fewer than {_SECRET_BYTES}: remove it")
     return data
 
 
-def _create_secret_file(path: Path) -> None:
+def create_secret_file(path: Path) -> None:
+    """32 random bytes into a new file at `path` (0600), unless another process made it first.
+    secret.key here, webhook.key in notify/web.py."""
     # Written under a temporary name, then hard-linked into place: two processes starting at
     # once both end up reading the one secret that won, never a half-written file.
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from imagedex.access.policy import _create_secret_file as create_secret_file  # secret.key's
-from imagedex.access.policy import is_loopback
+from imagedex.access.policy import create_secret_file, is_loopback
 from imagedex.config import Settings
 from imagedex.errors import ConfigError
 from imagedex.notify.message import Message
