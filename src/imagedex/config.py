@@ -90,6 +90,8 @@ class Settings:
     webhook_secret: str = ""  # HMAC-SHA256 key for generic webhooks
     delivery_max_attempts: int = 6
     delivery_retry_delay: float = 30.0  # first retry; doubles each attempt
+    delivery_allowed_hosts: str = ""  # internal hosts/networks webhooks may reach
+    delivery_folder_root: str = ""  # folder: targets stay below it; empty: $DATA_DIR/deliveries
     # scheduled reports and aggregate alerts
     scheduler: bool = True  # `imagedex up` runs the scheduler (safe to run in several processes)
     timezone: str = "UTC"  # default zone for report schedules
@@ -307,6 +309,22 @@ def _check_proxies(value: str) -> None:
             ) from None
 
 
+def _check_allowed_destinations(value: str) -> str:
+    from imagedex.notify.addresses import AllowList
+
+    try:
+        allowed = AllowList.parse(value)
+    except ConfigError as exc:
+        why = f"{exc}; list IP addresses, networks or host names, comma-separated"
+        raise _Invalid(why) from None
+    return ",".join([str(n) for n in allowed.networks] + list(allowed.names))
+
+
+def _check_absolute(value: str) -> None:
+    if value and not Path(value).expanduser().is_absolute():
+        raise _Invalid("use an absolute path (leave it empty for $DATA_DIR/deliveries)")
+
+
 def _check_folder(value: str) -> None:
     if value and not Path(value).expanduser().is_dir():
         raise _Invalid("no such folder (leave it empty for none)")
@@ -322,6 +340,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "timezone": _check_timezone,
     "host": _check_host,
     "trusted_proxies": _check_proxies,
+    "delivery_allowed_hosts": _check_allowed_destinations,
+    "delivery_folder_root": _check_absolute,
 }
 
 
