@@ -47,6 +47,7 @@ class Settings:
     min_confidence: float = 50.0  # the floor: labels below it are not indexed
     max_labels: int = 5
     max_pixels: int = 40_000_000
+    decode_memory_mb: int = 512  # decoded pixels held at once by this process (docs/security.md)
     recognition_threads: int = 0  # 0 = all cores
     recognizers: str = "imagenet,objects,moderation"  # see docs/configuration.md
     semantic: bool = True  # embed each image's description for semantic / similar search
@@ -152,6 +153,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "min_confidence": (0, 100),
     "max_labels": (1, 1000),
     "max_pixels": (1, None),
+    "decode_memory_mb": (16, None),
     "recognition_threads": (0, 1024),
     "rekognition_min_confidence": (0, 100),
     "rekognition_max_labels": (1, 1000),
