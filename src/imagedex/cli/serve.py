@@ -133,7 +133,11 @@ def up(
     services = Services.from_settings(settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(services), host=settings.host, port=settings.port, log_level="info"
+            create_app(services),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            proxy_headers=False,  # X-Forwarded-*: the app believes only trusted_proxies
         )
     )
     failures: list[BaseException] = []
