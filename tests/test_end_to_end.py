@@ -70,7 +70,10 @@ def test_seed_query_label_with_min_confidence(indexed: dict[str, str]) -> None:
         indexed, "search", "--label", label, "--min-confidence", str(min(conf + 0.5, 100))
     )
     assert "coffee.jpg" not in hit_titles(above)
-    assert set(below["hits"][0]) >= {"id", "title", "s3_location", "labels"}
+    assert set(below["hits"][0]) >= {"id", "title", "bucket", "key", "labels"}
+    # the local folder store's location is a path on the server: never in search results
+    assert "s3_location" not in below["hits"][0]
+    assert "file:" not in json.dumps(below)
 
 
 def test_labels_counts(indexed: dict[str, str]) -> None:

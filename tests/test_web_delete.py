@@ -8,6 +8,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,18 @@ def jpeg(array: np.ndarray, quality: int, scale: float = 1.0) -> bytes:
     return buffer.getvalue()
 
 
+def heic(image: Image.Image) -> bytes:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    image.save(buffer, "HEIF", quality=80)
+    return buffer.getvalue()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
-    """Auth on, an editor and a viewer, three images indexed (two near-duplicates)."""
+    """Auth on, an editor and a viewer, four images indexed (two near-duplicates, one HEIC)."""
     from skimage import data
 
     data_dir = tmp_path_factory.mktemp("web-delete") / "data"
@@ -50,9 +60,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
         "trip/chelsea-small.jpg": jpeg(data.chelsea(), 60, scale=0.6),
         "trip/coffee.jpg": jpeg(data.coffee(), 92),
     }
+    images["phone/astronaut.heic"] = heic(Image.fromarray(data.astronaut()))
     ids = {key: upload_bytes(services, key, image).doc_id for key, image in images.items()}
     Worker(services, recognizers=[ColourRecognizer()]).run(once=True)
-    assert services.index.count() == 3
+    assert services.index.count() == 4
     services.close()
     env = imagedex_env(data_dir, IMAGEDEX_AUTH="on")
     for name, role in (("ed", "editor"), ("vi", "viewer")):
@@ -170,3 +181,18 @@ def test_editors_delete_after_confirming(site: tuple[Server, dict[str, str]], ed
     editor.goto(f"{server.url}/images/{original}")
     expect(editor.locator("#image-title")).to_have_text("chelsea.jpg")
     expect(editor.locator("#near-duplicates")).to_have_count(0)
+
+
+def test_a_heic_original_is_shown_through_its_large_thumbnail(
+    site: tuple[Server, dict[str, str]], viewer: Page
+) -> None:
+    # browsers cannot decode HEIC: the page shows the 1280 px thumbnail, made by the server
+    server, ids = site
+    viewer.goto(f"{server.url}/images/{ids['phone/astronaut.heic']}")
+    picture = viewer.locator("#picture")
+    expect(picture).to_have_attribute("src", re.compile(r"/thumbnail\?size=1280$"))
+    deadline = time.monotonic() + 20
+    while not picture.evaluate("img => img.complete") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert picture.evaluate("img => img.naturalWidth") > 0
+    assert details(viewer)["Type"] == "image/heic"

@@ -53,6 +53,9 @@ def with_vector(
 
 
 def search_json(services: Services, query: SearchQuery) -> dict[str, Any]:
+    """Search results as the API and `imagedex search --json` give them. A hit never carries a
+    path on the server: `s3_location` is left out where the store is a local folder (bucket and
+    key name the object; admins see the location on the image's own page)."""
     from imagedex.thumbnails import thumbnail_url
 
     result = services.index.search(query)
@@ -61,6 +64,8 @@ def search_json(services: Services, query: SearchQuery) -> dict[str, Any]:
     for doc in result.documents:
         hit = doc.to_hit(url=content_url(doc))
         hit["thumbnail"] = thumbnail_url(doc.id, doc.etag, size)  # versioned: cached for good
+        if doc.s3_location.startswith("file:"):
+            del hit["s3_location"]
         hits.append(hit)
     return {"total": result.total, "limit": query.limit, "offset": query.offset, "hits": hits}
 

@@ -189,7 +189,10 @@ export function render(main, _url, params, { session } = {}) {
     document.title = `${doc.title || "Image"} · imagedex`;
     const showLabels = h("input", { type: "checkbox", id: "show-label-boxes", checked: true });
     const showFaces = h("input", { type: "checkbox", id: "show-face-boxes", checked: true });
-    const picture = h("img", { id: "picture", src: doc.url || contentUrl(doc.id), alt: doc.description || doc.title, width: doc.width || null, height: doc.height || null });
+    // browsers cannot show HEIC/HEIF originals (nor TIFF): show the largest thumbnail instead
+    const displayable = !/^image\/(heic|heif|tiff)/.test(doc.content_type || "");
+    const source = displayable ? doc.url || contentUrl(doc.id) : thumbnailUrl(doc.id, 1280);
+    const picture = h("img", { id: "picture", src: source, alt: doc.description || doc.title, width: doc.width || null, height: doc.height || null });
     const stage = h("div", { class: "stage" }, picture, overlay(doc, true, true));
     // as wide as the column allows, but never taller than most of the window
     if (doc.width && doc.height) stage.style.maxWidth = `min(100%, calc(75vh * ${(doc.width / doc.height).toFixed(4)}))`;
