@@ -12,6 +12,10 @@ from imagedex.errors import EventParseError
 
 EventKind = Literal["created", "removed"]
 
+#: The largest message body parsed: what SQS, SNS and EventBridge carry at most (256 KiB). An S3
+#: notification is about 1 KiB; anything much larger is not one, and is refused unread.
+MAX_EVENT_BYTES = 256 * 1024
+
 
 @dataclass(frozen=True)
 class ObjectEvent:
@@ -159,9 +163,27 @@ def parse_notification(body: str | bytes | dict[str, Any]) -> list[ObjectEvent]:
 
     Accepts S3 notification JSON, the same wrapped in an SNS envelope, and EventBridge S3 events.
     `s3:TestEvent` and event types that carry nothing to index give an empty list; anything else
-    that is not understood raises EventParseError with the reason.
+    that is not understood (too large, nested too deep, wrong types) raises EventParseError with
+    the reason: no retry can make such a body parse, so it is never a temporary error.
     """
+    try:
+        return _parse(body, envelope=True)
+    except EventParseError:
+        raise
+    except RecursionError:
+        raise EventParseError("message body is nested too deeply to be an S3 event") from None
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        raise EventParseError(f"message body is not a valid S3 event ({exc})") from exc
+
+
+def _parse(body: str | bytes | dict[str, Any], envelope: bool) -> list[ObjectEvent]:
     if isinstance(body, bytes | str):
+        size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
+        if size > MAX_EVENT_BYTES:
+            raise EventParseError(
+                f"message body is {size} bytes, more than the {MAX_EVENT_BYTES} an S3 event "
+                "notification can be"
+            )
         try:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -171,7 +193,9 @@ def parse_notification(body: str | bytes | dict[str, Any]) -> list[ObjectEvent]:
     if not isinstance(data, dict):
         raise EventParseError("message body is not a JSON object")
     if data.get("Type") == "Notification" and "Message" in data:
-        return parse_notification(str(data["Message"]))
+        if not envelope:  # SNS never wraps its own envelope in another
+            raise EventParseError("SNS envelope inside an SNS envelope")
+        return _parse(str(data["Message"]), envelope=False)
     if data.get("Event") == "s3:TestEvent":
         return []
     if "detail-type" in data and data.get("source") == "aws.s3":
