@@ -28,6 +28,7 @@ from imagedex.errors import (
 )
 from imagedex.ingest.events import ObjectEvent, parse_notification
 from imagedex.ingest.imaging import DecodedImage, decode_image
+from imagedex.ingest.titles import clean_title
 from imagedex.queue.base import Message
 from imagedex.recognition.base import Analysis, AnalyzerInput, Recognizer
 from imagedex.recognition.evidence import finish as finish_labels
@@ -231,7 +232,9 @@ class Pipeline:
         except ObjectNotFoundError:
             return Item(ObjectEvent("removed", event.bucket, event.key))  # deleted since
         doc_id = document_id(info.bucket, info.key)
-        title = info.metadata.get("title") or posixpath.basename(info.key)
+        title = clean_title(info.metadata.get("title") or "") or clean_title(
+            posixpath.basename(info.key)
+        )
         existing = self.services.index.get(doc_id)
         if (
             existing is not None
