@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from imagedex.aws import error_code
+from imagedex.errors import ConfigError
 from imagedex.ingest.upload import IMAGE_SUFFIXES
 
 NOTIFICATION_ID_PREFIX = "imagedex-"
 EVENTS = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+DLQ_SUFFIX = "-dlq"
+SQS_NAME_MAX = 80
+
+# S3's rules for general purpose bucket names (docs.aws.amazon.com/AmazonS3/latest/userguide/
+# bucketnamingrules.html); legacy us-east-1 names with capitals or underscores are not accepted:
+# S3 stopped allowing them in 2018 and they do not work with virtual-hosted addressing
+_BUCKET_CHARS = re.compile(r"[a-z0-9][a-z0-9.-]*[a-z0-9]")
+_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_QUEUE_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,63 @@ class AwsTarget:
 
     @property
     def dlq(self) -> str:
-        return f"{self.queue}-dlq"
+        return f"{self.queue}{DLQ_SUFFIX}"
+
+    def check(self) -> None:
+        """Raise `ConfigError` naming the setting and the rule when S3 or SQS would refuse a
+        name, before anything is created (AWS would answer with an error halfway through)."""
+        problem = bucket_name_problem(self.bucket)
+        if problem:
+            raise ConfigError(
+                f"setting 'store' (IMAGEDEX_STORE): {self.bucket!r} is not a valid S3 bucket name: "
+                f"{problem}"
+            )
+        problem = queue_name_problem(self.queue)
+        if problem:
+            raise ConfigError(
+                f"setting 'queue' (IMAGEDEX_QUEUE): {self.queue!r} is not a valid SQS queue name: "
+                f"{problem}"
+            )
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why S3 would refuse `name` as a new bucket's name, or None."""
+    if not 3 <= len(name) <= 63:
+        return f"it must be 3 to 63 characters long (it has {len(name)})"
+    if not _BUCKET_CHARS.fullmatch(name):
+        return (
+            "use only lower-case letters, digits, dots and hyphens, beginning and ending with a "
+            "letter or digit"
+        )
+    if ".." in name:
+        return "two dots may not be next to each other"
+    try:
+        ipaddress.IPv4Address(name)
+        return "it may not look like an IP address"
+    except ValueError:
+        pass
+    for prefix in _BUCKET_PREFIXES:
+        if name.startswith(prefix):
+            return f"names beginning with {prefix!r} are reserved"
+    for suffix in _BUCKET_SUFFIXES:
+        if name.endswith(suffix):
+            return f"names ending with {suffix!r} are reserved"
+    return None
+
+
+def queue_name_problem(name: str) -> str | None:
+    """Why SQS would refuse `name` (or its dead-letter queue's name, `name-dlq`), or None."""
+    if name.endswith(".fifo"):
+        return "S3 event notifications cannot go to a FIFO queue: use a standard queue"
+    if not _QUEUE_CHARS.fullmatch(name):
+        return "use only letters, digits, hyphens and underscores"
+    longest = SQS_NAME_MAX - len(DLQ_SUFFIX)
+    if len(name) > longest:
+        return (
+            f"at most {longest} characters, so that its dead-letter queue ({name}{DLQ_SUFFIX}) "
+            f"stays within SQS's {SQS_NAME_MAX} (it has {len(name)})"
+        )
+    return None
 
 
 def _suffixes() -> list[str]:
@@ -70,6 +139,7 @@ def setup(
     visibility_timeout: int = 60,
 ) -> dict[str, Any]:
     """Create or update everything; running it again changes nothing that is already right."""
+    target.check()
     created_bucket = _ensure_bucket(s3, target.bucket)
     dlq_url = _ensure_queue(sqs, target.dlq, {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})
     dlq_arn = _queue_arn(sqs, dlq_url)

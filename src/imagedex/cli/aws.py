@@ -31,11 +31,13 @@ def _aws_target(settings: Settings) -> Any:
         raise click.UsageError("set IMAGEDEX_STORE=s3://BUCKET[/prefix] for the AWS path")
     if not settings.queue.startswith("sqs://"):
         raise click.UsageError("set IMAGEDEX_QUEUE=sqs://QUEUE-NAME for the AWS path")
-    return AwsTarget(
+    target = AwsTarget(
         bucket=store.netloc,
         queue=settings.queue.removeprefix("sqs://"),
         prefix=store.path.strip("/") + "/" if store.path.strip("/") else "",
     )
+    target.check()  # before any call to AWS, which would fail halfway with a traceback
+    return target
 
 
 @aws.command("setup")
