@@ -22,6 +22,9 @@ from imagedex.api import (
     routes_upload,
 )
 from imagedex.api.deps import optional_principal, require_role
+from imagedex.api.forwarded import TrustedProxies
+from imagedex.api.headers import SecurityHeaders
+from imagedex.api.limits import BodyLimit
 from imagedex.errors import ImagedexError
 from imagedex.services import Services
 
@@ -87,6 +90,12 @@ def create_app(services: Services) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(pages.router)  # last: the web app's catch-all page routes
+
+    # added last = runs first: the real client, then headers on every answer (413s included),
+    # then body limits before any route, authentication or Host check reads a byte
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxies, trusted_proxies=settings.trusted_proxies)
 
     @app.exception_handler(ImagedexError)
     async def imagedex_error(_request: object, exc: ImagedexError) -> Response:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
@@ -141,14 +142,38 @@ def current_session(request: Request) -> Session | None:
     return session
 
 
+def _foreign_origin(request: Request) -> bool:
+    """An `Origin` header naming another site than the one addressed (`Host`) or `public_url`
+    (behind a proxy that rewrites Host). The scheme is not compared: a TLS proxy in front turns
+    https into http. `null` (sandboxed pages, file:// and data: URLs) is foreign."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    try:
+        netloc = urlsplit(origin).netloc.lower()
+    except ValueError:
+        return True
+    own = {request.headers.get("host", "").lower()}
+    public_url = get_services(request).settings.public_url
+    if public_url:
+        own.add(urlsplit(public_url).netloc.lower())
+    return not netloc or netloc not in own
+
+
 def check_same_origin(request: Request) -> None:
-    """Browsers label requests another site makes them send; refuse those for unsafe methods, so
-    a web page elsewhere cannot drive a logged-in browser (or an auth-off local server)."""
-    if request.method in UNSAFE_METHODS and request.headers.get("sec-fetch-site") in (
-        "cross-site",
-        "same-site",
-    ):
+    """Refuse unsafe methods that another site made a browser send, so a web page elsewhere cannot
+    drive a logged-in browser (or an auth-off local server): browsers label them with
+    `Sec-Fetch-Site` and with `Origin` (older browsers send only the latter)."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
         raise HTTPException(403, "cross-site requests may not change anything here")
+    if _foreign_origin(request):
+        raise HTTPException(
+            403,
+            f"requests from {request.headers['origin']} may not change anything here "
+            "(set public_url if people reach this server under another name)",
+        )
 
 
 def _check_csrf(request: Request, principal: Principal) -> None:
