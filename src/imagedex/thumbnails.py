@@ -4,7 +4,9 @@ A thumbnail lives at `data_dir/thumbnails/<id[:2]>/<id>-<size>-<version>.jpg`, w
 eight characters derived from the object's ETag: a changed object gets a new file (and a new
 cacheable URL), an unchanged one is never decoded twice. Files are written to a temporary name and
 renamed into place, so a reader (or a second request generating the same file) never sees half a
-JPEG.
+JPEG. Generating one decodes within the process-wide pixel budget (`ingest/pixel_budget.py`, the
+`decode_memory_mb` setting) that the worker shares: a request that finds no room within
+`BUDGET_WAIT` seconds gets DecodeBusyError (the route answers 503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from imagedex.errors import ImageDecodeError, ObjectNotFoundError
+from imagedex.ingest import pixel_budget
 from imagedex.ingest.imaging import decode_image
 from imagedex.services import Services
 from imagedex.storage.local import write_atomically
@@ -26,6 +29,7 @@ from imagedex.storage.local import write_atomically
 STANDARD_SIZES = (160, 320, 640, 1280)
 JPEG_QUALITY = 80
 _VERSION = re.compile(r"[0-9a-f]{8}")
+BUDGET_WAIT = 10.0  # seconds a request waits for decode memory before a 503 (a browser waits)
 
 _locks_guard = threading.Lock()
 _locks: dict[str, threading.Lock] = {}
@@ -81,7 +85,7 @@ def thumbnail(services: Services, doc_id: str, size: int, version: str | None = 
 
     Raises ThumbnailSizeError for a size not in `allowed_sizes`, ObjectNotFoundError when no
     indexed image (or no object) has this id, ImageDecodeError when the object is not a decodable
-    image.
+    image, DecodeBusyError when the decode budget had no room within `BUDGET_WAIT` seconds.
     """
     if size not in allowed_sizes(services):
         sizes = ", ".join(str(s) for s in allowed_sizes(services))
@@ -101,6 +105,7 @@ def thumbnail(services: Services, doc_id: str, size: int, version: str | None = 
         if path.is_file():  # another request finished it while this one waited
             return path
         data = services.store.get(doc.key)
+        pixel_budget.configure(services.settings.decode_memory_mb)
         thumb = render_thumbnail(data, size, services.settings.max_pixels)
         write_atomically(path, thumb, prefix=f".{path.stem}-", suffix=".tmp")
         _remove_other_versions(path, doc.id, size)
@@ -109,7 +114,9 @@ def thumbnail(services: Services, doc_id: str, size: int, version: str | None = 
 
 def render_thumbnail(data: bytes, size: int, max_pixels: int) -> bytes:
     """JPEG bytes of the upright image scaled so that its longest side is at most `size`."""
-    decoded = decode_image(data, max_pixels=max_pixels, draft_size=(size, size))
+    decoded = decode_image(
+        data, max_pixels=max_pixels, draft_size=(size, size), budget_wait=BUDGET_WAIT
+    )
     image = decoded.image
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()

@@ -15,6 +15,7 @@ from imagedex.api.deps import ServicesDep, ViewerDep
 from imagedex.dashboard import INTERVALS, PANELS, dashboard_data, panel_rows
 from imagedex.documents import SearchQuery
 from imagedex.errors import ImageDecodeError, InvalidKeyError, ObjectNotFoundError
+from imagedex.ingest.pixel_budget import DecodeBusyError
 from imagedex.reports.csv_cells import spreadsheet_safe
 from imagedex.services import Services
 from imagedex.thumbnails import ThumbnailSizeError, thumbnail
@@ -80,6 +81,9 @@ def get_thumbnail(
         raise HTTPException(404, str(exc)) from exc
     except ImageDecodeError as exc:
         raise HTTPException(422, f"cannot make a thumbnail: {exc}") from exc
+    except DecodeBusyError as exc:
+        retry = str(max(1, round(exc.retry_after)))
+        raise HTTPException(503, str(exc), headers={"Retry-After": retry}) from exc
     etag = f'"{path.stem}"'
     versioned = v is not None and path.stem.endswith(f"-{v}")
     headers = {"ETag": etag, "Cache-Control": CACHE_VERSIONED if versioned else CACHE_UNVERSIONED}

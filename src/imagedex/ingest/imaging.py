@@ -2,9 +2,11 @@
 
 Every input either becomes a :class:`DecodedImage` holding an RGB Pillow image or raises
 :class:`imagedex.errors.ImageDecodeError` with a message a user can act on. The checks that
-protect the worker (format allow-list, dimension and pixel limits) run on the header, before
-any pixel data is decoded, and never depend on Pillow's process-wide settings
-(``Image.MAX_IMAGE_PIXELS``, ``ImageFile.LOAD_TRUNCATED_IMAGES``).
+protect the worker (format allow-list, dimension and pixel limits, a JPEG's marker structure)
+run on the header, before any pixel data is decoded, and never depend on Pillow's process-wide
+settings (``Image.MAX_IMAGE_PIXELS``, ``ImageFile.LOAD_TRUNCATED_IMAGES``). Every decode first
+reserves its estimated memory in the process-wide pixel budget (``pixel_budget``), so concurrent
+decodes (thumbnails, the worker's fetch threads) cannot together exhaust memory.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from imagedex.errors import ImageDecodeError
+from imagedex.ingest.jpeg_markers import check_jpeg
+from imagedex.ingest.pixel_budget import PixelBudget, process_budget
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -34,6 +38,20 @@ __all__ = [
 
 #: Largest width or height accepted, in pixels.
 MAX_SIDE = 65_535
+
+#: Seconds a decode waits for room in the pixel budget unless told otherwise (the worker's);
+#: past it DecodeBusyError, which the worker retries later.
+BUDGET_WAIT = 60.0
+
+# Bytes per pixel Pillow stores a mode in (RGB too takes 4).
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# Bytes per pixel the conversion to upright RGB adds at its peak (copies, numpy arrays, the
+# RGB result, the transposed result), measured on 40 MP images.
+_CONVERT_BYTES = {"RGB": 4, "I": 18, "F": 18, "I;16": 14, "I;16L": 14, "I;16B": 14, "I;16N": 14}
+_ALPHA_CONVERT_BYTES = 13
+_OTHER_CONVERT_BYTES = 8
+# Modes whose pixels may be averaged before the conversion (a palette or a colour key may not).
+_REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"})
 
 #: Pillow format name -> content type, for the formats :func:`decode_image` accepts.
 ALLOWED_FORMATS: dict[str, str] = {
@@ -393,6 +411,24 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     raise ImageDecodeError(f"unsupported colour mode {mode!r}")
 
 
+def _reducible(im: Image.Image) -> bool:
+    return im.mode in _REDUCIBLE and im.info.get("transparency") is None
+
+
+def _decode_cost(im: ImageFile.ImageFile, draft_size: tuple[int, int] | None, is_jpeg: bool) -> int:
+    """Bytes the decode of `im` (header read, JPEG draft chosen) takes at its peak."""
+    width, height = im.size
+    pixels = width * height
+    stored = pixels * _STORED_BYTES.get(im.mode, 4)
+    alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or im.info.get("transparency") is not None
+    per_pixel = _CONVERT_BYTES.get(im.mode, _ALPHA_CONVERT_BYTES if alpha else _OTHER_CONVERT_BYTES)
+    if draft_size is None or is_jpeg or not _reducible(im):
+        return stored + pixels * per_pixel
+    factor = _draft_factor((width, height), (min(draft_size), min(draft_size)))
+    premultiplied = pixels * 4 if im.mode in ("RGBA", "LA") else 0  # Image.reduce's copy
+    return stored + premultiplied + (pixels // (factor * factor)) * per_pixel
+
+
 def _draft_factor(size: tuple[int, int], target: tuple[int, int]) -> int:
     """Largest integer reduction that keeps ``size`` at least ``target`` on both sides."""
     return max(1, min(size[0] // target[0], size[1] // target[1]))
@@ -403,13 +439,20 @@ def decode_image(
     *,
     max_pixels: int = 40_000_000,
     draft_size: tuple[int, int] | None = None,
+    budget: PixelBudget | None = None,
+    budget_wait: float = BUDGET_WAIT,
 ) -> DecodedImage:
     """Decode untrusted image bytes into an upright RGB image.
 
     ``max_pixels`` bounds ``width * height`` as declared in the header, checked before any pixel
     data is decoded. ``draft_size`` (width, height) lets large images decode at a reduced size that
     is still at least ``draft_size`` (cheap for JPEG, which decodes at 1/2, 1/4 or 1/8 scale); the
-    reported ``width``/``height`` stay the full, upright dimensions.
+    reported ``width``/``height`` stay the full, upright dimensions; other formats are reduced
+    before their colour conversion.
+
+    The decode holds its estimated memory in ``budget`` (the process-wide one by default) and waits
+    at most ``budget_wait`` seconds for it, else raises
+    :class:`imagedex.ingest.pixel_budget.DecodeBusyError`.
 
     Raises :class:`ImageDecodeError` for every input that is not a supported, intact image.
     """
@@ -432,9 +475,19 @@ def decode_image(
             f"unsupported image format {name}; supported formats: {SUPPORTED_NAMES}"
         )
 
+    if fmt == "JPEG":
+        check_jpeg(data)
     im = _open(data, fmt, name)
     try:
-        return _decode_opened(im, fmt, name, max_pixels=max_pixels, draft_size=draft_size)
+        return _decode_opened(
+            im,
+            fmt,
+            name,
+            max_pixels=max_pixels,
+            draft_size=draft_size,
+            budget=budget or process_budget(),
+            budget_wait=budget_wait,
+        )
     except ImageDecodeError:
         raise
     except MemoryError as exc:
@@ -454,6 +507,8 @@ def _decode_opened(
     *,
     max_pixels: int,
     draft_size: tuple[int, int] | None,
+    budget: PixelBudget,
+    budget_wait: float,
 ) -> DecodedImage:
     real_format = im.format or fmt
     if real_format not in ALLOWED_FORMATS:
@@ -476,6 +531,7 @@ def _decode_opened(
 
     frames = _count_frames(im)
     is_jpeg = real_format in ("JPEG", "MPO")
+    exif = None
     if is_jpeg:
         # JPEG EXIF sits in the header, and the draft (whose target depends on the
         # orientation) must be chosen before the pixels are decoded.
@@ -484,32 +540,37 @@ def _decode_opened(
         if draft_size is not None:
             # Draft sizes are in stored (pre-rotation) pixels.
             im.draft("RGB", (draft_size[1], draft_size[0]) if swaps else draft_size)
+    # Only the header is read so far (after a JPEG draft, im.size is the reduced size).
+    with budget.reserve(_decode_cost(im, draft_size, is_jpeg), budget_wait):
         im.load()
-    else:
-        # Other formats may keep EXIF after the pixel data (PNG eXIf): decode first so that
-        # a truncated file fails here rather than inside the forgiving EXIF reader.
-        im.load()
-        exif = _read_exif(im)
-    orientation = _orientation(exif)
-    swaps = orientation in _SWAPS_AXES
-    # Some plugins (e.g. TIFF) can only tell the real frame size after load.
-    if im.size[0] * im.size[1] > max_pixels:
-        raise ImageDecodeError(
-            f"image is too large: decoded frame {im.size[0]}×{im.size[1]} exceeds the limit of "
-            f"{max_pixels:,} pixels ({_megapixels(max_pixels)})"
-        )
-
-    result = _to_rgb(im)
-    if draft_size is not None and not is_jpeg:
-        target = (draft_size[1], draft_size[0]) if swaps else draft_size
-        factor = _draft_factor(result.size, target)
+        if not is_jpeg:
+            # Other formats may keep EXIF after the pixel data (PNG eXIf): decode first so
+            # that a truncated file fails here rather than inside the forgiving EXIF reader.
+            exif = _read_exif(im)
+        orientation = _orientation(exif)
+        swaps = orientation in _SWAPS_AXES
+        # Some plugins (e.g. TIFF) can only tell the real frame size after load.
+        if im.size[0] * im.size[1] > max_pixels:
+            raise ImageDecodeError(
+                f"image is too large: decoded frame {im.size[0]}×{im.size[1]} exceeds the limit "
+                f"of {max_pixels:,} pixels ({_megapixels(max_pixels)})"
+            )
+        source: Image.Image = im
+        factor = 1
+        if draft_size is not None and not is_jpeg:
+            target = (draft_size[1], draft_size[0]) if swaps else draft_size
+            factor = _draft_factor(im.size, target)
+            if factor > 1 and _reducible(im):
+                source = im.reduce(factor)  # before the conversion, which then costs little
+                factor = 1
+        result = _to_rgb(source)
         if factor > 1:
             result = result.reduce(factor)
-    transpose = _ORIENTATION_TRANSPOSE.get(orientation)
-    if transpose is not None:
-        result = result.transpose(transpose)
-    if result is im:
-        result = im.copy()
+        transpose = _ORIENTATION_TRANSPOSE.get(orientation)
+        if transpose is not None:
+            result = result.transpose(transpose)
+        if result is im:
+            result = im.copy()
 
     out_w, out_h = (height, width) if swaps else (width, height)
     return DecodedImage(
