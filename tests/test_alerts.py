@@ -218,6 +218,7 @@ def alert_settings(tmp_path: Path, smtp_port: int, **extra: Any) -> Settings:
         public_url="https://imagedex.example.org",
         delivery_retry_delay=0.0,
         delivery_max_attempts=2,
+        delivery_allowed_hosts="127.0.0.1",  # the receivers are on this machine
         **extra,
     )
 
@@ -745,6 +746,7 @@ def test_imagedex_up_alerts_on_an_upload_with_a_thumbnail_that_opens(
         IMAGEDEX_WEBHOOK_SECRET=SECRET,
         IMAGEDEX_PORT=str(port),
         IMAGEDEX_AUTH="on",
+        IMAGEDEX_DELIVERY_ALLOWED_HOSTS="127.0.0.1",
     )
     run_cli(
         env, "alert", "create", "dogs", "--label", "dog", "--min-confidence", "20",

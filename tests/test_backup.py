@@ -109,7 +109,8 @@ class Uploader(threading.Thread):
 def test_backup_while_ingesting_restores_into_an_empty_data_dir_with_nothing_lost(
     photo_dir: Path, tmp_path: Path
 ) -> None:
-    env = imagedex_env(tmp_path / "data", **LIGHT)
+    # the targets' folders lie beside the data dir
+    env = imagedex_env(tmp_path / "data", **LIGHT, IMAGEDEX_DELIVERY_FOLDER_ROOT=str(tmp_path))
     run_with_input(
         env, PASSWORD + "\n", "users", "add", "ann", "--role", "admin", "--password-stdin"
     )

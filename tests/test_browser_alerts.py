@@ -35,7 +35,13 @@ def hook() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def alerts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("web-alerts")
-    running = start_server(root / "data", [], IMAGEDEX_AUTH="off", IMAGEDEX_RECOGNIZERS="imagenet")
+    running = start_server(
+        root / "data",
+        [],
+        IMAGEDEX_AUTH="off",
+        IMAGEDEX_RECOGNIZERS="imagenet",
+        IMAGEDEX_DELIVERY_ALLOWED_HOSTS="127.0.0.1",  # the hook receivers are on this machine
+    )
     yield running
     stop_server(running)
 

@@ -47,6 +47,8 @@ def make_settings(tmp_path: Path, **values: object) -> Settings:
         "webhook_secret": SECRET,
         "delivery_retry_delay": 10.0,
         "delivery_max_attempts": 4,
+        "delivery_allowed_hosts": "127.0.0.1",  # the receivers here are on this machine
+        "delivery_folder_root": str(tmp_path),
     }
     return Settings(**{**defaults, **values})  # type: ignore[arg-type]
 
@@ -384,7 +386,10 @@ import sys
 from pathlib import Path
 from imagedex.config import Settings
 from imagedex.notify import Outbox
-outbox = Outbox.open(Settings(data_dir=Path(sys.argv[1]), webhook_secret="s"))
+settings = Settings(
+    data_dir=Path(sys.argv[1]), webhook_secret="s", delivery_allowed_hosts="127.0.0.1"
+)
+outbox = Outbox.open(settings)
 print("ready", flush=True)
 sys.stdin.readline()  # start together
 total = 0

@@ -95,13 +95,18 @@ def index_photos(services: Services, photo_dir: Path) -> list[ImageDocument]:
 
 
 def _settings(data_dir: Path, **overrides: Any) -> Settings:
+    # the tests' receivers are on this machine; their drop folders lie beside the data dir
+    local: dict[str, Any] = {
+        "delivery_allowed_hosts": "127.0.0.1",
+        "delivery_folder_root": str(data_dir.parent),
+    }
     return load_settings(
         environ={},
         data_dir=data_dir,
         auth="off",
         delivery_retry_delay=60.0,
         public_url="https://imagedex.example.org",
-        **overrides,
+        **{**local, **overrides},
     )
 
 
@@ -427,7 +432,7 @@ def test_cli_create_list_preview_run_history_delete(tmp_path: Path, photo_dir: P
     services = Services.from_settings(_settings(data_dir))
     index_photos(services, photo_dir)
     services.close()
-    env = imagedex_env(data_dir, IMAGEDEX_AUTH="off")
+    env = imagedex_env(data_dir, IMAGEDEX_AUTH="off", IMAGEDEX_DELIVERY_FOLDER_ROOT=str(tmp_path))
     folder = tmp_path / "drop"
     created = json.loads(
         run_cli(

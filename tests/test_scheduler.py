@@ -329,7 +329,7 @@ def test_background_loop_runs_registered_jobs_and_sends_their_deliveries(
 
     settings = load_settings(environ={}, data_dir=tmp_path / "data")
     services = Services.from_settings(settings)
-    drop = tmp_path / "drop"
+    drop = settings.data_dir / "deliveries" / "drop"  # folder targets lie below that root
     calls: list[tuple[str, datetime]] = []
 
     def make_handler(svc: Services) -> Callable[[str, datetime], None]:

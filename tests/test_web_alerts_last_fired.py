@@ -21,7 +21,9 @@ from live_app import live_app
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Services, str]]:
-    settings = load_settings(environ={}, data_dir=tmp_path / "data", auth="off")
+    settings = load_settings(
+        environ={}, data_dir=tmp_path / "data", auth="off", delivery_folder_root=str(tmp_path)
+    )
     services = Services.from_settings(settings)
     with live_app(services) as url:
         yield services, url

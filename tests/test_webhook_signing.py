@@ -27,7 +27,8 @@ def _verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 def test_webhooks_are_signed_without_any_setting(tmp_path: Path) -> None:
     env = imagedex_env(tmp_path / "data")
-    settings = Settings(data_dir=tmp_path / "data")  # webhook_secret left empty
+    # webhook_secret left empty; the receiver is on this machine
+    settings = Settings(data_dir=tmp_path / "data", delivery_allowed_hosts="127.0.0.1")
     with http_receiver() as receiver:
         outbox = Outbox.open(settings, lambda: NOW)
         target = f"webhook:{receiver.url}/hooks/a?token=t1"
@@ -51,7 +52,7 @@ def test_webhooks_are_signed_without_any_setting(tmp_path: Path) -> None:
 
 
 def test_each_webhook_has_its_own_secret_and_keeps_it(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", delivery_allowed_hosts="127.0.0.1")
     env = imagedex_env(tmp_path / "data")
     with http_receiver() as receiver:
         outbox = Outbox.open(settings, lambda: NOW)
@@ -69,7 +70,11 @@ def test_each_webhook_has_its_own_secret_and_keeps_it(tmp_path: Path) -> None:
 
 
 def test_a_configured_secret_signs_every_webhook(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", webhook_secret="whsec-shared-42")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        webhook_secret="whsec-shared-42",
+        delivery_allowed_hosts="127.0.0.1",
+    )
     with http_receiver() as receiver:
         outbox = Outbox.open(settings, lambda: NOW)
         outbox.enqueue(f"webhook:{receiver.url}/x", Message("3 cats", "Rule matched."), "a:x")

@@ -11,6 +11,7 @@ from imagedex.alerts.messages import SUBJECT_PREFIX, base_url
 from imagedex.alerts.model import AlertRecord, Rule, parse_duration
 from imagedex.alerts.store import AlertStore, iso
 from imagedex.config import Settings
+from imagedex.notify import check_allowed
 
 JOB_KIND = "alert"
 
@@ -33,6 +34,7 @@ def save_rule(
     if replace_existing:
         created = store.get(rule.name).created_at or stamp
     clean = replace(rule.validated(), created_at=created, updated_at=stamp)
+    check_allowed(clean.actions, settings)
     store.put(clean, replace=replace_existing)
     _sync_job(settings, clean, now)
     return clean

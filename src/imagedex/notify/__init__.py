@@ -2,7 +2,7 @@
 
 from imagedex.notify.message import Attachment, Message
 from imagedex.notify.outbox import Delivery, DeliveryError, Outbox
-from imagedex.notify.targets import TARGET_KINDS, Target, parse_target
+from imagedex.notify.targets import TARGET_KINDS, Target, check_allowed, parse_target
 
 __all__ = [
     "TARGET_KINDS",
@@ -12,5 +12,6 @@ __all__ = [
     "Message",
     "Outbox",
     "Target",
+    "check_allowed",
     "parse_target",
 ]

@@ -150,7 +150,8 @@ def literal_refusal(host: str, allowed: AllowList) -> str | None:
     why = refusal(address)
     if why is None or allowed.allows(address):
         return None
-    return f"{host} is a {why} address ({address})"
+    spelled = "" if host.strip("[]") == str(address) else f" ({address})"
+    return f"{host} is a {why} address{spelled}"
 
 
 def resolve(host: str, port: int, allowed: AllowList) -> list[IPAddress]:
@@ -170,9 +171,12 @@ def resolve(host: str, port: int, allowed: AllowList) -> list[IPAddress]:
     for address in addresses:
         why = refusal(address)
         if why is not None and not allowed.allows(address):
+            if ip_literal(host) == address:
+                spelled = f"is a {why} address"
+            else:
+                spelled = f"resolves to a {why} address ({address})"
             raise Refused(
-                f"{host} resolves to a {why} address ({address}); internal hosts are refused "
-                f"unless listed in the setting {SETTING}"
+                f"{host} {spelled}; internal hosts are refused unless listed in {SETTING}"
             )
     return addresses
 

@@ -16,6 +16,9 @@ from imagedex.notify.message import Message
 from imagedex.notify.senders import TIMEOUT, SendError
 from imagedex.notify.targets import Target
 
+# CR and LF would end a header (Python refuses them rather than let a title inject one); the
+# other control characters have no place in a header either
+_HEADER_BREAKS = re.compile(r"[\x00-\x1f\x7f]+")
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$"
@@ -95,8 +98,8 @@ def build_email(
     message: Message, sender: str, recipients: list[str], now: datetime
 ) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = message.subject
-    mail["From"] = sender
+    mail["Subject"] = header_value(message.subject)
+    mail["From"] = header_value(sender)
     mail["To"] = ", ".join(recipients)
     mail["Date"] = format_datetime(now)
     mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
@@ -110,9 +113,14 @@ def build_email(
             attachment.data,
             maintype=maintype or "application",
             subtype=subtype or "octet-stream",
-            filename=attachment.filename,
+            filename=header_value(attachment.filename) or "attachment",
         )
     return mail
+
+
+def header_value(text: str) -> str:
+    """`text` on one line: each run of control characters (CR, LF, tab, ...) becomes one space."""
+    return _HEADER_BREAKS.sub(" ", text).strip()
 
 
 def _text(value: bytes | str) -> str:

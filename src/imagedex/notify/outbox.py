@@ -26,7 +26,7 @@ from imagedex.config import Settings
 from imagedex.db import Database
 from imagedex.errors import ImagedexError
 from imagedex.notify.message import Attachment, Message
-from imagedex.notify.senders import SendError, send
+from imagedex.notify.senders import SendError, is_permanent, send
 from imagedex.notify.targets import parse_target
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,8 @@ class Outbox:
             return False
         except Exception as exc:  # a bug or bad data must not stop the other deliveries
             log.exception("delivery %s to %s failed unexpectedly", delivery_id, shown)
-            self._record_failure(delivery_id, shown, attempts, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            self._record_failure(delivery_id, shown, attempts, error, is_permanent(exc))
             return False
         with self._database.transaction() as db:
             db.execute(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from imagedex.config import Settings
+from imagedex.errors import ConfigError
 from imagedex.notify.message import Message
 from imagedex.notify.targets import Target
 
@@ -20,6 +21,17 @@ class SendError(Exception):
     def __init__(self, message: str, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether retrying cannot help. A `SendError` says so itself; a target that no longer parses
+    (`ConfigError`) and errors about the message's own data (ValueError, TypeError, a missing
+    key, RecursionError) come back the same every time; network and file errors may pass."""
+    if isinstance(exc, SendError):
+        return exc.permanent
+    if isinstance(exc, OSError):
+        return False
+    return isinstance(exc, ConfigError | ValueError | TypeError | LookupError | RecursionError)
 
 
 def send(

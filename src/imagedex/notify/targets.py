@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Self
@@ -47,6 +48,11 @@ class Target(ABC):
     def send(self, message: Message, settings: Settings, now: datetime, delivery_id: str) -> None:
         """Send once, or raise `imagedex.notify.senders.SendError` (permanent when retrying
         cannot help)."""
+
+    def check(self, settings: Settings) -> None:  # noqa: B027 - optional: most kinds need none
+        """ConfigError when the settings do not let this target be used (an internal host, a
+        folder outside the delivery root). Called when a target is saved, with what the text
+        alone tells; `send` checks again against what it actually reaches."""
 
     def shown(self) -> str:
         """The part of the address that logs, histories and the API may show. Nothing by default,
@@ -87,11 +93,12 @@ _BARE_URL_SCHEMES = ("http", "https")
 _SLACK_HOST = "hooks.slack.com"
 
 
-def parse_target(text: str, warn: bool = True) -> Target:
+def parse_target(text: str, warn: bool = True, settings: Settings | None = None) -> Target:
     """Read `SCHEME:ADDRESS` for a registered scheme (`mailto:a@x.org,b@y.org`, `slack:https://...`,
     `webhook:https://...`, `folder:/path`) or a bare http(s) URL (one on hooks.slack.com is a Slack
     target, any other a webhook). Bad input raises ConfigError; plain http to another host is
-    allowed but logged as a warning when `warn`."""
+    allowed but logged as a warning when `warn`. With `settings` (when a target is saved), what
+    they forbid is refused too (`Target.check`)."""
     raw = (text or "").strip()
     scheme, sep, rest = raw.partition(":")
     scheme = scheme.lower()
@@ -109,6 +116,15 @@ def parse_target(text: str, warn: bool = True) -> Target:
         if kind.scheme != scheme:  # its specs would not parse back to it
             raise ConfigError(f"{kind.__name__} is registered as {scheme!r}, not {kind.scheme!r}")
         target = kind.parse(rest)
+    if settings is not None:
+        target.check(settings)
     if warn and target.insecure:
         log.warning("%s uses plain http to another host: prefer https", target.redacted())
     return target
+
+
+def check_allowed(specs: Iterable[str], settings: Settings) -> None:
+    """ConfigError for the first target the settings forbid (an internal host, a folder outside
+    the delivery root): what saving a report or an alert rule checks."""
+    for spec in specs:
+        parse_target(spec.strip(), warn=False, settings=settings)

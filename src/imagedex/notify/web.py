@@ -1,11 +1,15 @@
 """Targets that POST JSON to a URL: `slack:https://hooks.slack.com/...` and `webhook:https://...`.
-The URL's path and query often hold the receiver's token, so only its host is ever shown."""
+The URL's path and query often hold the receiver's token, so only its host is ever shown. Internal
+hosts are refused unless allowed (`notify/addresses.py`): each send resolves the host once and
+connects to a checked address, with the URL's own name in `Host` and TLS SNI."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from datetime import datetime
+from functools import lru_cache
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
@@ -15,6 +19,15 @@ import httpx
 from imagedex.access.policy import create_secret_file, is_loopback
 from imagedex.config import Settings
 from imagedex.errors import ConfigError
+from imagedex.notify.addresses import (
+    SETTING,
+    AllowList,
+    IPAddress,
+    Refused,
+    ip_literal,
+    literal_refusal,
+    resolve,
+)
 from imagedex.notify.message import Message
 from imagedex.notify.senders import TIMEOUT, SendError, encode_body, webhook_body
 from imagedex.notify.targets import Target, fingerprint
@@ -49,32 +62,74 @@ class UrlTarget(Target):
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{host}{port}/…#{fingerprint(self.address)}"
 
-    def post(self, body: dict[str, Any], headers: dict[str, str]) -> None:
-        data = encode_body(body)
-        try:
-            response = httpx.post(
-                self.address,
-                content=data,
-                headers={"Content-Type": "application/json", "User-Agent": "imagedex", **headers},
-                timeout=TIMEOUT,
-                follow_redirects=False,
+    def check(self, settings: Settings) -> None:
+        host = urlsplit(self.address).hostname or ""
+        why = literal_refusal(host, allowed_hosts(settings))
+        if why:
+            raise ConfigError(
+                f"{self.what} on {why}: internal hosts are refused unless listed in the "
+                f"setting {SETTING}"
             )
-        except httpx.TimeoutException as exc:
-            raise SendError(f"{self.redacted()}: timed out after {TIMEOUT:g} s") from exc
-        except httpx.HTTPError as exc:
-            # the exception text may quote the URL, whose path holds the token
-            raise SendError(f"{self.redacted()}: {type(exc).__name__}") from exc
+
+    def post(self, body: dict[str, Any], headers: dict[str, str], settings: Settings) -> None:
+        url = httpx.URL(self.address)
+        host = url.raw_host.decode("ascii")
+        https = url.scheme == "https"
+        port = url.port or (443 if https else 80)
+        try:
+            addresses = resolve(host, port, allowed_hosts(settings))
+        except Refused as exc:
+            raise SendError(f"{self.redacted()}: {exc}", permanent=True) from exc
+        except (OSError, UnicodeError) as exc:
+            raise SendError(f"{self.redacted()}: cannot resolve {host} ({exc})") from exc
+        data = encode_body(body)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "imagedex",
+            **headers,
+            "Host": url.netloc.decode("ascii"),
+        }
+        # the certificate is checked against the URL's name, not the address connected to
+        extensions = {"sni_hostname": host} if https and ip_literal(host) is None else {}
+        response = self._post_to_one_of(url, addresses, data, headers, extensions)
         status = response.status_code
         if 200 <= status < 300:
             return
-        detail = self._scrub(response.text[:200])
+        # the reply's text stays out of the history: a hook aimed at an internal service must not
+        # become a way to read it; the status and its standard reason are enough to act on
+        reason = _reason(status)
+        if 300 <= status < 400:
+            reason += " (redirects are not followed)"
         permanent = 300 <= status < 500 and status not in (408, 429)
-        raise SendError(f"{self.redacted()} answered HTTP {status}: {detail}", permanent=permanent)
+        raise SendError(f"{self.redacted()} answered HTTP {status}{reason}", permanent=permanent)
 
-    def _scrub(self, text: str) -> str:
-        path = httpx.URL(self.address).raw_path.decode(errors="replace")
-        text = text.replace(self.address, self.redacted())
-        return text.replace(path, "/…") if len(path) > 1 else text
+    def _post_to_one_of(
+        self,
+        url: httpx.URL,
+        addresses: list[IPAddress],
+        data: bytes,
+        headers: dict[str, str],
+        extensions: dict[str, Any],
+    ) -> httpx.Response:
+        """The answer of the first checked address that takes the connection. An explicit
+        transport keeps proxies from the environment out (the check must be on the address
+        connected to) while SSL_CERT_FILE still names the trusted CAs."""
+        transport = httpx.HTTPTransport()
+        with httpx.Client(transport=transport, timeout=TIMEOUT, follow_redirects=False) as client:
+            for position, address in enumerate(addresses):
+                pinned = url.copy_with(host=str(address))
+                try:
+                    return client.post(pinned, content=data, headers=headers, extensions=extensions)
+                except httpx.ConnectError as exc:
+                    if position + 1 < len(addresses):
+                        continue
+                    raise SendError(f"{self.redacted()}: {type(exc).__name__}") from exc
+                except httpx.TimeoutException as exc:
+                    raise SendError(f"{self.redacted()}: timed out after {TIMEOUT:g} s") from exc
+                except httpx.HTTPError as exc:
+                    # the exception text may quote the URL, whose path holds the token
+                    raise SendError(f"{self.redacted()}: {type(exc).__name__}") from exc
+        raise SendError(f"{self.redacted()}: no address to connect to")
 
 
 class SlackTarget(UrlTarget):
@@ -84,7 +139,7 @@ class SlackTarget(UrlTarget):
     what = "a Slack webhook URL"
 
     def send(self, message: Message, settings: Settings, now: datetime, delivery_id: str) -> None:
-        self.post(slack_body(message), {"X-Imagedex-Delivery": delivery_id})
+        self.post(slack_body(message), {"X-Imagedex-Delivery": delivery_id}, settings)
 
 
 class WebhookTarget(UrlTarget):
@@ -97,7 +152,7 @@ class WebhookTarget(UrlTarget):
         body = webhook_body(message, now)
         headers = webhook_headers(body, webhook_secret(settings, self.address), now)
         headers["X-Imagedex-Delivery"] = delivery_id
-        self.post(body, headers)
+        self.post(body, headers, settings)
 
 
 def check_url(url: str, what: str) -> str:
@@ -120,6 +175,22 @@ def check_url(url: str, what: str) -> str:
     if "…" in url:  # a redacted URL sent back (GET, edit, PUT) would silently replace the real one
         raise ConfigError(f"{what} is a redacted URL (it contains '…'); give the full URL again")
     return url
+
+
+@lru_cache(maxsize=8)
+def _allow_list(text: str) -> AllowList:
+    return AllowList.parse(text)
+
+
+def allowed_hosts(settings: Settings) -> AllowList:
+    return _allow_list(settings.delivery_allowed_hosts)
+
+
+def _reason(status: int) -> str:
+    try:
+        return f" {HTTPStatus(status).phrase}"
+    except ValueError:  # a code no standard names: only the number is shown
+        return ""
 
 
 def slack_body(message: Message) -> dict[str, Any]:

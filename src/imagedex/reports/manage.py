@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from imagedex.config import Settings
+from imagedex.notify import check_allowed
 from imagedex.reports.jobs import Clock, sync_schedule, unschedule
 from imagedex.reports.model import Report
 from imagedex.reports.store import ReportStore
 
 
 def create_report(settings: Settings, report: Report, clock: Clock | None = None) -> Report:
+    check_allowed(report.recipients, settings)
     store = ReportStore.open(settings, clock)
     try:
         saved = store.create(report)
@@ -24,6 +26,9 @@ def create_report(settings: Settings, report: Report, clock: Clock | None = None
 def update_report(
     settings: Settings, name: str, clock: Clock | None = None, **changes: Any
 ) -> Report:
+    recipients = changes.get("recipients")
+    if recipients is not None:  # targets saved before are checked again when sent
+        check_allowed((recipients,) if isinstance(recipients, str) else recipients, settings)
     store = ReportStore.open(settings, clock)
     try:
         saved = store.update(name, **changes)
