@@ -42,6 +42,7 @@ class Settings:
     retry_delay: float = 2.0
     batch_size: int = 8
     fetch_threads: int = 0  # 0 = auto: 8 for S3 (hides request latency), 2 for a local folder
+    image_timeout: float = 120.0  # seconds one image may take to fetch and decode
     poll_interval: float = 0.5
     # recognition
     min_confidence: float = 50.0  # the floor: labels below it are not indexed
@@ -149,6 +150,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "retry_delay": (0, 3600),
     "batch_size": (1, 64),
     "fetch_threads": (0, 64),
+    "image_timeout": (0.1, 3600),
     "poll_interval": (0, 20),  # the longest SQS long poll
     "min_confidence": (0, 100),
     "max_labels": (1, 1000),

@@ -33,15 +33,31 @@ from imagedex.queue.base import Message
 from imagedex.recognition.base import Analysis, AnalyzerInput, Recognizer
 from imagedex.recognition.evidence import finish as finish_labels
 from imagedex.services import Services, build_enricher, build_recognizer
+from imagedex.storage.base import ObjectTooLargeError
 
 log = logging.getLogger("imagedex.ingest.pipeline")
 T = TypeVar("T")
+
+
+class ImageTimeoutError(ImagedexError):
+    """Fetching and decoding the image took longer than the `image_timeout` setting."""
+
+
+class StoreUnavailableError(ImagedexError):
+    """The object store did not answer (not: the object is missing); retried."""
+
+    def __init__(self, key: str, cause: Exception) -> None:
+        super().__init__(f"cannot read {key!r} from the object store: {describe(cause)}")
+        self.key = key
+
 
 # Errors that no retry can fix: the message goes straight to the dead-letter queue.
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (
     EventParseError,
     ImageDecodeError,
     InvalidKeyError,
+    ObjectTooLargeError,
+    ImageTimeoutError,
 )
 DECODE_SIZE = (320, 320)  # JPEG draft-mode target: enough for the 224-px classifier input
 
@@ -227,10 +243,13 @@ class Pipeline:
         if event.kind == "removed":
             return Item(event)
         plan = self.plan_for(event)  # before any fetch: work this worker cannot do is refused
+        limit = self.services.settings.max_upload_bytes
         try:
-            info = store.head(event.key)
+            info = _reading(event.key, lambda: store.head(event.key))
         except ObjectNotFoundError:
             return Item(ObjectEvent("removed", event.bucket, event.key))  # deleted since
+        if info.size > limit:  # from its size alone: nothing downloaded
+            raise ObjectTooLargeError.of(info.key, info.size, limit)
         doc_id = document_id(info.bucket, info.key)
         title = clean_title(info.metadata.get("title") or "") or clean_title(
             posixpath.basename(info.key)
@@ -245,7 +264,7 @@ class Pipeline:
         ):
             return Item(event)  # a repeated delivery of an indexed version: nothing to do
         try:
-            data = store.get(event.key)
+            data = _reading(event.key, lambda: store.read(event.key, limit))
         except ObjectNotFoundError:
             return Item(ObjectEvent("removed", event.bucket, event.key))
         decoded = decode_image(
@@ -435,6 +454,17 @@ class Pipeline:
         )
         location = item.document.s3_location if item.document is not None else None
         return AnalyzerInput(item.image.image, location, original)
+
+
+def _reading(key: str, call: Callable[[], T]) -> T:
+    """A store call whose failures other than imagedex's own (missing object, bad key, too large)
+    mean the store is unreachable: StoreUnavailableError, which pauses the worker."""
+    try:
+        return call()
+    except ImagedexError:
+        raise
+    except Exception as exc:
+        raise StoreUnavailableError(key, exc) from exc
 
 
 def _steps(plans: Iterable[Sequence[T]]) -> list[T]:

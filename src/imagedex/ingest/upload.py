@@ -200,16 +200,25 @@ def _requeue_if_unindexed(services: Services, upload: Upload, dead: DeadLetterRe
     notify(services, services.store.head(upload.key))
 
 
-def read_image_file(file: Path) -> bytes:
-    """The file's bytes if they start like an accepted image, else ImagedexError saying why;
-    only the first bytes are read from a file that is refused."""
+def read_image_file(file: Path, max_bytes: int) -> bytes:
+    """The file's bytes if they start like an accepted image and hold at most `max_bytes`, else
+    ImagedexError saying why; only the first bytes are read from a file that is refused."""
     if not file.is_file():
         raise ImagedexError("not a regular file")
     try:
         with file.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise ImagedexError(
+                    f"it is {size} bytes, more than the {max_bytes} accepted "
+                    "(setting max_upload_bytes)"
+                )
             head = handle.read(SNIFF_BYTES)
             require_image(head)
-            return head + handle.read()
+            data = head + handle.read(max_bytes + 1 - len(head))
+            if len(data) > max_bytes:  # it grew while being read
+                raise ImagedexError(f"it grew past {max_bytes} bytes while being read")
+            return data
     except OSError as exc:
         raise ImagedexError(f"cannot read it: {exc.strerror or exc}") from exc
 
@@ -224,7 +233,7 @@ def upload_file(
 ) -> Upload:
     """One file under `key` (or its alternative); raises ImagedexError when it is refused.
     `dead` is a dead-letter reading shared by the files of one ingest."""
-    data = read_image_file(file)
+    data = read_image_file(file, services.settings.max_upload_bytes)
     etag = content_etag(data)
     wanted = services.store.prefix + key
     final, action = place(services, wanted, etag, overwrite)

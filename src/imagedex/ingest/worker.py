@@ -1,23 +1,38 @@
 """The queue worker: receive -> pipeline -> delete, retry or dead-letter; runs until stopped.
 
 Delivery is at-least-once; the effect in the index is exactly-once because document ids are
-stable and upserts idempotent. Fetch and decode of the next batch (a background thread) overlap
-with recognition of the current one, so the model is never waiting on I/O.
+stable and upserts idempotent. Fetch and decode of the next batch (`prefetch.py`, a thread per
+message) overlap with recognition of the current one, so the model is never waiting on I/O, and
+an image that takes longer than `image_timeout` is dead-lettered without holding the others.
+While the queue, the store or the index is down the worker backs off (`backoff.py`); after a
+crash it starts careful (`crashes.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import queue as stdqueue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from imagedex.enrich.base import Enricher
-from imagedex.errors import IndexUnavailableError
-from imagedex.ingest.pipeline import Outcome, Pipeline, Prepared, describe
+from imagedex.errors import IndexUnavailableError, ObjectNotFoundError
+from imagedex.ingest.backoff import Backoff
+from imagedex.ingest.crashes import CrashJournal
+from imagedex.ingest.events import parse_notification
+from imagedex.ingest.pipeline import (
+    ImageTimeoutError,
+    Outcome,
+    Pipeline,
+    Prepared,
+    StoreUnavailableError,
+    describe,
+)
+from imagedex.ingest.prefetch import Prefetcher
 from imagedex.queue.base import Message
 from imagedex.recognition.base import Recognizer
 from imagedex.services import Services
@@ -62,7 +77,14 @@ class Worker:
         self.stats = WorkerStats()
         self._in_flight: dict[str, float] = {}
         self._index_down = threading.Event()
+        self._store_down: str | None = None  # a key whose fetch found the store unreachable
         self._in_flight_lock = threading.Lock()
+        self._settled = threading.Event()  # the last batch handed on is settled
+        self._settled.set()
+        self._careful_until = 0.0
+        self._queue_backoff = Backoff("queue", log, base=self.settings.retry_delay)
+        self._index_backoff = Backoff("search index", log, base=self.settings.retry_delay)
+        self._store_backoff = Backoff("object store", log, base=self.settings.retry_delay)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -81,6 +103,13 @@ class Worker:
         stop = stop or threading.Event()
         prepared: stdqueue.Queue[list[Prepared] | None] = stdqueue.Queue(maxsize=1)
         pipeline = self.pipeline  # build the analyzers now; each loads its model on first use
+        journal = CrashJournal(self.settings.data_dir)
+        if journal.start():
+            log.warning(
+                "a worker on this data dir died while working; taking one message at a time "
+                "for a while, so only a message that kills the worker again is counted again"
+            )
+            self._careful_until = time.monotonic() + 2 * self.settings.visibility_timeout
         producer = threading.Thread(
             target=self._produce,
             args=(pipeline, stop, once, prepared),
@@ -94,13 +123,17 @@ class Worker:
         heartbeat.start()
         try:
             while (batch := prepared.get()) is not None:
-                self._settle(pipeline.complete(batch))
+                try:
+                    self._settle(pipeline.complete(batch))
+                finally:
+                    self._settled.set()
                 if self.on_batch is not None:
                     self.on_batch(self.stats)
         finally:
             stop.set()
             producer.join(timeout=30)
             heartbeat.join(timeout=5)
+            journal.stop()
         return self.stats
 
     # -- stage 1 runs in its own thread ---------------------------------------------------------
@@ -112,62 +145,109 @@ class Worker:
         once: bool,
         out: stdqueue.Queue[list[Prepared] | None],
     ) -> None:
-        queue = self.services.queue
         threads = self.settings.fetch_threads or (8 if self.services.store.emits_events() else 2)
-        decoders = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="imagedex-fetch")
+        fetcher = Prefetcher(pipeline.prepare, threads, self.settings.image_timeout)
         try:
             while not stop.is_set():
                 if self._index_down.is_set():
-                    self._wait_for_index(stop)
+                    self._wait_until_reachable(stop, self._index_backoff, self._probe_index)
+                    self._index_down.clear()
                     continue
-                try:
-                    messages = queue.receive(
-                        max_messages=self.settings.batch_size,
-                        visibility_timeout=self.settings.visibility_timeout,
-                        wait_seconds=0.0 if once else self.settings.poll_interval,
-                    )
-                except Exception as exc:  # the queue itself is down: wait, never crash the loop
-                    log.warning("cannot receive from the queue (%s); retrying", describe(exc))
-                    stop.wait(min(5.0, max(0.5, self.settings.retry_delay)))
+                if self._store_down is not None:
+                    probe = functools.partial(self._probe_store, self._store_down)
+                    self._wait_until_reachable(stop, self._store_backoff, probe)
+                    self._store_down = None
                     continue
-                if not messages:
-                    if once and self._drained():
-                        break
-                    if once:
-                        stop.wait(self.settings.poll_interval)
-                    continue
-                self._track(m.receipt for m in messages)
-                batch = list(decoders.map(pipeline.prepare, messages))
-                while not stop.is_set():
-                    try:
-                        out.put(batch, timeout=0.5)
-                        break
-                    except stdqueue.Full:
-                        continue
-                else:  # stopping with a batch in hand: hand the messages back untouched
-                    for item in batch:
-                        self._release(item.message, "worker stopped", delay=0.0, count=False)
+                room = fetcher.unfinished < threads and self._may_receive(fetcher)
+                if room and not self._receive(fetcher, stop, once):
+                    break
+                ready, overdue = fetcher.take(wait=0.5 if fetcher.holding else 0.0)
+                for message in overdue:
+                    self._give_up_slow(message)
+                if ready and not self._hand_on(ready, out, stop):
+                    break
         finally:
-            decoders.shutdown(wait=False)
+            for message in fetcher.drain():
+                self._release(message, "worker stopped", delay=0.0, count=False)
             out.put(None)
 
-    def _wait_for_index(self, stop: threading.Event) -> None:
-        """Circuit breaker: while the index is down, receive nothing (every receive would only
-        burn an attempt of the message's redrive budget); probe until it answers again."""
-        delay = 1.0
+    def _careful(self) -> bool:
+        return time.monotonic() < self._careful_until
+
+    def _may_receive(self, fetcher: Prefetcher) -> bool:
+        """Careful after a crash: one message at a time, after the last one is settled."""
+        return not self._careful() or (fetcher.holding == 0 and self._settled.is_set())
+
+    def _receive(self, fetcher: Prefetcher, stop: threading.Event, once: bool) -> bool:
+        """Receive into the fetch stage; False when a run with once=True is done."""
+        try:
+            messages = self.services.queue.receive(
+                max_messages=1 if self._careful() else self.settings.batch_size,
+                visibility_timeout=self.settings.visibility_timeout,
+                wait_seconds=0.0 if once or fetcher.holding else self.settings.poll_interval,
+            )
+        except Exception as exc:  # the queue itself is down: wait, never crash the loop
+            stop.wait(self._queue_backoff.failed(describe(exc)))
+            return True
+        self._queue_backoff.succeeded()
+        if messages:
+            self._track(m.receipt for m in messages)
+            fetcher.add(messages)
+        elif once and not fetcher.holding:
+            if self._drained():
+                return False
+            stop.wait(self.settings.poll_interval)
+        return True
+
+    def _hand_on(
+        self,
+        batch: list[Prepared],
+        out: stdqueue.Queue[list[Prepared] | None],
+        stop: threading.Event,
+    ) -> bool:
+        """Give a prepared batch to recognition; False (messages handed back) when stopping."""
+        self._settled.clear()
         while not stop.is_set():
             try:
-                self.services.index.count()
-            except Exception as exc:
-                log.warning(
-                    "search index still unavailable (%s); next check in %.0fs", describe(exc), delay
-                )
-                stop.wait(delay)
-                delay = min(30.0, delay * 2)
+                out.put(batch, timeout=0.5)
+                return True
+            except stdqueue.Full:
                 continue
-            log.warning("search index is reachable again; resuming")
-            self._index_down.clear()
+        for item in batch:  # stopping with a batch in hand: hand the messages back untouched
+            self._release(item.message, "worker stopped", delay=0.0, count=False)
+        self._settled.set()
+        return False
+
+    def _give_up_slow(self, message: Message) -> None:
+        """Dead-letter a message whose image took longer than the time limit to fetch and
+        decode; the rest of its batch has gone on without it."""
+        error = ImageTimeoutError(
+            f"fetching and decoding took longer than {self.settings.image_timeout:g} s "
+            "(setting image_timeout); a slower image is not retried"
+        )
+        self._fail(Outcome(message, error=error, keys=_keys(message)))
+
+    def _wait_until_reachable(
+        self, stop: threading.Event, backoff: Backoff, probe: Callable[[], None]
+    ) -> None:
+        """Circuit breaker: while the index or store is down, receive nothing (every receive
+        would only burn an attempt of the message's redrive budget); probe with backoff."""
+        delay = backoff.failed("a batch failed on it")
+        while not stop.wait(delay):
+            try:
+                probe()
+            except Exception as exc:
+                delay = backoff.failed(describe(exc))
+                continue
+            backoff.succeeded()
             return
+
+    def _probe_index(self) -> None:
+        self.services.index.count()
+
+    def _probe_store(self, key: str) -> None:
+        with contextlib.suppress(ObjectNotFoundError):  # an answer: the store is reachable
+            self.services.store.head(key)
 
     def _drained(self) -> bool:
         """Nothing visible and nothing in flight (ours, or retries waiting out their delay)."""
@@ -206,6 +286,9 @@ class Worker:
         done = [o for o in outcomes if o.error is None]
         if any(isinstance(o.error, IndexUnavailableError) for o in outcomes):
             self._index_down.set()
+        store_down = [o for o in outcomes if isinstance(o.error, StoreUnavailableError)]
+        if store_down and len(done) == 0:
+            self._store_down = store_down[0].error.key  # type: ignore[union-attr]
         for outcome in outcomes:
             if outcome.error is not None:
                 self._fail(outcome)
@@ -261,3 +344,10 @@ class Worker:
         except Exception as exc:  # the visibility timeout will bring it back anyway
             log.warning("cannot release message %s (%s)", message.id, describe(exc))
         self._untrack(message.receipt)
+
+
+def _keys(message: Message) -> str:
+    try:
+        return ", ".join(e.key for e in parse_notification(message.body)) or "(no object)"
+    except Exception:
+        return "(unparsed message)"

@@ -9,9 +9,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from imagedex.errors import InvalidKeyError, ObjectNotFoundError
+from imagedex.errors import ImagedexError, InvalidKeyError, ObjectNotFoundError
 
 MAX_KEY_BYTES = 1024  # the S3 limit
+
+
+class ObjectTooLargeError(ImagedexError):
+    """An object larger than imagedex accepts (the `max_upload_bytes` setting)."""
+
+    @classmethod
+    def of(cls, key: str, size: int, limit: int) -> ObjectTooLargeError:
+        return cls(
+            f"{key!r} is {size} bytes, more than the {limit} accepted (setting max_upload_bytes)"
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,14 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def get(self, key: str) -> bytes: ...
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        """The object's bytes, or ObjectTooLargeError when it holds more than `max_bytes`;
+        stores override it to stop reading there (the object may have grown since `head`)."""
+        data = self.get(key)
+        if len(data) > max_bytes:
+            raise ObjectTooLargeError.of(key, len(data), max_bytes)
+        return data
 
     @abstractmethod
     def head(self, key: str) -> ObjectInfo: ...

@@ -14,7 +14,13 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from imagedex.errors import InvalidKeyError, ObjectNotFoundError
-from imagedex.storage.base import ObjectInfo, ObjectStore, content_etag, validate_key
+from imagedex.storage.base import (
+    ObjectInfo,
+    ObjectStore,
+    ObjectTooLargeError,
+    content_etag,
+    validate_key,
+)
 
 _META_DIR = ".imagedex-meta"
 _UPLOAD_PREFIX = ".upload-"
@@ -95,6 +101,20 @@ class LocalObjectStore(ObjectStore):
             return path.read_bytes()
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise self._not_found(key) from exc
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        path = self._path(key)
+        try:
+            with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > max_bytes:
+                    raise ObjectTooLargeError.of(key, size, max_bytes)
+                data = handle.read(max_bytes + 1)
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise self._not_found(key) from exc
+        if len(data) > max_bytes:  # grew while being read
+            raise ObjectTooLargeError.of(key, len(data), max_bytes)
+        return data
 
     def open_path(self, key: str) -> Path:
         """The file behind a key, for streaming responses."""

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
 from imagedex.errors import ConfigError
-from imagedex.storage.base import ObjectInfo, ObjectStore
+from imagedex.storage.base import ObjectInfo, ObjectStore, ObjectTooLargeError
 
 PRESIGNED_URL_SECONDS = 3600
 _CHUNK = 1 << 20
@@ -17,6 +17,14 @@ def _missing(exc: Exception) -> bool:
     from imagedex.aws import error_code
 
     return error_code(exc) in ("404", "NoSuchKey", "NotFound")
+
+
+def _total_size(response: dict[str, Any]) -> int:
+    """The whole object's size: from Content-Range ("bytes 0-99/1234") of a ranged answer."""
+    content_range = str(response.get("ContentRange") or "")
+    if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
+        return int(content_range.rsplit("/", 1)[1])
+    return int(response.get("ContentLength", 0))
 
 
 class S3ObjectStore(ObjectStore):
@@ -52,6 +60,31 @@ class S3ObjectStore(ObjectStore):
             return b"".join(iter(lambda: body.read(_CHUNK), b""))
         finally:
             body.close()
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        """Refused from ContentLength before the body is read; never more than `max_bytes` + 1
+        bytes read (a Range request keeps even a lying length from costing more)."""
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}"
+            )
+        except self.client.exceptions.NoSuchKey as exc:
+            raise self._not_found(key) from exc
+        body = response["Body"]
+        try:
+            total = _total_size(response)
+            if total > max_bytes:
+                raise ObjectTooLargeError.of(key, total, max_bytes)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= max_bytes and (chunk := body.read(min(_CHUNK, max_bytes + 1 - size))):
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            body.close()
+        if size > max_bytes:
+            raise ObjectTooLargeError.of(key, size, max_bytes)
+        return b"".join(chunks)
 
     def head(self, key: str) -> ObjectInfo:
         try:
