@@ -107,16 +107,16 @@ def mappings(
     return {"dynamic": "strict", "properties": properties}
 
 
-def _label_filter(term: str, min_confidence: float) -> dict[str, Any]:
-    names = [{"term": {f"labels.{f}": term}} for f in ("label", "parents", "aliases")]
-    return {
-        "bool": {
-            "filter": [
-                {"bool": {"should": names, "minimum_should_match": 1}},
-                {"range": {"labels.confidence": {"gte": min_confidence}}},
-            ]
-        }
-    }
+def _label_filter(terms: list[str], min_confidence: float) -> dict[str, Any]:
+    """One nested label named any of `terms` (as itself, a parent or an alias): one `terms`
+    query per field, so the clause count does not grow with the number of terms (the engines
+    refuse a query of more than `indices.query.bool.max_clause_count` leaf clauses, 1024 by
+    default on OpenSearch)."""
+    names = [{"terms": {f"labels.{f}": terms}} for f in ("label", "parents", "aliases")]
+    filters: list[dict[str, Any]] = [{"bool": {"should": names, "minimum_should_match": 1}}]
+    if min_confidence > 0:  # confidences are 0-100: a range from 0 filters nothing
+        filters.append({"range": {"labels.confidence": {"gte": min_confidence}}})
+    return {"bool": {"filter": filters}}
 
 
 def _nested_labels(inner: dict[str, Any], scored: bool) -> dict[str, Any]:
@@ -132,8 +132,10 @@ def _nested_labels(inner: dict[str, Any], scored: bool) -> dict[str, Any]:
     return {"nested": {"path": "labels", "query": inner, "score_mode": "max" if scored else "none"}}
 
 
-def label_clause(term: str, min_confidence: float, scored: bool) -> dict[str, Any]:
-    return _nested_labels(_label_filter(term.strip().lower(), min_confidence), scored)
+def label_clause(terms: list[str], min_confidence: float, scored: bool) -> dict[str, Any]:
+    """Images with a label named any of `terms` (lower-cased already); scored: by the best
+    confidence among those labels."""
+    return _nested_labels(_label_filter(terms, min_confidence), scored)
 
 
 def text_clause(text: str) -> dict[str, Any] | None:
@@ -186,14 +188,16 @@ def vector_body(query: SearchQuery, flavor: str) -> dict[str, Any]:
 def search_body(query: SearchQuery) -> dict[str, Any]:
     must: list[dict[str, Any]] = []
     filters: list[dict[str, Any]] = []
-    terms = [t for t in (t.strip().lower() for t in query.labels) if t]
+    terms = list(dict.fromkeys(t for t in (t.strip().lower() for t in query.labels) if t))
     if terms and query.match_all_labels:
-        must.append(label_clause(terms[0], query.min_confidence, scored=True))
-        filters += [label_clause(t, query.min_confidence, scored=False) for t in terms[1:]]
+        # every label must match, each its own nested label: one nested clause per label
+        # (about 4 leaf clauses each, so some 250 labels fit OpenSearch's default limit)
+        must.append(label_clause(terms[:1], query.min_confidence, scored=True))
+        filters += [label_clause([t], query.min_confidence, scored=False) for t in terms[1:]]
     elif terms:
-        must.append(
-            {"dis_max": {"queries": [label_clause(t, query.min_confidence, True) for t in terms]}}
-        )
+        # any label: one nested clause whatever their number; scored by the best confidence
+        # among the matching labels, as a dis_max of one clause per label would be
+        must.append(label_clause(terms, query.min_confidence, scored=True))
     elif query.min_confidence > 0:
         inner = {"range": {"labels.confidence": {"gte": query.min_confidence}}}
         must.append(_nested_labels(inner, scored=True))

@@ -647,28 +647,28 @@ class SqliteIndex:
         """
         parts: list[str] = []
         params: list[Any] = []
-        terms = [t.strip().lower() for t in query.labels if t.strip()]
-        if terms:
-            if query.match_all_labels:
-                first, rest = terms[0], terms[1:]
-                sql = "SELECT t0.doc AS doc, t0.confidence AS score FROM label_terms t0"
-                for i, _ in enumerate(rest, start=1):
-                    sql += (
-                        f" JOIN label_terms t{i} ON t{i}.doc = t0.doc AND t{i}.term = ?"
-                        f" AND t{i}.confidence >= ?"
-                    )
-                sql += " WHERE t0.term = ? AND t0.confidence >= ?"
-                for term in rest:
-                    params += [term, query.min_confidence]
-                params += [first, query.min_confidence]
-            else:
-                marks = ",".join("?" * len(terms))
-                sql = (
-                    "SELECT doc, MAX(confidence) AS score FROM label_terms"
-                    f" WHERE term IN ({marks}) AND confidence >= ? GROUP BY doc"
-                )
-                params += [*terms, query.min_confidence]
-            parts.append(sql)
+        # the terms go in as one JSON parameter, so the SQL text and the number of bound
+        # variables stay the same whatever the number of labels (no join per label)
+        terms = list(dict.fromkeys(t.strip().lower() for t in query.labels if t.strip()))
+        if terms and query.match_all_labels and len(terms) > 1:
+            # walk the first label's (term, confidence) range; keep each image whose own label
+            # rows (the doc index: a few dozen per image) hold every other term
+            first, rest = terms[0], terms[1:]
+            parts.append(
+                "SELECT t0.doc AS doc, t0.confidence AS score FROM label_terms t0"
+                " WHERE t0.term = ? AND t0.confidence >= ?"
+                " AND (SELECT COUNT(DISTINCT o.term) FROM label_terms o"
+                " WHERE o.doc = t0.doc AND o.confidence >= ?"
+                " AND o.term IN (SELECT value FROM json_each(?))) = ?"
+            )
+            params += [first, query.min_confidence, query.min_confidence]
+            params += [json.dumps(rest), len(rest)]
+        elif terms:
+            parts.append(
+                "SELECT doc, MAX(confidence) AS score FROM label_terms"
+                " WHERE term IN (SELECT value FROM json_each(?)) AND confidence >= ? GROUP BY doc"
+            )
+            params += [json.dumps(terms), query.min_confidence]
         elif query.min_confidence > 0:
             parts.append(
                 "SELECT doc, MAX(confidence) AS score FROM label_terms WHERE confidence >= ?"
