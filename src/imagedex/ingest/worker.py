@@ -270,6 +270,21 @@ class Worker:
                 except Exception as exc:
                     log.warning("cannot extend visibility (%s)", describe(exc))
 
+    def release_in_flight(self, reason: str) -> int:
+        """Hand every message still being worked on back to the queue, visible again at once
+        (not after the visibility timeout): for a process stopping before its batch is done.
+        Should the batch finish after all, its index writes are idempotent and its deletes
+        find no receipt. Returns how many were released."""
+        with self._in_flight_lock:
+            receipts = list(self._in_flight)
+            self._in_flight.clear()
+        for receipt in receipts:
+            try:
+                self.services.queue.release(receipt, reason, 0.0)
+            except Exception as exc:  # the visibility timeout will bring it back anyway
+                log.warning("cannot release a message (%s)", describe(exc))
+        return len(receipts)
+
     def _track(self, receipts: Iterable[str]) -> None:
         now = time.monotonic()
         with self._in_flight_lock:
