@@ -190,6 +190,27 @@ def test_reply_text_stays_out_of_the_delivery_history(
     assert "hunter2" not in history and "admin_password" not in history
 
 
+def test_replies_quoted_by_an_older_version_are_redacted_on_upgrade(tmp_path: Path) -> None:
+    from imagedex.db import Database
+    from imagedex.notify.outbox import _SCHEMA
+
+    settings = settings_for(tmp_path)
+    older = Database(settings.data_dir / "outbox.sqlite3", [_SCHEMA])  # as it was
+    quoted = 'webhook:http://10.0.0.7/…#1a2b3c4d answered HTTP 403: {"aws_secret": "AKIA-leak"}'
+    with older.transaction() as db:
+        db.execute(
+            "INSERT INTO deliveries (id, source, target, target_redacted, subject, message,"
+            " status, attempts, last_error, created_at, next_attempt)"
+            " VALUES ('d1', 't', 'webhook:http://10.0.0.7/x', 'webhook:…', 's', '{}', 'failed',"
+            " 1, ?, 0, 0)",
+            (quoted,),
+        )
+    older.close()
+    delivery = Outbox.open(settings).get("d1")
+    assert delivery is not None
+    assert delivery.last_error == "webhook:http://10.0.0.7/…#1a2b3c4d answered HTTP 403"
+
+
 # -- folders ----------------------------------------------------------------------------------
 
 

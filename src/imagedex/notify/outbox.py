@@ -65,6 +65,14 @@ CREATE TABLE IF NOT EXISTS attachments (
 """
 
 
+# Histories made before replies were redacted quote up to 200 characters of the reply after
+# "answered HTTP nnn": keep the status only (the reply may quote an internal service).
+_REDACT_REPLIES = """
+UPDATE deliveries SET last_error = substr(last_error, 1, instr(last_error, ' answered HTTP ') + 17)
+WHERE last_error LIKE '% answered HTTP ___: %';
+"""
+
+
 class DeliveryError(ImagedexError):
     """A delivery cannot be found or cannot be retried."""
 
@@ -107,7 +115,7 @@ class Outbox:
         self.settings = settings
         self._clock = clock or utc_now
         self._owner = uuid.uuid4().hex
-        self._database = Database(self.path, [_SCHEMA])
+        self._database = Database(self.path, [_SCHEMA, _REDACT_REPLIES])
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Outbox:
