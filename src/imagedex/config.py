@@ -44,6 +44,7 @@ class Settings:
     fetch_threads: int = 0  # 0 = auto: 8 for S3 (hides request latency), 2 for a local folder
     image_timeout: float = 120.0  # seconds one image may take to fetch and decode
     poll_interval: float = 0.5
+    drain_timeout: float = 8.0  # seconds `up` lets its batch finish on SIGTERM (Docker kills at 10)
     # recognition
     min_confidence: float = 50.0  # the floor: labels below it are not indexed
     max_labels: int = 5
@@ -148,6 +149,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "visibility_timeout": (1, 43200),  # SQS allows up to 12 hours
     "max_receive_count": (1, 1000),
     "retry_delay": (0, 3600),
+    "drain_timeout": (0, 3600),
     "batch_size": (1, 64),
     "fetch_threads": (0, 64),
     "image_timeout": (0.1, 3600),
