@@ -1,9 +1,13 @@
 """Commands that keep running: the worker, `imagedex up` and the folder watcher."""
 
+import contextlib
 import logging
+import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -18,13 +22,38 @@ from imagedex.cli.common import (
 from imagedex.errors import ConfigError
 from imagedex.services import Services
 
+if TYPE_CHECKING:
+    from imagedex.ingest.worker import Worker
+
 log = logging.getLogger("imagedex.cli.serve")
+
+
+class WorkerThread(NamedTuple):
+    thread: threading.Thread
+    stop: threading.Event
+    worker: "Worker"
+
+    def drain(self, deadline: float, hurry: threading.Event) -> int:
+        """Stop receiving, let the batch in hand finish until `deadline` (`time.monotonic()`)
+        or until `hurry` is set, then release what is still in flight, so that another worker
+        gets it at once rather than after the visibility timeout. Returns how many."""
+        self.stop.set()
+        while self.thread.is_alive() and not hurry.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.thread.join(timeout=min(left, 0.2))  # short waits: a signal may come meanwhile
+        if not self.thread.is_alive():
+            return 0
+        released = self.worker.release_in_flight("imagedex up stopped before finishing it")
+        log.warning("released %d message(s) still in flight to other workers", released)
+        return released
 
 
 def run_worker_thread(
     services: Services, on_failure: Callable[[BaseException], None] | None = None
-) -> tuple[threading.Thread, threading.Event]:
-    """A worker in a daemon thread, and the event that stops it.
+) -> WorkerThread:
+    """A worker in a daemon thread, the event that stops it, and the worker.
 
     The analyzers are built here, in the caller's thread, so a setting no analyzer accepts is
     the caller's error; a worker that dies later is logged in one line and `on_failure` told."""
@@ -49,12 +78,11 @@ def run_worker_thread(
 
     thread = threading.Thread(target=work, name="imagedex-worker", daemon=True)
     thread.start()
-    return thread, stop
+    return WorkerThread(thread, stop, worker)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
     """SIGINT/SIGTERM finish the batch in hand, hand back the rest, then exit cleanly."""
-    import signal
 
     def handler(_signum: int, _frame: object) -> None:
         stop.set()
@@ -114,15 +142,17 @@ def up(
     """Run the API, a worker and (optionally) a folder watcher: the whole embedded system.
 
     It does not start, or stops, when its worker cannot run: an API whose uploads nobody
-    processes would only look alive."""
+    processes would only look alive. SIGTERM or Ctrl-C drains it: nothing new is received, the
+    batch in hand gets `drain_timeout` seconds, what is still in flight is then released for
+    other workers (a second signal releases at once), and it exits 0."""
     import uvicorn
 
     from imagedex.api import create_app
+    from imagedex.cli.access import warn_about_access
     from imagedex.ingest.pipeline import describe
+    from imagedex.scheduling.background import start_background
 
     settings = ctx.settings.with_overrides(host=host, port=port)
-    from imagedex.cli.access import warn_about_access
-
     folder = watch_dir or (Path(settings.watch_dir) if settings.watch_dir else None)
     if folder is not None and not folder.is_dir():
         raise click.ClickException(
@@ -131,30 +161,50 @@ def up(
         )
     warn_about_access(settings)
     services = Services.from_settings(settings)
-    server = uvicorn.Server(
+    stopping, hurry, background_stop = threading.Event(), threading.Event(), threading.Event()
+    workers: list[WorkerThread] = []
+
+    def on_signal() -> None:
+        """The first signal stops receiving and starting work at once, while HTTP shuts down;
+        a later one cuts the drain short."""
+        if stopping.is_set():
+            hurry.set()
+            server.force_exit = True
+            return
+        stopping.set()
+        background_stop.set()
+        for running in workers:
+            running.stop.set()
+        server.should_exit = True
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """The handlers below stop the server. uvicorn's own would keep the worker going
+            until HTTP has shut down, then raise the signal again with Python's default
+            handler back, ending the process before the drain."""
+            yield
+
+    server = Server(
         uvicorn.Config(
             create_app(services),
             host=settings.host,
             port=settings.port,
             log_level="info",
-            proxy_headers=False,  # X-Forwarded-*: the app believes only trusted_proxies
+            timeout_graceful_shutdown=max(1, round(settings.drain_timeout)),
         )
     )
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: on_signal())
     failures: list[BaseException] = []
 
     def worker_failed(exc: BaseException) -> None:
         failures.append(exc)
         server.should_exit = True
 
-    stoppers: list[threading.Event] = []
     if not no_worker:
-        _thread, stop = run_worker_thread(services, on_failure=worker_failed)
-        stoppers.append(stop)
-    from imagedex.scheduling.background import start_background
-
-    background_stop = threading.Event()
-    stoppers.append(background_stop)
-    start_background(services, background_stop)
+        workers.append(run_worker_thread(services, on_failure=worker_failed))
+    background = start_background(services, background_stop)
     if folder is not None:
         from imagedex.ingest.watch import FolderWatcher
 
@@ -167,10 +217,15 @@ def up(
     try:
         server.run()
     finally:
-        for stop in stoppers:
-            stop.set()
+        deadline = time.monotonic() + settings.drain_timeout
+        stopping.set()  # from here on a signal only cuts the drain short
+        background_stop.set()
         if folder is not None:
             watcher.stop()
+        for running in workers:
+            running.drain(deadline, hurry)
+        for thread in background:  # a round in progress ends; an unsent delivery stays due
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
     if failures:
         raise click.ClickException(
             f"the worker stopped ({describe(failures[0])}), so imagedex up stopped too"
