@@ -115,3 +115,22 @@ def test_the_api_answers_hundreds_of_label_parameters(tmp_path: Path) -> None:
     assert dashboard.status_code == 200, dashboard.text
     assert dashboard.json()["total"] == 2
     services.close()
+
+
+def test_a_query_past_the_engines_clause_limit_is_a_clear_error_at_once(
+    services: Services,
+) -> None:
+    # match=all needs one nested clause per label on the engines; past their clause limit the
+    # query is the problem, not the engine: say so at once instead of retrying it as an outage
+    import time
+
+    from imagedex.errors import QueryTooLargeError
+
+    labels = tuple(f"x-{i}" for i in range(5000))
+    if services.settings.index == "sqlite":
+        assert keys(services.index, SearchQuery(labels=labels)) == []
+        return
+    started = time.monotonic()
+    with pytest.raises(QueryTooLargeError, match="fewer labels"):
+        services.index.search(SearchQuery(labels=labels))
+    assert time.monotonic() - started < 5

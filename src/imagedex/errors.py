@@ -33,6 +33,11 @@ class IndexUnavailableError(ImagedexError):
     """The search index cannot be reached or refused the write."""
 
 
+class QueryTooLargeError(ImagedexError):
+    """A search the index cannot run as asked (more labels than the engine's clause limit);
+    the caller's to change, so it is not retried."""
+
+
 class QuerySyntaxError(ValueError):
     """A search box query (`label:dog confidence>=90 ...`) that cannot be understood; the
     message names the token and shows a form that works."""

@@ -25,7 +25,7 @@ from imagedex.api.deps import optional_principal, require_role
 from imagedex.api.forwarded import TrustedProxies
 from imagedex.api.headers import SecurityHeaders
 from imagedex.api.limits import BodyLimit
-from imagedex.errors import ImagedexError
+from imagedex.errors import ImagedexError, QueryTooLargeError
 from imagedex.services import Services
 
 
@@ -99,7 +99,8 @@ def create_app(services: Services) -> FastAPI:
 
     @app.exception_handler(ImagedexError)
     async def imagedex_error(_request: object, exc: ImagedexError) -> Response:
-
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        # a query the index cannot run is the caller's to change; anything else is an outage
+        status = 400 if isinstance(exc, QueryTooLargeError) else 503
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
     return app

@@ -15,11 +15,14 @@ from typing import Any
 
 import httpx
 
-from imagedex.errors import ConfigError, ImagedexError, IndexUnavailableError
+from imagedex.errors import ConfigError, ImagedexError, IndexUnavailableError, QueryTooLargeError
 
 log = logging.getLogger("imagedex.index.engine")
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# what OpenSearch/Elasticsearch say, with a 500 or a 400, when a query has more clauses than
+# indices.query.bool.max_clause_count allows: the query is at fault, a retry cannot help
+_TOO_MANY_CLAUSES = ("too_many_clauses", "too_many_nested_clauses", "maxclausecount")
 
 
 class EngineRequestError(ImagedexError):
@@ -51,6 +54,11 @@ def _reason(response: httpx.Response) -> str:
         root = (error.get("root_cause") or [error])[0]
         return f"{root.get('type', error.get('type'))}: {root.get('reason', error.get('reason'))}"
     return str(error or body)[:500]
+
+
+def _too_many_clauses(response: httpx.Response) -> bool:
+    text = response.text[:20_000].lower().replace(" ", "")
+    return any(marker in text for marker in _TOO_MANY_CLAUSES)
 
 
 class EngineClient:
@@ -134,6 +142,12 @@ class EngineClient:
                 continue
             if response.status_code in allow:
                 return None
+            if response.status_code >= 400 and _too_many_clauses(response):
+                raise QueryTooLargeError(
+                    "the search engine refuses queries this large (its clause limit, "
+                    "indices.query.bool.max_clause_count): search with fewer labels, or with "
+                    f"match=any: {_reason(response)}"
+                )
             if response.status_code in RETRY_STATUSES or response.status_code >= 500:
                 if attempt > self.max_retries:
                     raise IndexUnavailableError(
