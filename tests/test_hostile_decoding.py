@@ -235,3 +235,19 @@ def test_a_thumbnail_request_that_finds_no_room_gets_503_with_retry_after(
     fine = client.get(f"/api/images/{doc.id}/thumbnail", params={"size": 160})
     assert fine.status_code == 200
     assert Image.open(io.BytesIO(fine.content)).size == (160, 107)
+
+
+def test_the_setting_sizes_the_process_budget_for_every_process_that_opens_services(
+    tmp_path: Path,
+) -> None:
+    # a standalone worker never serves a thumbnail: opening its services must apply the setting
+    from imagedex.config import load_settings
+    from imagedex.services import Services
+
+    before = pixel_budget.process_budget().capacity
+    try:
+        settings = load_settings(environ={"IMAGEDEX_DECODE_MEMORY_MB": "64"}, data_dir=tmp_path)
+        Services.from_settings(settings).close()
+        assert pixel_budget.process_budget().capacity == 64 * 1024 * 1024
+    finally:
+        pixel_budget.process_budget().resize(before)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cli_helpers import cli_json, imagedex_env
 from conftest import ColourRecognizer
 from imagedex.ingest.worker import Worker
 from test_access import Deployment
@@ -70,6 +71,10 @@ def test_near_duplicates_are_shown_on_both_images_with_id_and_title(
     assert shown(deployment, original)["near_duplicates"] == [copy]
     assert shown(deployment, copy)["near_duplicate_images"] == [link(original, "chelsea.jpg")]
     assert shown(deployment, other)["near_duplicate_images"] == []
+    # the CLI's show --json says the same as the API, from either image
+    env = imagedex_env(deployment.settings.data_dir)
+    assert cli_json(env, "show", original)["near_duplicates"] == [copy]
+    assert cli_json(env, "show", copy)["near_duplicate_images"] == [link(original, "chelsea.jpg")]
 
     deleted = deployment.client.delete(f"/api/images/{copy}", headers=deployment.auth("editor"))
     assert deleted.status_code == 200

@@ -92,6 +92,36 @@ def document_json(doc: ImageDocument) -> dict[str, Any]:
     return data
 
 
+#: How many near-duplicates an image page lists (each is one index lookup).
+NEAR_DUPLICATES_SHOWN = 20
+
+
+def near_duplicate_links(services: Services, doc: ImageDocument) -> list[dict[str, str]]:
+    """The indexed images that look almost the same as `doc`, whichever was indexed first.
+
+    Asked of the index now rather than read from `doc.near_duplicates` (which an image gets
+    when it is indexed, so only the newer of two holds it, and which keeps deleted ones)."""
+    if not doc.phash:
+        return []
+    links = []
+    for other_id in services.index.near_duplicates(doc.phash, NEAR_DUPLICATES_SHOWN + 1):
+        other = services.index.get(other_id) if other_id != doc.id else None
+        if other is not None:
+            links.append({"id": other.id, "title": other.title, "page": f"/images/{other.id}"})
+    return links[:NEAR_DUPLICATES_SHOWN]
+
+
+def with_near_duplicates(
+    services: Services, doc: ImageDocument, data: dict[str, Any]
+) -> dict[str, Any]:
+    """`data` (the document as JSON) with `near_duplicates` (ids) and `near_duplicate_images`
+    (id, title, page) as the index knows them now, the same from either image."""
+    duplicates = near_duplicate_links(services, doc)
+    data["near_duplicates"] = [d["id"] for d in duplicates]
+    data["near_duplicate_images"] = duplicates
+    return data
+
+
 def resolve_document(services: Services, title_or_id: str) -> ImageDocument | None:
     """An id, else the newest document with that exact title (case-insensitive), else a key."""
     doc = services.index.get(title_or_id)

@@ -108,7 +108,11 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
+        from imagedex.ingest import pixel_budget
+
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # one budget per process for decoded pixels, shared by the worker and thumbnails
+        pixel_budget.configure(settings.decode_memory_mb)
         return cls(
             settings=settings,
             store=open_store(settings.store_url),

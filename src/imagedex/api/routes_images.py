@@ -9,32 +9,11 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from imagedex.access.roles import role_allows
 from imagedex.api.deps import EditorDep, ServicesDep, ViewerDep
-from imagedex.documents import ImageDocument
 from imagedex.errors import ObjectNotFoundError
-from imagedex.search import document_json
-from imagedex.services import Services
+from imagedex.search import document_json, with_near_duplicates
 from imagedex.storage import LocalPaths, PresignedLinks
 
 router = APIRouter()
-
-
-#: How many near-duplicates an image page lists (each is one index lookup).
-NEAR_DUPLICATES_SHOWN = 20
-
-
-def near_duplicate_links(services: Services, doc: ImageDocument) -> list[dict[str, str]]:
-    """The indexed images that look almost the same as `doc`, whichever was indexed first.
-
-    Asked of the index now rather than read from `doc.near_duplicates` (which an image gets
-    when it is indexed, so only the newer of two holds it, and which keeps deleted ones)."""
-    if not doc.phash:
-        return []
-    links = []
-    for other_id in services.index.near_duplicates(doc.phash, NEAR_DUPLICATES_SHOWN + 1):
-        other = services.index.get(other_id) if other_id != doc.id else None
-        if other is not None:
-            links.append({"id": other.id, "title": other.title, "page": f"/images/{other.id}"})
-    return links[:NEAR_DUPLICATES_SHOWN]
 
 
 @router.get("/api/images/{doc_id}", tags=["images"])
@@ -49,10 +28,7 @@ def get_image(services: ServicesDep, who: ViewerDep, doc_id: str) -> dict[str, A
     data = document_json(doc)
     if not role_allows(who.role, "admin"):
         del data["s3_location"]
-    duplicates = near_duplicate_links(services, doc)
-    data["near_duplicates"] = [d["id"] for d in duplicates]
-    data["near_duplicate_images"] = duplicates
-    return data
+    return with_near_duplicates(services, doc, data)
 
 
 @router.delete("/api/images/{doc_id}", tags=["images"])

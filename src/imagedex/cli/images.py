@@ -335,10 +335,10 @@ def _some_image_has(services: Any, label: str) -> bool:
 def show(ctx: CliContext, title_or_id: str, as_json: bool) -> None:
     """What one image shows: its labels and metadata (by id, or by a key or title that names
     one image; when several images have it they are listed with their ids, and it exits 1)."""
-    from imagedex.search import document_json
+    from imagedex.search import document_json, with_near_duplicates
 
     doc = _one_document(ctx.services, title_or_id, as_json)
-    data = document_json(doc)
+    data = with_near_duplicates(ctx.services, doc, document_json(doc))
     if as_json:
         print_json(data)
         return
