@@ -246,6 +246,9 @@ class SearchQuery:
     # ingested_at range, from inclusive, to exclusive; any ISO-8601 form in, canonical UTC kept
     date_from: str | None = None
     date_to: str | None = None
+    # people the image must show, each a person's id or name as typed (`person:"Anna"`); the
+    # index resolves them through the people store (an unknown one matches nothing)
+    people: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("date_from", "date_to"):
