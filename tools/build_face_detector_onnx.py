@@ -158,6 +158,9 @@ def clean(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
     graph.name = "blazeface_back"
     graph.doc_string = ""
     remove_dead_nodes(graph)
+    # Named by position first: tf2onnx orders the initializers differently from run to run, and
+    # store_fp16_weights adds its Casts in initializer order.
+    canonical_names(graph)
     store_fp16_weights(graph)
     canonical_names(graph)
 
