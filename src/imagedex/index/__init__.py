@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse
 from imagedex.errors import ConfigError
 from imagedex.index.base import SearchIndex
 from imagedex.index.sqlite import SqliteIndex
+from imagedex.people.store import PeopleResolver
 from imagedex.registry import Registry
 
 if TYPE_CHECKING:
@@ -31,10 +32,13 @@ def _unsupported(url: str) -> ConfigError:
 def open_sqlite(url: str, data_dir: Path, settings: Settings | None = None) -> SearchIndex:
     """`sqlite` (the data dir's index file) or `sqlite:///path/index.db`."""
     if url in _DEFAULT:
-        return SqliteIndex(data_dir / "index.sqlite3")
-    if url.startswith("sqlite:///"):
-        return SqliteIndex(Path(url.removeprefix("sqlite://")))
-    raise _unsupported(url)
+        index = SqliteIndex(data_dir / "index.sqlite3")
+    elif url.startswith("sqlite:///"):
+        index = SqliteIndex(Path(url.removeprefix("sqlite://")))
+    else:
+        raise _unsupported(url)
+    index.resolve_person = PeopleResolver(data_dir)  # person:"Anna" finds Anna's images
+    return index
 
 
 #: Index openers by URL scheme (`sqlite` alone names the default index). Packages add

@@ -4,6 +4,8 @@ Tokens are separated by spaces; double quotes group words (`label:"golden retrie
 quoted phrase as free text). Keys are case-insensitive:
 
 - `label:X` (repeatable; all must match unless the base query says any)
+- `person:X` (repeatable; the image shows every one): a person's name (`person:"Anna Lee"`,
+  case-insensitive; any of the people of that name) or id (`person:12`)
 - `confidence>=N`, `confidence>N`, `confidence:N`, `conf...`: minimum label confidence 0-100
   (`>` reads as "at least", like the confidence slider)
 - `after:DATE` (ingested on or after, inclusive), `before:DATE` (before, exclusive); ISO-8601
@@ -30,7 +32,7 @@ from imagedex.errors import QuerySyntaxError
 _TOKEN = re.compile(r'(?:[^\s"]+|"[^"]*"?)+')
 _KEYED = re.compile(r"([A-Za-z_]+)(>=|<=|>|<|=|:)(.*)", re.DOTALL)
 _CONFIDENCE_KEYS = ("confidence", "conf")
-_KEYS = ("label", "after", "before", "moderation", "sort", *_CONFIDENCE_KEYS)
+_KEYS = ("label", "person", "after", "before", "moderation", "sort", *_CONFIDENCE_KEYS)
 _SORTS = ("relevance", "newest", "oldest", "title")
 _MODERATION = {"unsafe": "unsafe", "safe": "safe", "any": ""}
 
@@ -72,6 +74,7 @@ def parse_query(
     base = base or SearchQuery()
     changes: dict[str, object] = {}
     labels: list[str] = []
+    people: list[str] = []
     words: list[str] = [base.text] if base.text else []
     for match in _TOKEN.finditer(text):
         token = match.group(0)
@@ -95,6 +98,8 @@ def parse_query(
             raise QuerySyntaxError(f"{token!r} needs a value, e.g. {_example(key)}")
         if key == "label":
             labels.append(value)
+        elif key == "person":
+            people.append(value)
         elif key == "after":
             changes["date_from"] = _date(token, value, now)
         elif key == "before":
@@ -117,6 +122,7 @@ def parse_query(
         return dataclasses.replace(
             base,
             labels=(*base.labels, *labels),
+            people=(*base.people, *people),
             text=" ".join(words) or None,
             **changes,  # type: ignore[arg-type]
         )
@@ -127,6 +133,7 @@ def parse_query(
 def _example(key: str) -> str:
     return {
         "label": 'label:dog or label:"golden retriever"',
+        "person": 'person:Anna or person:"Anna Lee"',
         "after": "after:2026-01-01 or after:-7d",
         "before": "before:2026-02-01",
         "moderation": "moderation:unsafe",

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,36 @@ def _analyzed_at(db: sqlite3.Connection) -> None:
     )
 
 
+_DOC_PEOPLE = """
+CREATE TABLE IF NOT EXISTS doc_people (
+    person INTEGER NOT NULL,
+    doc INTEGER NOT NULL,
+    PRIMARY KEY (person, doc)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS doc_people_doc ON doc_people (doc);
+"""
+
+
+def _face_people(doc: ImageDocument) -> set[int]:
+    """The person ids of the document's faces (set by the people step, see imagedex.people)."""
+    found = set()
+    for face in doc.faces:
+        person = face.get("person_id")
+        if isinstance(person, int) and not isinstance(person, bool):
+            found.add(person)
+    return found
+
+
+#: Turns a person reference (an id or a name, as typed) into the ids it names.
+PeopleResolver = Callable[[str], list[int]]
+
+
+def _person_ids(reference: str) -> list[int]:
+    """Without a people store, only a numeric reference names a person."""
+    digits = reference.strip().removeprefix("#")
+    return [int(digits)] if digits.isascii() and digits.isdigit() else []
+
+
 _MIGRATIONS: list[Migration] = [
     _SCHEMA + vectors.SCHEMA,
     _add_unsafe,
@@ -226,6 +256,7 @@ _MIGRATIONS: list[Migration] = [
     _count_leaves,
     "CREATE INDEX IF NOT EXISTS label_counts_leaves ON label_counts (leaves DESC);",
     _analyzed_at,
+    _DOC_PEOPLE,  # faces get person ids from now on; none were stored before
 ]
 
 
@@ -238,6 +269,8 @@ class SqliteIndex:
             pragmas={"cache_size": -65536, "temp_store": "MEMORY"},
         )
         self._vectors = {name: vectors.VectorCache(table) for name, table in vectors.TABLES.items()}
+        #: person references in queries to person ids (open_index sets the people store's)
+        self.resolve_person: PeopleResolver = _person_ids
 
     def _db(self) -> sqlite3.Connection:
         return self._database.connection()
@@ -285,6 +318,10 @@ class SqliteIndex:
             [(rowid, term, conf, kind) for term, conf, kind in _label_terms(doc, counted)],
         )
         self._bump_counts(db, counted, +1)
+        db.executemany(
+            "INSERT OR IGNORE INTO doc_people (person, doc) VALUES (?, ?)",
+            [(person, rowid) for person in _face_people(doc)],
+        )
         if doc.phash:
             db.executemany(
                 "INSERT OR IGNORE INTO phash_bands (band, doc) VALUES (?, ?)",
@@ -315,6 +352,7 @@ class SqliteIndex:
         self._bump_counts(db, _counted(old), -1)
         db.execute("DELETE FROM label_terms WHERE doc = ?", (rowid,))
         db.execute("DELETE FROM phash_bands WHERE doc = ?", (rowid,))
+        db.execute("DELETE FROM doc_people WHERE doc = ?", (rowid,))
         for table in vectors.TABLES.values():
             if db.execute(f"DELETE FROM {table} WHERE doc = ?", (rowid,)).rowcount:
                 vectors.bump_generation(db, table)
@@ -438,6 +476,12 @@ class SqliteIndex:
         if query.date_to:
             conditions.append("d.ingested_at < ?")
             params.append(query.date_to)
+        for reference in dict.fromkeys(query.people):  # every person must show (any of a name's)
+            conditions.append(
+                "d.rowid IN (SELECT doc FROM doc_people"
+                " WHERE person IN (SELECT value FROM json_each(?)))"
+            )
+            params.append(json.dumps(self.resolve_person(reference)))
         return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), params
 
     def _vector_search(self, query: SearchQuery) -> SearchResult:
@@ -484,6 +528,7 @@ class SqliteIndex:
             or query.moderation
             or query.date_from
             or query.date_to
+            or query.people
         )
 
     # -- facets ---------------------------------------------------------------------------------
