@@ -21,6 +21,7 @@ from imagedex.api import (
     routes_search,
     routes_upload,
 )
+from imagedex.api import rekognition as routes_rekognition
 from imagedex.api.deps import optional_principal, require_role
 from imagedex.api.forwarded import TrustedProxies
 from imagedex.api.headers import SecurityHeaders
@@ -86,6 +87,7 @@ def create_app(services: Services) -> FastAPI:
         routes_reports,
         routes_alerts,
         routes_deliveries,
+        routes_rekognition,
         docs_pages,
     ):
         app.include_router(module.router)

@@ -19,6 +19,9 @@ Message = dict[str, Any]
 UPLOAD_ROUTE = ("POST", "/api/images")
 #: multipart boundaries, part headers and the title field around an uploaded file
 MULTIPART_ALLOWANCE = 64 * 1024
+#: Rekognition's JSON requests: a 5 MB image as base64, plus the other parameters
+REKOGNITION_PATH = "/rekognition"
+REKOGNITION_BODY = (5 * 1024 * 1024 + 2) // 3 * 4 + 64 * 1024
 
 
 class _BodyTooLarge(Exception):
@@ -32,6 +35,8 @@ def body_limit(method: str, path: str, settings: Settings) -> tuple[int, str]:
             settings.max_upload_bytes + MULTIPART_ALLOWANCE,
             f"upload is larger than {settings.max_upload_bytes} bytes (setting max_upload_bytes)",
         )
+    if method == "POST" and path.rstrip("/") == REKOGNITION_PATH:
+        return REKOGNITION_BODY, "Image.Bytes holds more than 5242880 bytes"
     return (
         settings.max_request_bytes,
         f"request body is larger than {settings.max_request_bytes} bytes "
@@ -48,14 +53,19 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def _answer(send: Any, status: int, detail: str) -> None:
+async def _answer(send: Any, status: int, detail: str, scope: Scope | None = None) -> None:
+    content_type = b"application/json"
     body = json.dumps({"detail": detail}).encode()
+    if status == 413 and scope and scope["path"].rstrip("/") == REKOGNITION_PATH:
+        # Rekognition's own answer, so AWS SDKs raise ImageTooLargeException
+        status, content_type = 400, b"application/x-amz-json-1.1"
+        body = json.dumps({"__type": "ImageTooLargeException", "message": detail}).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),  # the rest of the body is not wanted
             ],
@@ -81,7 +91,7 @@ class BodyLimit:
             await _answer(send, 400, "the Content-Length header is not a number")
             return
         if declared is not None and declared > limit:
-            await _answer(send, 413, detail)
+            await _answer(send, 413, detail, scope)
             return
         received = 0
         exceeded = False
@@ -110,4 +120,4 @@ class BodyLimit:
             if not exceeded:  # the app's own error; _BodyTooLarge however the app wrapped it
                 raise
         if exceeded and not started:
-            await _answer(send, 413, detail)
+            await _answer(send, 413, detail, scope)
