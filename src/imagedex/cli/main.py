@@ -150,6 +150,7 @@ for _group in (
     "deliveries",
     "backup",
     "delete",
+    "people",
 ):
     COMMAND_GROUPS.register(_group, f"imagedex.cli.{_group}:COMMANDS")
 
