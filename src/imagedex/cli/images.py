@@ -234,6 +234,13 @@ def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
     callback=_date_option,
     help="Ingested before (exclusive); same forms as --after.",
 )
+@click.option(
+    "--person",
+    "persons",
+    multiple=True,
+    metavar="NAME",
+    help="Images showing this person (a name or id from `imagedex people list`); repeatable.",
+)
 @click.option("--semantic", is_flag=True, help="Search TEXT by meaning, not by words.")
 @click.option(
     "--like", "like", metavar="ID", help="Images that look like this one (whatever their names)."
@@ -252,6 +259,7 @@ def search(
     moderation: str | None,
     after: str | None,
     before: str | None,
+    persons: tuple[str, ...],
     semantic: bool,
     like: str | None,
     as_json: bool,
@@ -276,6 +284,7 @@ def search(
             moderation=moderation or "",
             date_from=after,
             date_to=before,
+            people=persons,
         )
     except ValueError as exc:  # the options' own names, not the query's fields
         message = str(exc).replace("date_from", "--after").replace("date_to", "--before")
@@ -284,6 +293,7 @@ def search(
         query = parse_query(text, base) if text else base
     except ValueError as exc:  # QuerySyntaxError is one
         raise click.UsageError(str(exc)) from None
+    _known_people(ctx, query.people)
     query = with_vector(ctx.services, query, semantic=semantic, like=like)
     result = search_json(ctx.services, query)
     if as_json:
@@ -497,6 +507,18 @@ def reprocess(
 
 
 # -- index maintenance ------------------------------------------------------------------------
+
+
+def _known_people(ctx: CliContext, references: tuple[str, ...]) -> None:
+    """A person nobody is called is a typo, not a search with no results."""
+    from imagedex.people.store import PeopleResolver
+
+    resolve = PeopleResolver(ctx.settings.data_dir)
+    for reference in references:
+        if not resolve(reference):
+            raise click.UsageError(
+                f"no person {reference!r}: `imagedex people list` shows the names and ids"
+            )
 
 
 COMMANDS: list[click.Command] = [ingest, search, show, labels, status, reprocess]
