@@ -17,6 +17,7 @@ from imagedex.api import (
     routes_dashboard,
     routes_deliveries,
     routes_images,
+    routes_people,
     routes_reports,
     routes_search,
     routes_upload,
@@ -87,6 +88,7 @@ def create_app(services: Services) -> FastAPI:
         routes_reports,
         routes_alerts,
         routes_deliveries,
+        routes_people,
         routes_rekognition,
         docs_pages,
     ):
