@@ -185,3 +185,10 @@ def test_names_are_cleaned_and_checked() -> None:
     for bad in ("", "   ", "x" * 101, "Anna\x00"):
         with pytest.raises(ConfigError):
             manage.clean_name(bad)
+
+
+def test_an_id_too_big_for_sqlite_names_nobody(tmp_path: Path) -> None:
+    store = PeopleStore.in_data_dir(tmp_path)
+    assert store.find("9" * 40) == []
+    index = open_index("sqlite", tmp_path)
+    assert index.search(SearchQuery(people=("9" * 40,))).total == 0

@@ -242,7 +242,7 @@ PeopleResolver = Callable[[str], list[int]]
 def _person_ids(reference: str) -> list[int]:
     """Without a people store, only a numeric reference names a person."""
     digits = reference.strip().removeprefix("#")
-    return [int(digits)] if digits.isascii() and digits.isdigit() else []
+    return [int(digits)] if digits.isascii() and digits.isdigit() and len(digits) <= 18 else []
 
 
 _MIGRATIONS: list[Migration] = [

@@ -279,7 +279,7 @@ class PeopleStore:
         is the reference (case-insensitive)."""
         text = reference.strip()
         digits = text.removeprefix("#")
-        if digits.isascii() and digits.isdigit():
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18:  # SQLite's integers
             person = self.get(int(digits))
             if person is not None:
                 return [person]
