@@ -98,12 +98,14 @@ class Face:
 
 def labelled_faces(quick: bool) -> tuple[list[Face], list[str]]:
     """The labelled faces and the copies whose face was not found again."""
-    import matplotlib.cbook
+    import matplotlib
 
     found: list[Face] = []
     lost: list[str] = []
     images = {pid: im for pid, im, _ in photos(sources=["face_recognition"]) if pid in PEOPLE}
-    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as hopper:
+    with Image.open(
+        Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    ) as hopper:
         images["matplotlib/grace_hopper"] = hopper.convert("RGB")
     for pid, image in images.items():
         faces = eye_faces(image)
@@ -176,7 +178,8 @@ class PairStats:
 
 def pair_stats(faces: Sequence[Face], vectors: np.ndarray) -> PairStats:
     table = distances(vectors, vectors)
-    same, different = [], []
+    same: list[float] = []
+    different: list[float] = []
     for i, j in itertools.combinations(range(len(faces)), 2):
         pair = same if faces[i].person == faces[j].person else different
         pair.append(float(table[i, j]))
@@ -186,7 +189,8 @@ def pair_stats(faces: Sequence[Face], vectors: np.ndarray) -> PairStats:
 def group_stats(faces: Sequence[Face], vectors: np.ndarray) -> tuple[list[float], list[float]]:
     """(distances between faces of one photo: different people; between photos: unknown)."""
     table = distances(vectors, vectors)
-    within, across = [], []
+    within: list[float] = []
+    across: list[float] = []
     for i, j in itertools.combinations(range(len(faces)), 2):
         (within if faces[i].photo == faces[j].photo else across).append(float(table[i, j]))
     return within, across
@@ -258,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     names = [faces[i].name.split("/")[1] for i in originals]
     by_alteration = []
     for what in [] if args.quick else ALTERATIONS:
-        own, other = [], []
+        own: list[float] = []
+        other: list[float] = []
         for i, f in enumerate(faces):
             if not f.name.endswith(f" {what}"):
                 continue

@@ -46,9 +46,11 @@ def portraits() -> dict[str, Image.Image]:
         for photo_id, image, _ in photos(sources=["face_recognition"])
         if photo_id.split("/")[1] in PEOPLE
     }
-    import matplotlib.cbook
+    import matplotlib
 
-    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as hopper:
+    with Image.open(
+        Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    ) as hopper:
         found["grace_hopper"] = hopper.convert("RGB")
     return found
 
