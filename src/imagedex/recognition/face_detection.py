@@ -103,7 +103,7 @@ class FaceDetector:
     def __init__(
         self,
         *,
-        min_confidence: float = 75.0,
+        min_confidence: float = 80.0,
         iou_threshold: float = 0.3,
         max_faces: int = 100,
         tiles: int = 3,

@@ -1,31 +1,21 @@
-"""Offline face detection with OpenCV's frontal-face Haar cascade.
+"""The ``faces`` analyzer (BlazeFace, :mod:`imagedex.recognition.face_detection`), and the older
+Haar detector the ``people`` analyzer still uses as evidence of people.
 
-The cascade (``haarcascade_frontalface_default.xml``, Intel License Agreement / BSD-style) ships
-inside ``opencv-python-headless<5`` as ``cv2.data.haarcascades``; nothing is downloaded.
+``FaceAnalyzer`` (version 3) replaced the Haar cascades after ``bench/bench_faces.py`` measured
+both on the packaged photos (``docs/benchmarks.md``, "Faces"): BlazeFace finds every counted face
+in the group photos, faces cut by the frame and the grayscale profile the cascade missed, gives
+five keypoints per face for alignment, and costs about the same.
 
-Detection runs on a grayscale copy scaled so its longer side is at most ``max_side`` (480) px,
-so faces smaller than about 24/480 = 5 % of the longer side are missed. Before that, a cheap gate
-(:func:`may_contain_faces`, well under a millisecond) looks at a 96 px thumbnail and skips
-colour images with no skin-toned pixels at all (snow, sea, foliage, night skies); near-grayscale
-images always pass, since skin colour cannot be judged there.
-
-Confidence: ``detectMultiScale3`` reports, per face, the sum of the cascade's last stage
-(``levelWeights``). On 100 LFW faces (``skimage.data.lfw_subset``) it is 1.1-11.5, mostly above
-3; on the false detections seen in the packaged test photos (flowers, a puppy, a flag) it is
-0.1-1.1. It is mapped through a logistic curve, ``100 / (1 + exp(-2 * (w - 2)))``: weight 2
-is 50 %, 3 is 88 %, 4.7 is 99.5 %, 1.1 is 14 %. Faces under ``min_confidence`` (default 50) are
-dropped.
-
-Eye check: a cascade that fires on a dog's muzzle, a flower's centre or a fish's head scores as
-high as a real face (81-99 % on the packaged puppy, dahlia and betta photos), so each face must
-also show two eyes side by side: OpenCV's ``haarcascade_eye.xml`` and, for glasses,
-``haarcascade_eye_tree_eyeglasses.xml`` on the upper 60 % of the face box, cut from the input
-image and scaled to 120x72 px (about a millisecond per face). On the packaged photos scanned at
-256-800 px this removes every animal/flower face (the one dahlia "face" shows a single "eye")
-and keeps the astronaut and Grace Hopper at every size. It costs recall on blurry faces: of the
-81 LFW faces the cascade finds (``skimage.data.lfw_subset``, 25 px crops scaled to 100 px) it
-keeps 70 (86 %), and 8 of the 11 in the tests' LFW "group photo". ``require_eyes=False`` turns
-it off.
+Haar: OpenCV's frontal-face cascade (``haarcascade_frontalface_default.xml``, Intel License
+Agreement / BSD-style, shipped inside ``opencv-python-headless<5``) on a grayscale copy whose
+longer side is at most ``max_side`` (480) px, so faces under about 5 % of the longer side are
+missed. A cheap gate (:func:`may_contain_faces`, well under a millisecond) looks at a 96 px
+thumbnail and skips colour images with no skin-toned pixels at all; near-grayscale images always
+pass. Confidence: ``detectMultiScale3``'s last-stage weight through ``100 / (1 + exp(-2 * (w -
+2)))`` (weight 2 is 50 %, 3 is 88 %; LFW faces score 1.1-11.5, false faces on flowers and a puppy
+0.1-1.1). Eye check: each face must show two eyes side by side (OpenCV's eye cascades on the upper
+60 % of the box), which removes the cascade's faces on animals and flowers at some cost in recall
+on blurry faces.
 """
 
 from __future__ import annotations
@@ -42,9 +32,17 @@ from PIL import Image
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
 from imagedex.recognition.base import Analysis, Analyzer
+from imagedex.recognition.face_detection import DetectedFace, FaceDetector
 from imagedex.recognition.runtime import Lazy, opencv, percent
 
-__all__ = ["FaceAnalyzer", "FaceBox", "HaarFaceDetector", "face_confidence", "may_contain_faces"]
+__all__ = [
+    "DetectedFace",
+    "FaceAnalyzer",
+    "FaceBox",
+    "HaarFaceDetector",
+    "face_confidence",
+    "may_contain_faces",
+]
 
 _CASCADE = "haarcascade_frontalface_default.xml"
 _EYE_CASCADES = ("haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml")
@@ -198,53 +196,58 @@ class HaarFaceDetector:
 
 
 class FaceAnalyzer(Analyzer):
-    """Finds frontal faces (implements ``Recognizer``).
+    """Finds faces and their keypoints with BlazeFace (implements ``Recognizer``).
 
-    Each face is ``{"bbox": {"left", "top", "width", "height"} (fractions 0-1), "confidence"}``;
-    when there are faces, one ``Face`` label (parent ``Person``, confidence of the best face,
-    every face as an instance) is added. ``gate`` turns the skin-tone pre-check on or off,
-    ``require_eyes`` the eye check (see the module doc);
-    ``max_side``, ``scale_factor``, ``min_neighbors`` tune the detector (see the module doc).
+    Each face is ``{"bbox": {"left", "top", "width", "height"}, "confidence", "landmarks":
+    {"left_eye": {"x", "y"}, "right_eye", "nose", "mouth", "left_ear", "right_ear"}}`` (fractions
+    0-1; see :mod:`imagedex.recognition.face_detection`); when there are faces, one ``Face`` label
+    (parent ``Person``, confidence of the best face, every face's box as an instance) is added.
+    ``min_confidence``, ``tiles`` and ``max_faces`` tune the detector; ``gate`` skips images the
+    skin-tone check (:func:`may_contain_faces`) rules out, off by default (it is cheaper than the
+    model but loses faces under coloured light).
     """
 
     name = "faces"
-    version = "2"  # 2: faces must show two eyes
+    version = "3"  # 3: BlazeFace with keypoints (2: Haar, faces must show two eyes)
 
     def __init__(
         self,
         *,
-        min_confidence: float = 50.0,
-        max_side: int = 480,
-        scale_factor: float = 1.15,
-        min_neighbors: int = 4,
-        gate: bool = True,
-        require_eyes: bool = True,
+        min_confidence: float = 80.0,
+        tiles: int = 3,
+        max_faces: int = 100,
+        gate: bool = False,
+        threads: int | None = None,
     ) -> None:
-        self.detector = HaarFaceDetector(
-            max_side=max_side,
-            scale_factor=scale_factor,
-            min_neighbors=min_neighbors,
-            min_confidence=min_confidence,
-            require_eyes=require_eyes,
+        self.detector = FaceDetector(
+            min_confidence=min_confidence, tiles=tiles, max_faces=max_faces, threads=threads
         )
         self.gate = gate
 
-    def faces(self, image: Image.Image) -> list[FaceBox]:
-        """Faces in one image, skipping the detector when the gate says there can be none."""
-        if image.width < 1 or image.height < 1:
-            raise RecognitionError("cannot detect faces in an empty (0-pixel) image")
-        if self.gate and not may_contain_faces(image):
-            return []
-        return self.detector.detect(image)
+    def faces(self, image: Image.Image) -> list[DetectedFace]:
+        """Faces in one image, skipping the detector when the gate is on and says none."""
+        return self._faces([image])[0]
+
+    def _faces(self, images: Sequence[Image.Image]) -> list[list[DetectedFace]]:
+        for image in images:
+            if image.width < 1 or image.height < 1:
+                raise RecognitionError("cannot detect faces in an empty (0-pixel) image")
+        wanted = [i for i, image in enumerate(images) if not self.gate or may_contain_faces(image)]
+        found = self.detector.detect_many([images[i] for i in wanted]) if wanted else []
+        results: list[list[DetectedFace]] = [[] for _ in images]
+        for i, faces in zip(wanted, found, strict=True):
+            results[i] = faces
+        return results
 
     def analyze_images(self, images: Sequence[Image.Image]) -> list[Analysis]:
-        """One Analysis per image (Haar cascades have no batch mode: one image at a time)."""
+        """One Analysis per image; every image's tiles go through the model in batches."""
         results = []
-        for image in images:
-            faces = self.faces(image)
+        for faces in self._faces(images):
             labels = []
             if faces:
-                instances = tuple(face.to_dict() for face in faces)
+                instances = tuple(
+                    {key: face.to_dict()[key] for key in ("bbox", "confidence")} for face in faces
+                )
                 labels.append(
                     Label("Face", faces[0].confidence, parents=("Person",), instances=instances)
                 )
