@@ -192,6 +192,7 @@ def up(
             port=settings.port,
             log_level="info",
             timeout_graceful_shutdown=max(1, round(settings.drain_timeout)),
+            proxy_headers=False,  # X-Forwarded-*: the app believes only trusted_proxies
         )
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
