@@ -160,6 +160,12 @@ def test_moderation_text_and_faces(rek: Any, photos: dict[str, bytes]) -> None:
     (face,) = faces["FaceDetails"]
     box = face["BoundingBox"]
     assert face["Confidence"] > 50 and 0.25 < box["Left"] + box["Width"] / 2 < 0.6
+    points = {mark["Type"]: (mark["X"], mark["Y"]) for mark in face["Landmarks"]}
+    assert set(points) == {"eyeLeft", "eyeRight", "nose"}
+    assert points["eyeLeft"][0] < points["nose"][0] < points["eyeRight"][0]
+    for x, y in points.values():  # inside the face box
+        assert box["Left"] < x < box["Left"] + box["Width"]
+        assert box["Top"] < y < box["Top"] + box["Height"]
     assert c.detect_faces(Image={"Bytes": photos["gold_fish.jpg"]})["FaceDetails"] == []
     raw.check_last()
 

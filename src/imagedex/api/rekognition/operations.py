@@ -27,6 +27,9 @@ from imagedex.recognition.moderation import ModerationAnalyzer
 from imagedex.services import build_recognizer
 
 LABELLERS = ("imagenet", "objects")
+#: the faces analyzer's keypoint names (left = the image's left, as Rekognition means it) and
+#: Rekognition's; its mouth centre and ears have no Rekognition type and are left out
+LANDMARK_NAMES = {"left_eye": "eyeLeft", "right_eye": "eyeRight", "nose": "nose"}
 MAX_FACES = 100  # Rekognition's own limit: the 100 largest faces
 #: Rekognition's landmark types (botocore's LandmarkType); others a detector names are left out
 LANDMARK_TYPES = frozenset(
@@ -232,10 +235,11 @@ def detect_faces(
             "Confidence": float(face.get("confidence", 0.0)),
         }
         landmarks = face.get("landmarks")
-        if isinstance(landmarks, dict):  # keypoints as fractions: {"eyeLeft": {"x", "y"}, ...}
+        if isinstance(landmarks, dict):  # keypoints as fractions: {"left_eye": {"x", "y"}, ...}
+            named = ((LANDMARK_NAMES.get(str(k), str(k)), p) for k, p in landmarks.items())
             detail["Landmarks"] = [
-                {"Type": str(kind), "X": float(point["x"]), "Y": float(point["y"])}
-                for kind, point in landmarks.items()
+                {"Type": kind, "X": float(point["x"]), "Y": float(point["y"])}
+                for kind, point in named
                 if kind in LANDMARK_TYPES
             ]
         details.append(detail)
