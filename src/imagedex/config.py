@@ -52,6 +52,8 @@ class Settings:
     decode_memory_mb: int = 512  # decoded pixels held at once by this process (docs/security.md)
     recognition_threads: int = 0  # 0 = all cores
     recognizers: str = "imagenet,objects,moderation"  # see docs/configuration.md
+    # group the `faces` analyzer's faces into people (biometric data: off unless asked)
+    face_recognition: bool = False
     semantic: bool = True  # embed each image's description for semantic / similar search
     clip_model_dir: str = ""  # a user-supplied ONNX CLIP model (see docs/models.md)
     rekognition_min_confidence: float = 55.0
