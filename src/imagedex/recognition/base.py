@@ -112,3 +112,14 @@ class Analyzer:
         raise NotImplementedError(
             f"{type(self).__name__} implements neither analyze_inputs nor analyze_images"
         )
+
+
+def bbox_dict(left: float, top: float, width: float, height: float) -> dict[str, float]:
+    """A box as documents store it: fractions of the image, rounded to 5 places (the shape of
+    Rekognition's BoundingBox, lower-cased)."""
+    return {
+        "left": round(left, 5),
+        "top": round(top, 5),
+        "width": round(width, 5),
+        "height": round(height, 5),
+    }

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from imagedex.errors import RecognitionError
+from imagedex.recognition.base import bbox_dict
 from imagedex.recognition.runtime import Lazy, cpu_threads, onnx_session, packaged_model, percent
 
 __all__ = ["MODEL_FILE", "DetectedFace", "FaceDetector"]
@@ -65,12 +66,7 @@ class DetectedFace:
         """The shape documents and the web page use: ``bbox`` (fractions), ``confidence``,
         ``landmarks`` (name -> ``{"x", "y"}``)."""
         return {
-            "bbox": {
-                "left": round(self.left, 5),
-                "top": round(self.top, 5),
-                "width": round(self.width, 5),
-                "height": round(self.height, 5),
-            },
+            "bbox": bbox_dict(self.left, self.top, self.width, self.height),
             "confidence": round(self.confidence, 3),
             "landmarks": {
                 name: {"x": round(x, 5), "y": round(y, 5)}

@@ -32,7 +32,7 @@ from PIL import Image
 
 from imagedex.documents import Label
 from imagedex.errors import RecognitionError
-from imagedex.recognition.base import Analysis, Analyzer
+from imagedex.recognition.base import Analysis, Analyzer, bbox_dict
 from imagedex.recognition.face_detection import DetectedFace, FaceDetector
 from imagedex.recognition.runtime import Lazy, opencv, percent
 
@@ -93,12 +93,7 @@ class FaceBox:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "bbox": {
-                "left": round(self.left, 5),
-                "top": round(self.top, 5),
-                "width": round(self.width, 5),
-                "height": round(self.height, 5),
-            },
+            "bbox": bbox_dict(self.left, self.top, self.width, self.height),
             "confidence": round(self.confidence, 3),
         }
 

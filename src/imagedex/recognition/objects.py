@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 from PIL import Image
 
 from imagedex.documents import Label
-from imagedex.recognition.base import Analysis, Analyzer
+from imagedex.recognition.base import Analysis, Analyzer, bbox_dict
 from imagedex.recognition.detection import Detection, NanoDet
 from imagedex.recognition.vocabulary import load_vocabulary
 
@@ -25,12 +25,7 @@ if TYPE_CHECKING:
 def instance(detection: Detection) -> dict[str, Any]:
     left, top, width, height = detection.box
     return {
-        "bbox": {
-            "left": round(left, 5),
-            "top": round(top, 5),
-            "width": round(width, 5),
-            "height": round(height, 5),
-        },
+        "bbox": bbox_dict(left, top, width, height),
         "confidence": round(detection.confidence, 3),
     }
 
