@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from imagedex.custom.apply import LabelBook
 from imagedex.documents import ImageDocument, document_id
 from imagedex.enrich.base import Enricher
 from imagedex.enrich.description import describe as describe_image
@@ -161,6 +162,7 @@ class Pipeline:
         self._plans: dict[tuple[tuple[str, str], ...], Plan | UnsupportedWorkError] = {}
         self._built: dict[str, tuple[Recognizer | None, Enricher | None]] = {}
         self._plans_lock = threading.Lock()
+        self.label_book = LabelBook(services.settings.data_dir)  # corrections, taught labels
 
     def plan_for(self, event: ObjectEvent) -> Plan:
         """The worker's own plan, or exactly the analyzers and versions the event asks for
@@ -319,6 +321,7 @@ class Pipeline:
             document.labels = finish_labels(document.labels, floor)
             document.analyzed_at = analyzed_at
             document.ingested_at = document.ingested_at or analyzed_at
+        self.label_book.apply(documents)  # after the floor: see custom/apply.py
         try:
             self._enrich(analysed)
             if documents:
