@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+import numpy as np
+
 from imagedex.custom.apply import LabelBook
 from imagedex.documents import ImageDocument, document_id
 from imagedex.enrich.base import Enricher
@@ -30,6 +32,7 @@ from imagedex.errors import (
 from imagedex.ingest.events import ObjectEvent, parse_notification
 from imagedex.ingest.imaging import DecodedImage, decode_image
 from imagedex.ingest.titles import clean_title
+from imagedex.people import recognise
 from imagedex.queue.base import Message
 from imagedex.recognition.base import Analysis, AnalyzerInput, Recognizer
 from imagedex.recognition.evidence import finish as finish_labels
@@ -79,11 +82,15 @@ class Plan:
 
     recognizers: tuple[Recognizer, ...]
     enrichers: tuple[Enricher, ...] = ()
+    #: embeds the `faces` analyzer's faces and groups them into people (face_recognition on)
+    people: recognise.FaceRecognition | None = None
 
     @property
     def versions(self) -> dict[str, str]:
         """What `analyzed_with` records."""
         versions = {r.name: r.version for r in self.recognizers}
+        if self.people is not None:
+            versions[self.people.name] = self.people.version
         versions.update({e.name: e.version for e in self.enrichers})
         return versions
 
@@ -105,6 +112,8 @@ class Item:
     error: Exception | None = None
     data: bytes | None = None  # the original file, kept only for recognizers that read it
     plan: Plan | None = None  # what the image is analysed with (None: nothing to analyse)
+    #: (face index, embedding) of its faces, made by the plan's face recognition
+    embedded: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
 
 @dataclass
@@ -154,7 +163,9 @@ class Pipeline:
         self.services = services
         self.recognizers = list(recognizers)
         self.enrichers = list(enrichers)
-        self.plan = Plan(tuple(self.recognizers), tuple(self.enrichers))
+        wanted = recognise.versions_for(services.settings, {r.name: r.version for r in recognizers})
+        self.people = recognise.FaceRecognition.from_settings(services.settings) if wanted else None
+        self.plan = Plan(tuple(self.recognizers), tuple(self.enrichers), self.people)
         self.analyzed_with = self.plan.versions
         self.inference_seconds = 0.0
         # plans reprocess events asked for, by what they asked (a handful: one per settings
@@ -187,7 +198,20 @@ class Pipeline:
         recognizers: list[Recognizer] = []
         enrichers: list[Enricher] = []
         problems: list[str] = []
+        recognition: recognise.FaceRecognition | None = None
         for name, version in wanted:
+            if name == recognise.NAME:
+                if version != recognise.VERSION:
+                    problems.append(
+                        f"{name} version {version} (this worker has {recognise.VERSION})"
+                    )
+                elif recognise.FACES_ANALYZER not in dict(wanted):
+                    problems.append(f"{name} (it needs the {recognise.FACES_ANALYZER} analyzer)")
+                else:
+                    recognition = self.people or recognise.FaceRecognition.from_settings(
+                        self.services.settings
+                    )
+                continue
             try:
                 recognizer, enricher = self._step(name)
             except Exception as exc:  # an analyzer this worker cannot build
@@ -207,7 +231,7 @@ class Pipeline:
                 "this worker cannot run what the reprocess asked for: "
                 f"{'; '.join(problems)}; run it where those analyzers are installed"
             )
-        return Plan(tuple(recognizers), tuple(enrichers))
+        return Plan(tuple(recognizers), tuple(enrichers), recognition)
 
     def _step(self, name: str) -> tuple[Recognizer | None, Enricher | None]:
         """The recognizer or the enricher called `name`: the worker's own, else one built for
@@ -324,12 +348,19 @@ class Pipeline:
         self.label_book.apply(documents)  # after the floor: see custom/apply.py
         try:
             self._enrich(analysed)
+            regrouped = self._record_people(analysed)
             if documents:
                 self.services.index.upsert(documents)
-            for prepared in writable:
-                for item in prepared.items:
-                    if item.event.kind == "removed":
-                        self.services.index.delete(document_id(item.event.bucket, item.event.key))
+            removed = [
+                document_id(item.event.bucket, item.event.key)
+                for prepared in writable
+                for item in prepared.items
+                if item.event.kind == "removed"
+            ]
+            for doc_id in removed:
+                self.services.index.delete(doc_id)
+            recognise.forget_documents(self.services.settings.data_dir, removed)
+            recognise.sync(self.services.settings.data_dir, self.services.index, regrouped)
         except Exception as exc:
             log.warning("index write failed (%s); %d messages will be retried", exc, len(writable))
             for prepared in writable:
@@ -346,6 +377,28 @@ class Pipeline:
                 else:
                     outcome.unchanged += 1
         return [outcomes[id(p)] for p in batch]
+
+    def _record_people(self, items: Sequence[Item]) -> set[str]:
+        """Each analysed image's faces among people: those embedded during recognition, or none
+        (its stored ones removed) when its plan had no face recognition; the other documents
+        whose faces gained a person meanwhile."""
+        recorded: dict[int, list[tuple[ImageDocument, list[tuple[int, np.ndarray]]]]] = {}
+        steps: dict[int, recognise.FaceRecognition] = {}
+        without: list[str] = []
+        for item in items:
+            doc = item.document
+            assert doc is not None
+            step = item.plan.people if item.plan else None
+            if step is None:
+                without.append(doc.id)
+                continue
+            steps[id(step)] = step
+            recorded.setdefault(id(step), []).append((doc, item.embedded))
+        recognise.forget_documents(self.services.settings.data_dir, without)
+        regrouped: set[str] = set()
+        for key, documents in recorded.items():
+            regrouped |= steps[key].record(documents)
+        return regrouped
 
     def _after_indexed(self, documents: Sequence[ImageDocument]) -> None:
         """Alert rules and other hooks: their failures are logged, never an ingestion error."""
@@ -434,8 +487,28 @@ class Pipeline:
             for name, problem in failed.items():
                 document.errors[name] = describe(problem)
                 document.analyzed_with.pop(name, None)
+            self._embed_faces(item, failed)
             item.image = None  # free the pixels early
             item.data = None
+
+    def _embed_faces(self, item: Item, failed: dict[str, Exception]) -> None:
+        """The plan's face recognition on the faces found, while the pixels are still here. A
+        failure is recorded like an analyzer's and leaves the other results indexed."""
+        step = item.plan.people if item.plan else None
+        document = item.document
+        if step is None or document is None or item.image is None:
+            return
+        if recognise.FACES_ANALYZER in failed:  # no faces to embed: retried with the analyzer
+            document.analyzed_with.pop(step.name, None)
+            return
+        started = time.perf_counter()
+        try:
+            item.embedded = step.embed(item.image.image, document.faces)
+        except Exception as exc:
+            document.errors[step.name] = describe(exc)
+            document.analyzed_with.pop(step.name, None)
+        finally:
+            self.inference_seconds += time.perf_counter() - started
 
     def _run(self, recognizer: Recognizer, items: Sequence[Item]) -> None:
         inputs = [self._input(item) for item in items if item.image is not None]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from imagedex.documents import ImageDocument, current_analyzer_name
 from imagedex.ingest.events import reprocess_notification
+from imagedex.people.recognise import versions_for
 from imagedex.services import Services
 
 
@@ -29,6 +30,7 @@ class Selection:
 def current_versions(services: Services) -> dict[str, str]:
     """name -> version of every analyzer and enricher the settings enable (no model loads)."""
     versions = {r.name: r.version for r in services.recognizers()}
+    versions.update(versions_for(services.settings, versions))  # face_recognition, when on
     versions.update({e.name: e.version for e in services.enrichers()})
     return versions
 
