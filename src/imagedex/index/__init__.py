@@ -81,10 +81,12 @@ def open_engine(url: str, _data_dir: Path, settings: Settings | None = None) -> 
         ca_file=settings.index_ca_file,
     )
     client = EngineClient(f"{scheme}://{host}{port}", auth)
-    return EngineIndex(
+    index = EngineIndex(
         client,
         alias,
         flavor="elasticsearch" if flavor == "elasticsearch" else "opensearch",
         refresh=settings.index_refresh,
         replicas=settings.index_replicas,
     )
+    index.resolve_person = PeopleResolver(_data_dir)  # person:"Anna", as on SQLite
+    return index
