@@ -86,6 +86,9 @@ class EngineIndex:
         self.replicas = replicas
         self.embedding_dim = embedding_dim
         self.visual_dim = visual_dim
+        #: person references in queries to person ids (open_engine sets the people store's)
+        self.resolve_person: dsl.PersonResolver = dsl.person_ids
+        self._faces_nested = False
         self.ensure()
 
     # -- index lifecycle ------------------------------------------------------------------------
@@ -352,16 +355,35 @@ class EngineIndex:
             return str(found.get(field, {}).get("type", ""))
         return ""
 
+    def _check_people(self, query: SearchQuery) -> None:
+        """A person search needs nested faces, which indexes made before mapping version 2
+        lack: say how to get them rather than pass on the engine's parse error."""
+        if not query.people:
+            return
+        if not self._faces_nested:  # checked again until it is (a migrate may run meanwhile)
+            mapping = self.client.request("GET", f"/{self.alias}/_mapping") or {}
+            types = [
+                body.get("mappings", {}).get("properties", {}).get("faces", {})
+                for body in mapping.values()
+            ]
+            self._faces_nested = bool(types) and all(t.get("type") == "nested" for t in types)
+        if not self._faces_nested:
+            raise ConfigError(
+                f"searching by person needs the index's faces mapped as nested, which "
+                f"{self.alias!r} (made by an older imagedex) lacks: run `imagedex index migrate`"
+            )
+
     def search(self, query: SearchQuery) -> SearchResult:
+        self._check_people(query)
         if query.vector is not None:
             if self._vector_type(field=query.vector_field) not in VECTOR_TYPES:
                 raise ConfigError(
                     "semantic and similar-image search need vector search in the engine: "
                     "install the OpenSearch k-NN plugin (then `imagedex index migrate`)"
                 )
-            response = self._search(dsl.vector_body(query, self.flavor))
+            response = self._search(dsl.vector_body(query, self.flavor, self.resolve_person))
         else:
-            response = self._search(dsl.search_body(query))
+            response = self._search(dsl.search_body(query, self.resolve_person))
         hits = response["hits"]
         return SearchResult(
             total=int(hits["total"]["value"]),
@@ -380,7 +402,8 @@ class EngineIndex:
         the query's min_confidence. Documents indexed before `max_confidence` existed are
         missing from the confidence buckets until `imagedex index migrate`."""
         shape.check(labels, interval)
-        response = self._search(dsl.facets_body(query, labels, interval))
+        self._check_people(query)
+        response = self._search(dsl.facets_body(query, labels, interval, self.resolve_person))
         return dsl.facets_from(response, query, labels, interval)
 
     def near_duplicates(self, phash: str, limit: int = 20) -> list[str]:

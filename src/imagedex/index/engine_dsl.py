@@ -6,6 +6,7 @@ as query syntax (no query_string) and never reaches a script.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from imagedex.documents import (
 )
 from imagedex.index import facets as shape
 
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2  # 2: faces nested, with person ids (person search)
 MIN_SIMILARITY = 0.2  # as the SQLite index: weaker "matches" are noise
 TEXT_FIELDS = ["title", "label_text", "text"]
 # Fields imagedex derives for the engine alone; never part of a returned document.
@@ -26,6 +27,36 @@ INTERNAL_FIELDS = ("label_text", "phash_bands", "max_confidence")
 HIT_SOURCE = {"excludes": [*INTERNAL_FIELDS, *VECTOR_FIELDS]}  # search hits need no vectors
 #: A vector field kept in `_source` only (an engine without vector search).
 STORED_VECTOR = {"type": "float", "index": False, "doc_values": False}
+
+
+#: Faces as nested objects, so `person:` matches a face's person id. Only the person id is
+#: searched; box, confidence and keypoints are kept in `_source`, and keys a plugin analyzer adds
+#: are kept without being mapped (`dynamic: false` inside the document's strict mapping).
+FACES: dict[str, Any] = {
+    "type": "nested",
+    "dynamic": False,
+    "properties": {
+        "person_id": {"type": "long"},
+        "confidence": {"type": "float", "index": False},
+        "bbox": {"type": "object", "enabled": False},
+        "landmarks": {"type": "object", "enabled": False},
+    },
+}
+#: A person reference (an id or a name, as typed) to the person ids it names.
+PersonResolver = Callable[[str], list[int]]
+
+
+def person_ids(reference: str) -> list[int]:
+    """Without a people store, only a numeric reference names a person."""
+    digits = reference.strip().removeprefix("#")
+    return [int(digits)] if digits.isascii() and digits.isdigit() and len(digits) <= 18 else []
+
+
+def person_clause(ids: list[int]) -> dict[str, Any]:
+    """Images with a face of any of these people (none: a reference naming nobody)."""
+    if not ids:
+        return {"match_none": {}}
+    return {"nested": {"path": "faces", "query": {"terms": {"faces.person_id": ids}}}}
 
 
 def index_settings(replicas: int = 0, shards: int = 1) -> dict[str, Any]:
@@ -93,7 +124,7 @@ def mappings(
         ),
         "label_text": {"type": "text", "analyzer": "folded"},
         "max_confidence": {"type": "float"},  # the best label's, for the confidence facet
-        "faces": {"type": "object", "enabled": False},
+        "faces": FACES,
         "text": {"type": "text", "analyzer": "folded"},
         "moderation": _scored_labels(parent=_keyword()),
         "errors": {"type": "object", "enabled": False},
@@ -151,12 +182,14 @@ def text_clause(text: str) -> dict[str, Any] | None:
     }
 
 
-def vector_body(query: SearchQuery, flavor: str) -> dict[str, Any]:
+def vector_body(
+    query: SearchQuery, flavor: str, people: PersonResolver = person_ids
+) -> dict[str, Any]:
     """Nearest neighbours of `query.vector` in `query.vector_field`, restricted by the query's
     other filters."""
     import dataclasses
 
-    filtered = search_body(dataclasses.replace(query, vector=None, exclude_id=""))["query"]
+    filtered = search_body(dataclasses.replace(query, vector=None, exclude_id=""), people)["query"]
     if query.exclude_id:
         filtered["bool"]["must_not"].append({"ids": {"values": [query.exclude_id]}})
     k = min(10_000, max(query.offset + query.limit, 1000))
@@ -185,7 +218,8 @@ def vector_body(query: SearchQuery, flavor: str) -> dict[str, Any]:
     return body
 
 
-def search_body(query: SearchQuery) -> dict[str, Any]:
+def search_body(query: SearchQuery, people: PersonResolver = person_ids) -> dict[str, Any]:
+    """The query's filters and order as a search request; `people` resolves `query.people`."""
     must: list[dict[str, Any]] = []
     filters: list[dict[str, Any]] = []
     terms = list(dict.fromkeys(t for t in (t.strip().lower() for t in query.labels) if t))
@@ -211,6 +245,8 @@ def search_body(query: SearchQuery) -> dict[str, Any]:
     dates = {k: v for k, v in (("gte", query.date_from), ("lt", query.date_to)) if v}
     if dates:
         filters.append({"range": {"ingested_at": dates}})
+    # every person must show (any of the people a name names)
+    filters += [person_clause(people(ref)) for ref in dict.fromkeys(query.people)]
     bool_query: dict[str, Any] = {
         "must": must or [{"match_all": {}}],
         "filter": filters,
@@ -288,9 +324,11 @@ def top_labels_from(response: dict[str, Any]) -> list[tuple[str, int]]:
     return [(c.label, c.count) for c in rows]
 
 
-def facets_body(query: SearchQuery, labels: int, interval: str) -> dict[str, Any]:
+def facets_body(
+    query: SearchQuery, labels: int, interval: str, people: PersonResolver = person_ids
+) -> dict[str, Any]:
     """The query's filters with the facet aggregations; no hits."""
-    filtered = search_body(shape.facet_query(query))["query"]
+    filtered = search_body(shape.facet_query(query), people)["query"]
     ranges = [{"from": low, "to": low + shape.CONFIDENCE_STEP} for low in shape.CONFIDENCE_LOWS]
     ranges[-1] = {"from": shape.CONFIDENCE_LOWS[-1]}  # 100 itself belongs to the last bucket
     return {
