@@ -151,6 +151,8 @@ for _group in (
     "backup",
     "delete",
     "people",
+    "custom",
+    "tags",
 ):
     COMMAND_GROUPS.register(_group, f"imagedex.cli.{_group}:COMMANDS")
 
