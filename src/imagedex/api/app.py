@@ -14,6 +14,7 @@ from imagedex.api import (
     pages,
     routes_access,
     routes_alerts,
+    routes_custom,
     routes_dashboard,
     routes_deliveries,
     routes_images,
@@ -89,6 +90,7 @@ def create_app(services: Services) -> FastAPI:
         routes_alerts,
         routes_deliveries,
         routes_people,
+        routes_custom,
         routes_rekognition,
         docs_pages,
     ):

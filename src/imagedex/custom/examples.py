@@ -91,12 +91,17 @@ def file_example(services: Any, path: Path) -> tuple[str, list[float]]:
     return "file:" + hashlib.sha256(data).hexdigest()[:24], list(analysis.visual_embedding)
 
 
-def resolve_example(services: Any, reference: str) -> tuple[str, str, list[float]]:
-    """(id, what to call it, visual embedding) of an example: an indexed image first, else a
-    file by that path."""
+def resolve_example(
+    services: Any, reference: str, files: bool = True
+) -> tuple[str, str, list[float]]:
+    """(id, what to call it, visual embedding) of an example: an indexed image first, else
+    (with `files`: never for the API, which must not read the server's files) a file by that
+    path."""
     try:
         doc = find_image(services, reference)
     except ImageNotFoundError:
+        if not files:
+            raise
         path = Path(reference).expanduser()
         if not path.is_file():
             raise ImageNotFoundError(

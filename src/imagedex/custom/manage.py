@@ -109,9 +109,15 @@ def _retrain(
     return found
 
 
-def teach(services: Any, store: CustomStore, name: str, references: Sequence[str]) -> TaughtLabel:
+def teach(
+    services: Any,
+    store: CustomStore,
+    name: str,
+    references: Sequence[str],
+    files: bool = True,
+) -> TaughtLabel:
     """Create `name` from example images, or add these examples to it; retrains either way.
-    Nothing is written unless every example is good."""
+    Nothing is written unless every example is good. `files`: examples may be image files."""
     name = clean_label(name)
     existing = store.label(name)
     if existing is None:
@@ -126,7 +132,7 @@ def teach(services: Any, store: CustomStore, name: str, references: Sequence[str
     examples = {doc: (doc, positive, v) for doc, positive, v in store.examples(name)}
     removed = _removed_by_a_person(store, name, examples)
     for reference in references:
-        example_id, shown, vector = resolve_example(services, reference)
+        example_id, shown, vector = resolve_example(services, reference, files)
         earlier = examples.get(example_id)
         said = store.corrections([example_id]).get(example_id, [])
         if any(c.action == "remove" and c.label.lower() == name.lower() for c in said):
