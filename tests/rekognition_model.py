@@ -4,6 +4,7 @@ member present, every member known, every value of the type (and enum) the model
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import botocore.session
@@ -36,18 +37,30 @@ def problems(shape: Shape, value: Any, path: str = "$") -> list[str]:
         if not isinstance(value, str):
             return [f"{path}: string expected, got {value!r}"]
         enum = shape.metadata.get("enum")
-        return [f"{path}: {value!r} not in {enum}"] if enum and value not in enum else []
+        if enum and value not in enum:
+            return [f"{path}: {value!r} not in {enum}"]
+        pattern = shape.metadata.get("pattern")
+        if pattern and not re.fullmatch(pattern, value):
+            return [f"{path}: {value!r} does not match {pattern}"]
+        return []
     if kind in ("integer", "long"):
         ok = isinstance(value, int) and not isinstance(value, bool)
-        return [] if ok else [f"{path}: integer expected, got {value!r}"]
-    if kind in ("float", "double"):
+        return _in_range(shape, value, path) if ok else [f"{path}: integer expected, got {value!r}"]
+    if kind in ("float", "double", "timestamp"):  # JSON 1.1 sends timestamps as epoch seconds
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return [] if ok else [f"{path}: number expected, got {value!r}"]
+        return _in_range(shape, value, path) if ok else [f"{path}: number expected, got {value!r}"]
     if kind == "boolean":
         return [] if isinstance(value, bool) else [f"{path}: boolean expected"]
     if kind == "blob":
         return [] if isinstance(value, str) else [f"{path}: base64 text expected"]
     return [f"{path}: unchecked type {kind}"]
+
+
+def _in_range(shape: Shape, value: float, path: str) -> list[str]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        return [f"{path}: {value} outside [{low}, {high}]"]
+    return []
 
 
 def output_problems(operation: str, raw: bytes) -> list[str]:

@@ -210,8 +210,11 @@ def test_detect_text_lines_words_geometry_and_filters(rek: Any) -> None:
 
 def test_operations_not_served_say_so(rek: Any) -> None:
     c, _raw = rek
-    code, status, message = error(lambda: c.create_collection(CollectionId="family"))
-    assert (code, status) == ("UnknownOperationException", 400) and "issue 15" in message
+    code, status, message = error(
+        lambda: c.detect_protective_equipment(Image={"Bytes": png((100, 100))})
+    )
+    assert (code, status) == ("UnknownOperationException", 400)
+    assert "DetectProtectiveEquipment" in message and "RekognitionService.IndexFaces" in message
 
 
 def test_requests_boto3_would_not_send(server: Any) -> None:

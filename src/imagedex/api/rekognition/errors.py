@@ -19,6 +19,10 @@ STATUS = {
     "InvalidParameterException": 400,
     "InvalidS3ObjectException": 400,
     "ProvisionedThroughputExceededException": 400,
+    "ResourceNotFoundException": 400,
+    "ResourceAlreadyExistsException": 400,
+    "InvalidPaginationTokenException": 400,
+    "ServiceQuotaExceededException": 400,
     "ThrottlingException": 500,  # 5xx, so AWS SDKs retry it with backoff
     "InternalServerError": 500,
     # the AWS JSON protocol's own, before any operation runs

@@ -23,6 +23,9 @@ MIN_SIDE = 80
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 #: The working size the worker's analyzers get, so answers match what indexing finds.
 DECODE_SIZE = (320, 320)
+#: Face collections describe faces from a larger picture: a face is sampled into a 150 px chip,
+#: and the detector's tiles find small faces only where there are pixels to tile.
+FACE_DECODE_SIZE = (1280, 1280)
 
 
 @dataclass
@@ -81,7 +84,12 @@ def _s3(value: Any, store: ObjectStore) -> bytes:
         ) from None
 
 
-def load_image(params: dict[str, Any], store: ObjectStore, max_pixels: int) -> RequestImage:
+def load_image(
+    params: dict[str, Any],
+    store: ObjectStore,
+    max_pixels: int,
+    draft_size: tuple[int, int] = DECODE_SIZE,
+) -> RequestImage:
     image = params.get("Image")
     if not isinstance(image, dict) or len(image.keys() & {"Bytes", "S3Object"}) != 1:
         raise RekognitionError(
@@ -95,7 +103,7 @@ def load_image(params: dict[str, Any], store: ObjectStore, max_pixels: int) -> R
             f"Rekognition takes JPEG and PNG images; this is {kind or 'not an image'}",
         )
     try:
-        decoded = decode_image(data, max_pixels=max_pixels, draft_size=DECODE_SIZE)
+        decoded = decode_image(data, max_pixels=max_pixels, draft_size=draft_size)
     except DecodeBusyError as exc:
         raise RekognitionError(
             "ThrottlingException", f"too many images decoding at once: {exc}", exc.retry_after

@@ -228,19 +228,22 @@ def detect_faces(
         faces,
         key=lambda f: -float(f["bbox"].get("width", 0)) * float(f["bbox"].get("height", 0)),
     )[:MAX_FACES]
-    details = []
-    for face in sorted(largest, key=lambda f: -float(f.get("confidence", 0))):
-        detail: dict[str, Any] = {
-            "BoundingBox": _box(face.get("bbox", {})),
-            "Confidence": float(face.get("confidence", 0.0)),
-        }
-        landmarks = face.get("landmarks")
-        if isinstance(landmarks, dict):  # keypoints as fractions: {"left_eye": {"x", "y"}, ...}
-            named = ((LANDMARK_NAMES.get(str(k), str(k)), p) for k, p in landmarks.items())
-            detail["Landmarks"] = [
-                {"Type": kind, "X": float(point["x"]), "Y": float(point["y"])}
-                for kind, point in named
-                if kind in LANDMARK_TYPES
-            ]
-        details.append(detail)
-    return {"FaceDetails": details}
+    ordered = sorted(largest, key=lambda f: -float(f.get("confidence", 0)))
+    return {"FaceDetails": [face_detail(face) for face in ordered]}
+
+
+def face_detail(face: dict[str, Any]) -> dict[str, Any]:
+    """A face as the faces analyzer gives it (`DetectedFace.to_dict()`), as a FaceDetail."""
+    detail: dict[str, Any] = {
+        "BoundingBox": _box(face.get("bbox", {})),
+        "Confidence": float(face.get("confidence", 0.0)),
+    }
+    landmarks = face.get("landmarks")
+    if isinstance(landmarks, dict):  # keypoints as fractions: {"left_eye": {"x", "y"}, ...}
+        named = ((LANDMARK_NAMES.get(str(k), str(k)), p) for k, p in landmarks.items())
+        detail["Landmarks"] = [
+            {"Type": kind, "X": float(point["x"]), "Y": float(point["y"])}
+            for kind, point in named
+            if kind in LANDMARK_TYPES
+        ]
+    return detail

@@ -6,9 +6,11 @@ the parameters as a JSON object), so an unmodified boto3 `rekognition` client wi
 Who may call: with authentication off (loopback), anyone, whatever the request is signed with,
 as for the rest of the API; with it on, a request signed (SigV4) with an API key's id and its
 derived secret (`sigv4.py`), or carrying the API key itself (`Authorization: Bearer idx_...`).
-Any live key's role will do (the Detect operations change nothing). Calls per key (per client
-address with authentication off) are limited to `uploads_per_minute`, like uploads, the other
-requests that run the models; over it: ThrottlingException.
+Any live key's role will do for the Detect, List, Describe and Search operations; those that
+change a face collection (CreateCollection, DeleteCollection, IndexFaces, DeleteFaces) need the
+editor role, as changing the index does (AccessDeniedException otherwise). Calls per key (per
+client address with authentication off) are limited to `uploads_per_minute`, like uploads, the
+other requests that run the models; over it: ThrottlingException.
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ from starlette.responses import Response
 from imagedex.access.control import AccessControl
 from imagedex.access.policy import load_secret
 from imagedex.access.ratelimit import RateLimiter
+from imagedex.access.roles import role_allows
 from imagedex.access.store import KEY_PREFIX, ApiKey
 from imagedex.api.deps import check_same_origin, client_ip, get_access, get_services
 from imagedex.api.rekognition import sigv4
+from imagedex.api.rekognition.collection_ops import COLLECTION_OPERATIONS, WRITES, FaceContext
+from imagedex.api.rekognition.collections import CollectionStore
 from imagedex.api.rekognition.errors import RekognitionError, error_response, json_response
-from imagedex.api.rekognition.images import RequestImage, load_image
+from imagedex.api.rekognition.face_match import FaceEngine
+from imagedex.api.rekognition.images import FACE_DECODE_SIZE, RequestImage, load_image
 from imagedex.api.rekognition.operations import (
     Analyzers,
     detect_faces,
@@ -48,20 +54,8 @@ log = logging.getLogger("imagedex.api.rekognition")
 router = APIRouter(tags=["rekognition"])
 TARGET_PREFIX = "RekognitionService."
 CONTENT_TYPES = ("application/x-amz-json-1.1", "application/json")
-#: Face collections come with people (issue 15); until then these are refused by name.
-LATER = frozenset(
-    {
-        "CreateCollection",
-        "DeleteCollection",
-        "ListCollections",
-        "DescribeCollection",
-        "IndexFaces",
-        "SearchFaces",
-        "SearchFacesByImage",
-        "ListFaces",
-        "DeleteFaces",
-    }
-)
+#: The account part of the collection ARNs this server gives out (there are no AWS accounts).
+ACCOUNT = "000000000000"
 _state_lock = threading.Lock()
 
 Operation = Callable[[dict[str, Any], RequestImage, Analyzers], dict[str, Any]]
@@ -85,12 +79,21 @@ OPERATIONS: dict[str, Operation] = {
 
 @dataclass
 class _State:
-    """Per app: the analyzers, the rate limit, the deployment secret (read once)."""
+    """Per app: the analyzers, the rate limit, the deployment secret (read once), the face
+    collections (opened on first use)."""
 
     analyzers: Analyzers
     limiter: RateLimiter
     secret: bytes
+    faces: FaceEngine
+    _collections: CollectionStore | None = None
     _keys: dict[str, Any] = field(default_factory=dict)
+
+    def collections(self, request: Request) -> CollectionStore:
+        with _state_lock:
+            if self._collections is None:
+                self._collections = CollectionStore(get_services(request).settings.data_dir)
+            return self._collections
 
 
 def _state(request: Request) -> _State:
@@ -104,6 +107,7 @@ def _state(request: Request) -> _State:
                     Analyzers(settings),
                     RateLimiter(settings.uploads_per_minute, 60.0),
                     load_secret(settings),
+                    FaceEngine(settings),
                 )
                 request.app.state.rekognition = state
     return state
@@ -147,18 +151,20 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def _caller(request: Request, body: bytes, state: _State) -> str:
-    """Who is calling, as the rate limit counts them; RekognitionError when they may not."""
+def _caller(request: Request, body: bytes, state: _State) -> tuple[str, str]:
+    """Who is calling, as the rate limit counts them, and their role; RekognitionError when
+    they may not call at all."""
     access = get_access(request)
     if not access.required:
         try:
             check_same_origin(request)  # a web page elsewhere may not drive a local server
         except HTTPException as exc:
             raise RekognitionError("AccessDeniedException", str(exc.detail)) from None
-        return f"address:{client_ip(request)}"
+        return f"address:{client_ip(request)}", "admin"
     authorization = request.headers.get("authorization", "")
     if sigv4.is_sigv4(authorization):
-        return f"key:{_signed_by(request, body, access, state).id}"
+        signer = _signed_by(request, body, access, state)
+        return f"key:{signer.id}", signer.role
     token = _presented_key(request)
     if token is None:
         raise RekognitionError(
@@ -169,20 +175,31 @@ def _caller(request: Request, body: bytes, state: _State) -> str:
     key = access.store.verify_key(token)
     if key is None:
         raise RekognitionError("UnrecognizedClientException", "the API key is unknown or revoked")
-    return f"key:{key.id}"
+    return f"key:{key.id}", key.role
 
 
 def _operation(request: Request) -> str:
     target = request.headers.get("x-amz-target", "")
     name = target.removeprefix(TARGET_PREFIX)
-    if not target.startswith(TARGET_PREFIX) or name in LATER or name not in OPERATIONS:
-        later = " (face collections come with people, issue 15)" if name in LATER else ""
+    served = [*OPERATIONS, *COLLECTION_OPERATIONS]
+    if not target.startswith(TARGET_PREFIX) or name not in served:
         raise RekognitionError(
             "UnknownOperationException",
-            f"imagedex does not serve {target or 'a request without X-Amz-Target'}{later}; "
-            f"it serves {', '.join(TARGET_PREFIX + n for n in OPERATIONS)}",
+            f"imagedex does not serve {target or 'a request without X-Amz-Target'}; "
+            f"it serves {', '.join(TARGET_PREFIX + n for n in served)}",
         )
     return name
+
+
+def _region(request: Request) -> str:
+    """The region the caller signed for, so ARNs look like the ones it expects."""
+    authorization = request.headers.get("authorization", "")
+    if sigv4.is_sigv4(authorization):
+        try:
+            return sigv4.parse_authorization(authorization).region or "local"
+        except RekognitionError:
+            pass
+    return "local"
 
 
 def _params(request: Request, body: bytes) -> dict[str, Any]:
@@ -203,7 +220,7 @@ def _params(request: Request, body: bytes) -> dict[str, Any]:
 def _handle(request: Request, body: bytes) -> Response:
     state = _state(request)
     name = _operation(request)
-    caller = _caller(request, body, state)
+    caller, role = _caller(request, body, state)
     wait = state.limiter.hit(caller)
     if wait is not None:
         raise RekognitionError(
@@ -211,10 +228,25 @@ def _handle(request: Request, body: bytes) -> Response:
             f"more than {state.limiter.limit} calls a minute (setting uploads_per_minute)",
             wait,
         )
+    if name in WRITES and not role_allows(role, "editor"):
+        raise RekognitionError(
+            "AccessDeniedException",
+            f"{name} changes a face collection: it needs an API key with the editor role, "
+            f"not {role}",
+        )
     params = _params(request, body)
     settings = get_services(request).settings
-    image = load_image(params, get_services(request).store, settings.max_pixels)
+    store = get_services(request).store
     try:
+        if name in COLLECTION_OPERATIONS:
+            context = FaceContext(
+                state.collections(request),
+                state.faces,
+                lambda: load_image(params, store, settings.max_pixels, FACE_DECODE_SIZE),
+                f"aws:rekognition:{_region(request)}:{ACCOUNT}:collection/",
+            )
+            return json_response(COLLECTION_OPERATIONS[name](params, context))
+        image = load_image(params, store, settings.max_pixels)
         return json_response(OPERATIONS[name](params, image, state.analyzers))
     except RecognitionError as exc:
         raise RekognitionError("InternalServerError", f"{name} failed: {exc}") from None
