@@ -11,10 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from imagedex.api.rekognition.face_match import FaceEngine
+from imagedex.api.rekognition.images import FACE_DECODE_SIZE
 from imagedex.config import Settings
+from imagedex.ingest.imaging import decode_image
 from imagedex.services import Services
 from live_app import live_app
 from rekognition_model import RawAnswers
@@ -284,3 +288,31 @@ def test_changing_a_collection_needs_the_editor_role(tmp_path: Path) -> None:
         assert (code, status) == ("UnrecognizedClientException", 403)
         assert as_editor.delete_collection(CollectionId="team")["StatusCode"] == 200
     services.close()
+
+
+def stored_bytes(data_dir: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in data_dir.glob("rekognition.sqlite3*"))
+
+
+def test_deleted_faces_leave_no_descriptor_behind(
+    rek: Any, server: Any, faces: dict[str, bytes]
+) -> None:
+    """The descriptor is never answered, but it is on disk until deleted, and then gone from the
+    file and its write-ahead log (secure_delete and a checkpoint)."""
+    c, _raw = rek
+    picture = decode_image(faces["obama2"], draft_size=FACE_DECODE_SIZE).image
+    engine = FaceEngine(Settings(recognition_threads=1))
+    descriptor = engine.describe(picture, engine.detect(picture)[:1])[0]
+    needle = np.asarray(descriptor, dtype="<f4").tobytes()[:64]
+    c.create_collection(CollectionId="forget-me")
+    (record,) = c.index_faces(CollectionId="forget-me", Image={"Bytes": faces["obama2"]})[
+        "FaceRecords"
+    ]
+    assert needle in stored_bytes(server[2])
+    c.delete_faces(CollectionId="forget-me", FaceIds=[record["Face"]["FaceId"]])
+    assert needle not in stored_bytes(server[2])
+
+    c.index_faces(CollectionId="forget-me", Image={"Bytes": faces["obama2"]})
+    assert needle in stored_bytes(server[2])
+    c.delete_collection(CollectionId="forget-me")
+    assert needle not in stored_bytes(server[2])
