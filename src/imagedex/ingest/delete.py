@@ -3,6 +3,8 @@
 The order is chosen so that a crash at any step leaves nothing half-visible:
 
 1. the document leaves the index: from then on no search, page or thumbnail shows the image;
+   its faces leave the people store with it (a person left without faces goes too), so the
+   People page never counts or shows a deleted image, whether or not a worker is running;
 2. its thumbnails are removed (they are only served for indexed images);
 3. the object is deleted from the bucket;
 4. a "removed" event is queued (S3 sends its own): a worker that fetched the object just before
@@ -10,7 +12,8 @@ The order is chosen so that a crash at any step leaves nothing half-visible:
    processed, and any later "created" event for the key finds no object and removes instead.
 
 A crash between steps 1 and 3 leaves the object in the bucket without a document; deleting it
-again by its key finishes the job (`delete_object`).
+again by its key finishes the job (`delete_object`); faces left by a crash after step 1 go when
+the "removed" event is processed, as they always did.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from imagedex.documents import ImageDocument, document_id
 from imagedex.errors import ObjectNotFoundError
 from imagedex.ingest.upload import notify
+from imagedex.people.recognise import forget_documents
 from imagedex.services import Services
 from imagedex.storage.base import ObjectInfo
 from imagedex.thumbnails import remove_thumbnails
@@ -44,6 +48,7 @@ class Deleted:
 def delete_document(services: Services, doc: ImageDocument) -> Deleted:
     """Remove an indexed image everywhere (see the module docstring for the order)."""
     removed = services.index.delete(doc.id)
+    forget_documents(services.settings.data_dir, [doc.id])
     thumbnails = remove_thumbnails(services, doc.id)
     gone = _delete_stored(services, doc.key)
     return Deleted(doc.id, doc.key, doc.title, removed, gone is not None, thumbnails)
@@ -54,6 +59,7 @@ def delete_object(services: Services, key: str) -> Deleted:
     deletion that stopped half-way)."""
     doc_id = document_id(services.store.bucket, key)
     removed = services.index.delete(doc_id)  # indexed meanwhile: still nothing half-visible
+    forget_documents(services.settings.data_dir, [doc_id])
     thumbnails = remove_thumbnails(services, doc_id)
     gone = _delete_stored(services, key)
     return Deleted(doc_id, key, "", removed, gone is not None, thumbnails)
