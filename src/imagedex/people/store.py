@@ -60,6 +60,7 @@ class Person:
     #: the document and face index of the person's most confident face (the People page's
     #: thumbnail), or None for a person without faces
     cover: tuple[str, int] | None = None
+    images: int = 0  # images showing the person (a group photo's faces may all be theirs)
 
     def to_dict(self) -> dict[str, Any]:
         cover = {"id": self.cover[0], "face": self.cover[1]} if self.cover else None
@@ -69,6 +70,7 @@ class Person:
             "hidden": self.hidden,
             "created": self.created,
             "faces": self.faces,
+            "images": self.images,
             "cover": cover,
         }
 
@@ -233,7 +235,8 @@ class PeopleStore:
         rows = (
             self._db()
             .execute(
-                "SELECT p.id, p.name, p.hidden, p.created, COUNT(f.id) AS n FROM people p"
+                "SELECT p.id, p.name, p.hidden, p.created, COUNT(f.id) AS n,"
+                " COUNT(DISTINCT f.doc) FROM people p"
                 " LEFT JOIN faces f ON f.person = p.id"
                 + ("" if include_hidden else " WHERE p.hidden = 0")
                 + " GROUP BY p.id ORDER BY n DESC, p.id LIMIT ? OFFSET ?",
@@ -244,7 +247,7 @@ class PeopleStore:
         return [self._person(row) for row in rows]
 
     def _person(self, row: Sequence[Any]) -> Person:
-        person_id, name, hidden, created, count = row
+        person_id, name, hidden, created, count, images = row
         cover = (
             self._db()
             .execute(
@@ -260,6 +263,7 @@ class PeopleStore:
             created,
             int(count),
             (cover[0], int(cover[1])) if cover else None,
+            int(images),
         )
 
     def get(self, person_id: int) -> Person | None:
@@ -267,7 +271,9 @@ class PeopleStore:
             self._db()
             .execute(
                 "SELECT p.id, p.name, p.hidden, p.created,"
-                " (SELECT COUNT(*) FROM faces WHERE person = p.id) FROM people p WHERE p.id = ?",
+                " (SELECT COUNT(*) FROM faces WHERE person = p.id),"
+                " (SELECT COUNT(DISTINCT doc) FROM faces WHERE person = p.id)"
+                " FROM people p WHERE p.id = ?",
                 (person_id,),
             )
             .fetchone()
