@@ -103,6 +103,7 @@ PAGES = (
     "/",
     "/search",
     "/images/{doc_id}",
+    "/people",
     "/dashboard",
     "/reports",
     "/alerts",

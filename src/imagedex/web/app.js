@@ -6,6 +6,7 @@ import { clear, h } from "./dom.js";
 const ROUTES = [
   { pattern: /^\/(?:search)?$/, module: "./search.js", title: "Search" },
   { pattern: /^\/images\/([^/]+)$/, module: "./image.js", title: "Image" },
+  { pattern: /^\/people$/, module: "./people.js", title: "People" },
   { pattern: /^\/dashboard$/, module: "./dashboard.js", title: "Dashboard" },
   { pattern: /^\/reports$/, module: "./reports.js", title: "Reports" },
   { pattern: /^\/alerts$/, module: "./alerts.js", title: "Alerts" },
