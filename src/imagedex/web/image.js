@@ -23,13 +23,17 @@ function overlay(doc, showLabels, showFaces) {
   const stroke = Math.max(width, height) / 300;
   const font = Math.max(width, height) / 40;
   const svg = s("svg", { class: "overlay", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", "aria-hidden": "true" });
-  const drawBox = (box, caption, kind) => {
+  const drawBox = (box, caption, kind, link) => {
     const x = box.left * width;
     const y = box.top * height;
-    const g = s("g", { class: `box ${kind}` },
+    const g = s("g", { class: `box ${kind}`, "aria-hidden": link ? null : "true" },
       s("rect", { x, y, width: box.width * width, height: box.height * height, fill: "none", "stroke-width": stroke }),
       s("text", { x: x + stroke, y: Math.max(font, y - stroke), "font-size": font }, caption));
-    svg.append(g);
+    if (!link) { svg.append(g); return; }
+    // a face of a person links to them; the overlay lets clicks through, the face box takes them
+    const a = s("a", { href: link.href, "aria-label": link.name, class: "face-link" }, g);
+    a.style.pointerEvents = "all";
+    svg.append(a);
   };
   const faceKeys = new Set(showFaces ? (doc.faces || []).map((f) => JSON.stringify(boxOf(f))) : []);
   if (showLabels) {
@@ -44,8 +48,16 @@ function overlay(doc, showLabels, showFaces) {
   if (showFaces) {
     (doc.faces || []).forEach((face, i) => {
       const box = boxOf(face);
-      if (box) drawBox(box, `face ${i + 1}`, "face-box");
+      const person = face.person_id;
+      if (!box) return;
+      if (person === null || person === undefined) drawBox(box, `face ${i + 1}`, "face-box");
+      else drawBox(box, `face ${i + 1} · person ${person}`, "face-box", { href: `/people?person=${encodeURIComponent(person)}`, name: `Face ${i + 1}: person ${person}` });
     });
+  }
+  if (svg.querySelector("a")) { // the face links are for everyone: only the captions stay hidden
+    svg.removeAttribute("aria-hidden");
+    svg.setAttribute("role", "group");
+    svg.setAttribute("aria-label", "Faces in the picture");
   }
   return svg;
 }
