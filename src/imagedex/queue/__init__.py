@@ -26,7 +26,7 @@ _DEFAULT = ("", "sqlite")
 
 
 def _unsupported(url: str) -> UnknownNameError:
-    return UnknownNameError(f"unsupported queue URL {url!r}; use 'sqlite' or 'sqs://queue-name'")
+    return UnknownNameError(f"unsupported queue URL {url!r}; use 'sqlite', 'sqs://queue-name' or 'amqp://user:pass@host/vhost?queue=NAME'")
 
 
 def open_sqlite(url: str, data_dir: Path, max_receive_count: int) -> SqliteQueue:
@@ -45,6 +45,8 @@ QUEUES.register("sqlite", open_sqlite)
 QUEUES.register("sqs", "imagedex.queue.sqs:open_named")
 QUEUES.register("http", "imagedex.queue.sqs:open_url")
 QUEUES.register("https", "imagedex.queue.sqs:open_url")
+QUEUES.register("amqp", "imagedex.queue.rabbitmq:open_amqp")
+QUEUES.register("amqps", "imagedex.queue.rabbitmq:open_amqp")
 
 
 def open_queue(url: str, data_dir: Path, max_receive_count: int = 3) -> WorkQueue:
