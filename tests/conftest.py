@@ -235,3 +235,39 @@ def elasticsearch_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     url = start_opensearch(data, script=ELASTICSEARCH_SCRIPT)
     yield url
     stop_opensearch(data, script=ELASTICSEARCH_SCRIPT)
+
+
+RABBITMQ_SCRIPT = ROOT / "deploy" / "rabbitmq.sh"
+
+
+def rabbitmq(data: Path, command: str = "start") -> str:
+    """`deploy/rabbitmq.sh start|stop --data DATA`; start returns the node's amqp:// URL."""
+    proc = subprocess.run(
+        [str(RABBITMQ_SCRIPT), command, "--data", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"rabbitmq.sh {command} failed:\n{proc.stderr[-4000:]}")
+    return proc.stdout.strip().splitlines()[-1] if command == "start" else ""
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real RabbitMQ node on 127.0.0.1 (Debian's package); stopped when the tests end, or by
+    a detached watchdog if the test process dies first."""
+    data = tmp_path_factory.mktemp("rabbitmq")
+    url = rabbitmq(data)
+    watchdog = (
+        f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+        f"'{RABBITMQ_SCRIPT}' stop --data '{data}' >/dev/null 2>&1"
+    )
+    subprocess.Popen(
+        ["sh", "-c", watchdog],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield url
+    rabbitmq(data, "stop")
