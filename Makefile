@@ -1,6 +1,6 @@
 # Two commands: `make run` (install + run the embedded system), `make test` (install + all checks).
 # The browser tests drive Debian's chromium (installed with apt when missing; Playwright never
-# downloads a browser).
+# downloads a browser). The queue tests start Debian's rabbitmq-server (deploy/rabbitmq.sh).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,6 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+	test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { apt-get update -q && apt-get install -y -q --no-install-recommends rabbitmq-server; }
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps $(NO_DEPS)
 	touch $(VENV)/.installed $@
