@@ -51,8 +51,10 @@ def _relabel_later(services: Services, names: list[str], dropped: Sequence[str] 
 
 @router.get("/api/custom", tags=["custom labels"])
 def list_labels(services: ServicesDep, _who: ViewerDep) -> dict[str, Any]:
-    """Taught labels: examples, estimated precision and recall, re-labelling progress."""
-    return {"labels": manage.listing(manage.store_of(services))}
+    """Taught labels: examples, estimated precision and recall, re-labelling progress; and
+    `collecting`: labels taught from the image page that have fewer than 3 examples yet."""
+    store = manage.store_of(services)
+    return {"labels": manage.listing(store), "collecting": manage.collecting(store)}
 
 
 @router.get("/api/custom/{name}", tags=["custom labels"])
@@ -81,11 +83,13 @@ def teach_label(
 
 @router.delete("/api/custom/{name}", tags=["custom labels"], status_code=202)
 def forget_label(services: ServicesDep, _who: EditorDep, name: str) -> dict[str, Any]:
-    """Forget a taught label; it is taken off the images in the background."""
+    """Forget a taught label (it is taken off the images in the background), or the examples
+    collected for one not taught yet."""
     store = manage.store_of(services)
-    gone = _answer(lambda: manage.forget(services, store, name))
-    _relabel_later(services, [], [gone.name])
-    return {"name": gone.name}
+    gone, taught = _answer(lambda: manage.forget(services, store, name))
+    if taught:
+        _relabel_later(services, [], [gone])
+    return {"name": gone}
 
 
 @router.get("/api/images/{doc_id}/tags", tags=["custom labels"])
@@ -107,3 +111,22 @@ def correct_image(
     store = manage.store_of(services)
     with _lock:
         return _answer(lambda: manage.tag(services, store, doc_id, body.label, body.action))
+
+
+class TeachFromImage(BaseModel):
+    label: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/api/images/{doc_id}/teach", tags=["custom labels"])
+def teach_from_image(
+    services: ServicesDep, _who: EditorDep, doc_id: str, body: TeachFromImage
+) -> dict[str, Any]:
+    """This image as an example of a taught label (retrains it), or of a new one: its examples
+    are collected until there are 3, then it is taught (`state`: collecting or taught) and the
+    collection re-labelled in the background."""
+    store = manage.store_of(services)
+    with _lock:
+        done = _answer(lambda: manage.teach_from_image(services, store, body.label, doc_id))
+    if done["state"] == "taught":
+        _relabel_later(services, [done["name"]])
+    return dict(done)

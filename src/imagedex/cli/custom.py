@@ -59,11 +59,13 @@ def custom_list(ctx: CliContext, as_json: bool) -> None:
     """Taught labels: examples, estimated precision and recall, how far applying has got."""
     from imagedex.custom import manage
 
-    rows = manage.listing(manage.store_of(ctx.services))
+    store = manage.store_of(ctx.services)
+    rows = manage.listing(store)
+    drafts = manage.collecting(store)
     print_table(
         rows,
         as_json,
-        {"labels": rows},
+        {"labels": rows, "collecting": drafts},
         ["name", "examples", "precision", "recall", "applied"],
         lambda r: [
             r["name"],
@@ -74,6 +76,12 @@ def custom_list(ctx: CliContext, as_json: bool) -> None:
         ],
         empty="no taught labels yet (`imagedex custom teach NAME EXAMPLE...`)",
     )
+    if not as_json:
+        for draft in drafts:
+            click.echo(
+                f"collecting {draft['name']}: {draft['examples']} of {draft['needed']} examples "
+                "(from the image page)"
+            )
 
 
 @custom.command("show")
@@ -101,16 +109,21 @@ def custom_show(ctx: CliContext, name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def custom_forget(ctx: CliContext, name: str, as_json: bool) -> None:
-    """Delete a taught label, its examples, and the label from every image."""
+    """Delete a taught label, its examples, and the label from every image (or the examples
+    collected on the image page for a label not taught yet)."""
     from imagedex.custom import manage
 
     store = manage.store_of(ctx.services)
-    gone = manage.forget(ctx.services, store, name)
-    changed = manage.relabel_collection(ctx.services, store, [], dropped=[gone.name])
+    gone, taught = manage.forget(ctx.services, store, name)
+    changed = 0
+    if taught:
+        changed = manage.relabel_collection(ctx.services, store, [], dropped=[gone])
     print_outcome(
-        {"name": gone.name, "images_changed": changed},
+        {"name": gone, "images_changed": changed},
         as_json,
-        f"forgot {gone.name!r}; removed from {changed} images",
+        f"forgot {gone!r}; removed from {changed} images"
+        if taught
+        else f"forgot the examples collected for {gone!r} (it was not taught yet)",
     )
 
 

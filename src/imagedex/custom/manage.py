@@ -147,17 +147,63 @@ def teach(
     return taught
 
 
+def teach_from_image(
+    services: Any, store: CustomStore, name: str, reference: str
+) -> dict[str, Any]:
+    """One image as an example of `name` (the image page's "teach a label from this image").
+    An existing label gets it as one more example and is retrained; a new one collects examples
+    until it has enough, then is trained from them. `state`: `collecting` or `taught`."""
+    name = clean_label(name)
+    doc = find_image(services, reference)
+    existing = store.label(name)
+    if existing is not None:
+        taught = teach(services, store, existing.name, [doc.id], files=False)
+        return {"name": taught.name, "state": "taught", "new": False, **_counts(taught.positives)}
+    _check_new_name(name)
+    said = store.corrections([doc.id]).get(doc.id, [])
+    if any(c.action == "remove" and c.label.lower() == name.lower() for c in said):
+        raise CustomLabelError(
+            f"this image contradicts an earlier correction: a person said it does not show "
+            f"{name!r}; `imagedex tag add {doc.id} {name}` first if it does"
+        )
+    store.add_draft(name, doc.id, np.asarray(visual_of(doc), dtype=np.float32))
+    drafts = store.drafts(name)
+    name = drafts[0][0]  # spelt as first typed
+    if len(drafts) < MIN_EXAMPLES:
+        return {"name": name, "state": "collecting", "new": True, **_counts(len(drafts))}
+    taught = _retrain(services, store, name, [(d, True, v) for _, d, v in drafts])
+    store.drop_drafts(name)
+    return {
+        "name": taught.name,
+        "state": "taught",
+        "new": True,
+        **_counts(taught.positives),
+        "label": taught.to_dict(),
+    }
+
+
+def _counts(examples: int) -> dict[str, int]:
+    return {"examples": examples, "needed": MIN_EXAMPLES}
+
+
 def _removed_by_a_person(store: CustomStore, name: str, examples: dict[str, Any]) -> set[str]:
     """Images a person said do not show `name` (negative examples)."""
     return {doc for doc, (_, positive, _) in examples.items() if not positive}
 
 
-def forget(services: Any, store: CustomStore, name: str) -> TaughtLabel:
-    found = store.label(clean_label(name))
+def forget(services: Any, store: CustomStore, name: str) -> tuple[str, bool]:
+    """Forget a taught label, or the examples collected for one not taught yet: (its name,
+    whether it was taught, so that images may carry it)."""
+    name = clean_label(name)
+    found = store.label(name)
     if found is None:
+        drafts = store.drafts(name)
+        if drafts and store.drop_drafts(name):
+            return drafts[0][0], False
         raise LabelNotFoundError(f"no taught label {name!r} (`imagedex custom list` lists them)")
     store.forget(found.name)
-    return found
+    store.drop_drafts(found.name)
+    return found.name, True
 
 
 def require(store: CustomStore, name: str) -> TaughtLabel:
@@ -268,6 +314,11 @@ def relabel_collection(
 
 def listing(store: CustomStore) -> list[dict[str, Any]]:
     return [label.to_dict() for label in store.labels()]
+
+
+def collecting(store: CustomStore) -> list[dict[str, Any]]:
+    """Labels still collecting examples one image at a time (not applied to anything yet)."""
+    return [{"name": name, **_counts(count)} for name, count in store.drafted()]
 
 
 def details(services: Any, store: CustomStore, name: str) -> dict[str, Any]:

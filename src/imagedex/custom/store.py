@@ -7,6 +7,8 @@ survive reprocessing and model changes.
   recall, and how far applying it to the existing collection has got;
 - `examples`: each label's positive and negative examples with their visual embedding (kept
   here, so a deleted image does not take an example with it);
+- `drafts`: examples collected one image at a time (the image page's "teach a label from this
+  image") for a label that does not exist yet; it is trained from them once they are enough;
 - `meta.generation`: bumped by every change, so workers reload only when something changed.
 """
 
@@ -58,7 +60,18 @@ CREATE TABLE IF NOT EXISTS examples (
 ) WITHOUT ROWID;
 """
 
-_MIGRATIONS: list[Migration] = [_SCHEMA]
+_DRAFTS = """
+CREATE TABLE IF NOT EXISTS drafts (
+    label_lower TEXT NOT NULL,
+    name TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (label_lower, doc)
+) WITHOUT ROWID;
+"""
+
+_MIGRATIONS: list[Migration] = [_SCHEMA, _DRAFTS]
 
 
 def _blob(vector: np.ndarray) -> bytes:
@@ -249,6 +262,36 @@ class CustomStore:
     def models(self) -> list[Model]:
         rows = self._db().execute("SELECT name, centroid, threshold FROM labels ORDER BY name")
         return [Model(name, _vector(blob), float(t)) for name, blob, t in rows]
+
+    # -- drafts: examples of a label not taught yet -------------------------------------------
+
+    def add_draft(self, name: str, doc: str, vector: np.ndarray) -> None:
+        """Keep `doc` as an example of the label-to-be `name` (again: nothing changes)."""
+        with self._database.transaction() as db:
+            db.execute(
+                "INSERT INTO drafts (label_lower, name, doc, embedding, at) VALUES "
+                "(?, ?, ?, ?, ?) ON CONFLICT (label_lower, doc) DO NOTHING",
+                (name.lower(), name, doc, _blob(vector), utc_now().isoformat(timespec="seconds")),
+            )
+
+    def drafts(self, name: str) -> list[tuple[str, str, np.ndarray]]:
+        """(name as first typed, image id, visual embedding) of each collected example."""
+        rows = self._db().execute(
+            "SELECT name, doc, embedding FROM drafts WHERE label_lower = ? ORDER BY at, doc",
+            (name.lower(),),
+        )
+        return [(shown, doc, _vector(blob)) for shown, doc, blob in rows]
+
+    def drafted(self) -> list[tuple[str, int]]:
+        """Each label being collected, with how many examples it has."""
+        rows = self._db().execute(
+            "SELECT MIN(name), COUNT(*) FROM drafts GROUP BY label_lower ORDER BY label_lower"
+        )
+        return [(str(name), int(count)) for name, count in rows]
+
+    def drop_drafts(self, name: str) -> int:
+        cursor = self._db().execute("DELETE FROM drafts WHERE label_lower = ?", (name.lower(),))
+        return cursor.rowcount
 
     def examples(self, name: str) -> list[tuple[str, bool, np.ndarray]]:
         """(image id, positive, visual embedding) of each example, positives first."""

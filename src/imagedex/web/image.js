@@ -2,11 +2,9 @@
 
 import { api, contentUrl, query, thumbnailUrl } from "./api.js";
 import { clear, formatBytes, formatDate, h, s } from "./dom.js";
-import { labelToken } from "./querytext.js";
+import { labelsSection } from "./image_labels.js";
 
 const UNSAFE_AT = 50; // moderation confidence at which the index counts an image as unsafe
-
-const searchHref = (label) => "/search" + query({ q: labelToken(label) });
 
 /** Boxes are fractions of the image ({left, top, width, height}); accept the common spellings. */
 function boxOf(item) {
@@ -60,27 +58,6 @@ function overlay(doc, showLabels, showFaces) {
     svg.setAttribute("aria-label", "Faces in the picture");
   }
   return svg;
-}
-
-function confidenceBar(value) {
-  const bar = h("span", { class: "bar-fill" });
-  bar.style.width = `${Math.max(0, Math.min(100, value))}%`;
-  return h("span", { class: "confidence" }, h("span", { class: "bar-track", "aria-hidden": "true" }, bar), h("span", { class: "number" }, `${value.toFixed(1)}%`));
-}
-
-function labelList(doc) {
-  const labels = [...(doc.labels || [])].sort((a, b) => b.confidence - a.confidence);
-  if (!labels.length) return h("p", { class: "muted" }, "No labels were recognised.");
-  return h("ul", { class: "labels", id: "labels" }, labels.map((label) =>
-    h("li", { class: "label-row", dataset: { label: label.label } },
-      h("div", { class: "label-head" },
-        h("a", { href: searchHref(label.label), class: "label-name" }, label.label),
-        confidenceBar(Number(label.confidence) || 0)),
-      label.parents?.length
-        ? h("div", { class: "parents" }, h("span", { class: "sr-only" }, "Parents: "),
-          label.parents.flatMap((parent, i) => [i ? " › " : "", h("a", { href: searchHref(parent) }, parent)]))
-        : null,
-      label.instances?.length ? h("div", { class: "hint" }, `${label.instances.length} located in the image`) : null)));
 }
 
 function moderationBlock(doc) {
@@ -226,7 +203,7 @@ export function render(main, _url, params, { session } = {}) {
             h("a", { class: "button secondary", href: `/search?like=${encodeURIComponent(doc.id)}` }, "More like this"),
             mayEdit(session) ? [" ", deleteButton(main, doc)] : null)),
         h("div", { class: "details" },
-          h("section", { "aria-labelledby": "h-labels" }, h("h2", { id: "h-labels" }, "Labels"), labelList(doc)),
+          h("section", { "aria-labelledby": "h-labels" }, h("h2", { id: "h-labels" }, "Labels"), labelsSection(doc, mayEdit(session))),
           h("section", { "aria-labelledby": "h-text" }, h("h2", { id: "h-text" }, "Text in the image"), textBlock(doc)),
           h("section", { "aria-labelledby": "h-moderation" }, h("h2", { id: "h-moderation" }, "Moderation"), moderationBlock(doc)),
           h("section", { "aria-labelledby": "h-meta" }, h("h2", { id: "h-meta" }, "Details"), metadata(doc)))),
