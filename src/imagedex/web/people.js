@@ -11,6 +11,7 @@ const path = (id) => `/api/people/${encodeURIComponent(id)}`;
 let active = null; // the rendered page's update(), for in-page navigation
 const mayEdit = (session) => !session?.authRequired || ["editor", "admin"].includes(session.role);
 const nameOf = (person) => person.name || "Unnamed";
+const who = (person) => person.name || `unnamed person ${person.id}`; // unique, for link names
 const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 /** Place the thumbnail so that the face box fills the square frame (percentages of the frame,
@@ -38,7 +39,7 @@ function cropTo(img, box) {
 
 function faceImage(person) {
   const cover = person.cover || {};
-  const label = person.name ? `Face of ${person.name}` : `Face of unnamed person ${person.id}`;
+  const label = `Face of ${who(person)}`;
   if (!cover.thumbnail) return h("div", { class: "face face-missing", role: "img", "aria-label": `${label}: no picture` });
   const img = h("img", { src: cover.thumbnail, alt: label, loading: "lazy", decoding: "async" });
   if (cover.bbox) cropTo(img, cover.bbox);
@@ -56,6 +57,7 @@ export function render(main, url, _params, { session } = {}) {
   let alive = true;
   let people = [];
   let single = null;
+  let latest = 0; // only the newest load draws: a slow older answer never overwrites it
 
   function say(text, tone) {
     status.dataset.tone = tone || "";
@@ -66,7 +68,7 @@ export function render(main, url, _params, { session } = {}) {
 
   function card(person) {
     const headingId = `person-${person.id}-name`;
-    const photos = h("a", { href: "/search" + query({ q: `person:${person.id}` }), "aria-label": `Photos of ${nameOf(person)}` }, "Photos");
+    const photos = h("a", { href: "/search" + query({ q: `person:${person.id}` }), "aria-label": `Photos of ${who(person)}` }, "Photos");
     const item = h("li", { class: "person-card card", id: `person-${person.id}`, dataset: { person: String(person.id) } },
       h("article", { "aria-labelledby": headingId },
         faceImage(person),
@@ -132,10 +134,13 @@ export function render(main, url, _params, { session } = {}) {
   }
 
   async function load({ append = false } = {}) {
+    const mine = ++latest;
+    const current = () => alive && mine === latest;
+    grid.setAttribute("aria-busy", "true");
     try {
       if (single !== null) {
         const person = await api(path(single));
-        if (!alive) return;
+        if (!current()) return;
         people = [person];
         clear(grid).append(card(person));
         summary.textContent = "";
@@ -143,9 +148,9 @@ export function render(main, url, _params, { session } = {}) {
       }
       const offset = append ? people.length : 0;
       const data = await api("/api/people" + query({ hidden: showHidden.checked, limit: PAGE_SIZE, offset }));
-      if (!alive) return;
+      if (!current()) return;
       people = append ? people.concat(data.people) : data.people;
-      clear(grid).append(people.map(card));
+      clear(grid).append(...people.map(card));
       more.hidden = data.people.length < PAGE_SIZE;
       summary.textContent = `${plural(data.total, "person", "people")}, ${plural(data.faces, "face", "faces")}`
         + (data.waiting ? `; ${plural(data.waiting, "face waits", "faces wait")} for more alike faces to form a person` : "");
@@ -156,9 +161,11 @@ export function render(main, url, _params, { session } = {}) {
             + "with it on, new images are grouped as they are indexed, and `imagedex reprocess` groups the existing ones."));
       }
     } catch (error) {
-      if (!alive) return;
+      if (!current()) return;
       clear(grid);
       fail(error);
+    } finally {
+      if (mine === latest) grid.setAttribute("aria-busy", "false");
     }
   }
 
@@ -167,9 +174,9 @@ export function render(main, url, _params, { session } = {}) {
     single = wanted && wanted.trim() ? wanted.trim() : null;
     clear(main).append(
       h("h1", {}, single === null ? "People" : "Person"),
-      single === null
+      ...(single === null
         ? [summary, h("p", { class: "check" }, showHidden, h("label", { for: "show-hidden-people" }, "Show hidden people"))]
-        : h("p", { class: "crumbs" }, h("a", { href: "/people" }, "← All people")),
+        : [h("p", { class: "crumbs" }, h("a", { href: "/people" }, "← All people"))]),
       status, grid, more);
     say("");
     load();
