@@ -87,6 +87,14 @@ def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
+def dismissing(asked: list[str]) -> Any:
+    def handle(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    return handle
+
+
 def face_is_cropped(page: Page, person: int) -> None:
     """The cover thumbnail is placed so that the face fills the square: scaled up, shown."""
     img = page.locator(f"#person-{person} .face img")
@@ -194,13 +202,11 @@ def test_editors_rename_hide_and_merge(
         card = page.locator(f"#person-{biden}")
         card.get_by_label("Same person as").select_option(str(obama))
         asked: list[str] = []
-        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+        page.once("dialog", dismissing(asked))
         card.get_by_role("button", name="Merge").click()
         expect(page.locator("#people .person-card")).to_have_count(2)  # dismissed: nothing
         assert asked and "into Barack Obama" in asked[0]
         page.once("dialog", lambda dialog: dialog.accept())
         page.locator(f"#person-{biden}").get_by_role("button", name="Merge").click()
         expect(page.locator("#people .person-card")).to_have_count(1)
-        expect(page.locator(f"#person-{obama} .person-counts")).to_have_text(
-            "7 faces in 7 images"
-        )
+        expect(page.locator(f"#person-{obama} .person-counts")).to_have_text("7 faces in 7 images")
