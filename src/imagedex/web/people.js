@@ -85,7 +85,7 @@ export function render(main, url, _params, { session } = {}) {
 
   function editControls(person) {
     const inputId = `person-${person.id}-rename`;
-    const input = h("input", { id: inputId, type: "text", value: person.name, maxlength: 200, autocomplete: "off" });
+    const input = h("input", { id: inputId, type: "text", value: person.name, maxlength: 100, autocomplete: "off" });
     const rename = h("form", { class: "person-rename" },
       h("label", { for: inputId }, person.name ? "Rename" : "Name"),
       h("span", { class: "inline" }, input, h("button", { type: "submit", class: "small" }, "Save")));
