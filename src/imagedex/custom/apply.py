@@ -57,15 +57,27 @@ def taught(
     labels: Sequence[Label], visual: Sequence[float] | None, models: Sequence[Model]
 ) -> list[Label]:
     """`labels` without earlier taught labels, plus those the models give the image now."""
+    scores = None
+    if visual is not None and models:
+        scores = _centroids(models) @ np.asarray(visual, dtype=np.float32)
+    return _taught_from(labels, scores, models)
+
+
+def _centroids(models: Sequence[Model]) -> np.ndarray:
+    return np.stack([m.centroid for m in models]).astype(np.float32, copy=False)
+
+
+def _taught_from(
+    labels: Sequence[Label], scores: np.ndarray | None, models: Sequence[Model]
+) -> list[Label]:
     names = {m.name.lower() for m in models}
     kept = [lb for lb in labels if lb.label.lower() not in names]
-    if visual is None or not models:
+    if scores is None:
         return kept
-    vector = np.asarray(visual, dtype=np.float32)
     found = [
-        Label(m.name, confidence(score, m.threshold))
-        for m in models
-        if (score := float(vector @ m.centroid)) >= m.threshold
+        Label(m.name, confidence(float(score), m.threshold))
+        for m, score in zip(models, scores.tolist(), strict=True)
+        if score >= m.threshold
     ]
     return [*kept, *sorted(found, key=lambda lb: -lb.confidence)]
 
@@ -76,6 +88,26 @@ def relabel(
     document.labels = corrected(
         taught(document.labels, document.visual_embedding, models), corrections
     )
+
+
+def relabel_all(
+    documents: Sequence[ImageDocument],
+    models: Sequence[Model],
+    corrections: dict[str, list[Correction]],
+) -> None:
+    """`relabel` for many documents, every model scored on all of them in one matrix product
+    (what makes re-labelling a large collection cheap)."""
+    scores: dict[int, np.ndarray] = {}
+    embedded = [i for i, d in enumerate(documents) if d.visual_embedding is not None]
+    if models and embedded:
+        vectors = np.array([documents[i].visual_embedding for i in embedded], dtype=np.float32)
+        for i, row in zip(embedded, vectors @ _centroids(models).T, strict=True):
+            scores[i] = row
+    for i, document in enumerate(documents):
+        document.labels = corrected(
+            _taught_from(document.labels, scores.get(i), models),
+            corrections.get(document.id, []),
+        )
 
 
 class LabelBook:
@@ -100,8 +132,7 @@ class LabelBook:
                 self._models, self._generation = self._store.models(), generation
             models = self._models
             corrections = self._store.corrections(d.id for d in documents)
-        for document in documents:
-            relabel(document, models, corrections.get(document.id, []))
+        relabel_all(documents, models, corrections)
 
     def close(self) -> None:
         if self._store is not None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
-from imagedex.custom.apply import relabel
+from imagedex.custom.apply import relabel_all
 from imagedex.custom.examples import (
     CustomLabelError,
     clean_label,
@@ -251,10 +251,7 @@ def tag(
 
 
 def _rewrite(services: Any, store: CustomStore, docs: Sequence[ImageDocument]) -> list[Any]:
-    models = store.models()
-    corrections = store.corrections(d.id for d in docs)
-    for doc in docs:
-        relabel(doc, models, corrections.get(doc.id, []))
+    relabel_all(docs, store.models(), store.corrections(d.id for d in docs))
     services.index.upsert(list(docs))
     return list(docs)
 
@@ -283,23 +280,22 @@ def relabel_collection(
     try:
         for name in names:
             store.progress(name, 0, total, "applying")
-        for doc in services.index.iter_documents():
-            before = [(lb.label, round(lb.confidence, 3)) for lb in doc.labels]
+        for chunk in _chunks(services.index.iter_documents(), WRITE_BATCH):
+            before = [[(lb.label, round(lb.confidence, 3)) for lb in d.labels] for d in chunk]
             if gone:
-                doc.labels = [lb for lb in doc.labels if lb.label.lower() not in gone]
-            corrections = store.corrections([doc.id]).get(doc.id, [])
-            relabel(doc, models, corrections)
-            if [(lb.label, round(lb.confidence, 3)) for lb in doc.labels] != before:
-                pending.append(doc)
-                changed += 1
-            done += 1
-            if len(pending) >= WRITE_BATCH:
-                flush()
-            if done % WRITE_BATCH == 0:
-                for name in names:
-                    store.progress(name, done, max(total, done), "applying")
-                if on_progress:
-                    on_progress(done, max(total, done))
+                for doc in chunk:
+                    doc.labels = [lb for lb in doc.labels if lb.label.lower() not in gone]
+            relabel_all(chunk, models, store.corrections(d.id for d in chunk))
+            for doc, earlier in zip(chunk, before, strict=True):
+                if [(lb.label, round(lb.confidence, 3)) for lb in doc.labels] != earlier:
+                    pending.append(doc)
+                    changed += 1
+            done += len(chunk)
+            flush()
+            for name in names:
+                store.progress(name, done, max(total, done), "applying")
+            if on_progress:
+                on_progress(done, max(total, done))
         flush()
     except Exception:
         for name in names:
@@ -310,6 +306,17 @@ def relabel_collection(
     if on_progress:
         on_progress(done, max(total, done))
     return changed
+
+
+def _chunks(documents: Iterable[ImageDocument], size: int) -> Iterator[list[ImageDocument]]:
+    chunk: list[ImageDocument] = []
+    for doc in documents:
+        chunk.append(doc)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def listing(store: CustomStore) -> list[dict[str, Any]]:
