@@ -1,11 +1,12 @@
-"""Routes: the people found in faces (list, one person, name, hide, merge, forget). Answers
+"""Routes: the people found in faces (list, one person, name, hide, merge, split a face off,
+forget). Answers
 carry boxes and person ids, never a face embedding."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from imagedex.api.deps import AdminDep, EditorDep, ServicesDep, ViewerDep
@@ -68,7 +69,22 @@ def get_person(
 ) -> dict[str, Any]:
     """One person (id or name) and their faces: image id, face index, box, confidence."""
     store = _store(services)
-    return _with_thumbnail(services, manage.person_json(store, _person(store, person), faces))
+    data = _with_thumbnail(services, manage.person_json(store, _person(store, person), faces))
+    _face_thumbnails(services, data["face_list"])
+    return data
+
+
+def _face_thumbnails(services: Services, faces: list[dict[str, Any]]) -> None:
+    """Each face's image thumbnail, for the page to crop the face from."""
+    from imagedex.thumbnails import thumbnail_url
+
+    docs: dict[str, Any] = {}
+    for face in faces:
+        if face["id"] not in docs:
+            docs[face["id"]] = services.index.get(face["id"])
+        doc = docs[face["id"]]
+        if doc is not None:
+            face["thumbnail"] = thumbnail_url(doc.id, doc.etag, services.settings.thumbnail_size)
 
 
 class PersonChange(BaseModel):
@@ -110,6 +126,34 @@ def merge_people(
         return manage.merge(store, services.index, keep, other).to_dict()
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
+
+
+class Split(BaseModel):
+    to: str | None = Field(None, description="The person (id or name) the face moves to.")
+    new: bool = Field(False, description="Make the face a new person of its own.")
+
+
+@router.post("/api/people/{person}/faces/{face_id}/split", tags=["people"])
+def split_face(
+    services: ServicesDep,
+    _who: EditorDep,
+    person: str,
+    face_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: Split,
+) -> dict[str, Any]:
+    """Take a face off this person ("not this person"): to `to`, to a new person (`new`), or
+    (neither) to nobody. The face is never grouped with this person again."""
+    if body.to is not None and body.new:
+        raise HTTPException(422, "give either `to` or `new`, not both")
+    store = _store(services)
+    found = _person(store, person)
+    target = _person(store, body.to) if body.to is not None else None
+    try:
+        return manage.split(store, services.index, face_id, target, body.new, person=found)
+    except manage.FaceNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 @router.post("/api/people/forget", tags=["people"])

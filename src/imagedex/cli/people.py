@@ -1,5 +1,5 @@
 """`imagedex people`: the people found in the collection's faces: list, show, name, merge,
-hide, forget."""
+split, hide, forget."""
 
 from __future__ import annotations
 
@@ -26,15 +26,21 @@ def people() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def people_list(ctx: CliContext, show_all: bool, limit: int, as_json: bool) -> None:
-    """People with their number of faces, most faces first."""
+    """People with their number of faces and of images, most faces first."""
     found = _store(ctx).people(include_hidden=show_all, limit=limit)
     rows = [p.to_dict() for p in found]
     print_table(
         rows,
         as_json,
         {"people": rows},
-        ["id", "name", "faces", "hidden"],
-        lambda r: [str(r["id"]), r["name"] or "(unnamed)", str(r["faces"]), "yes" * r["hidden"]],
+        ["id", "name", "faces", "images", "hidden"],
+        lambda r: [
+            str(r["id"]),
+            r["name"] or "(unnamed)",
+            str(r["faces"]),
+            str(r["images"]),
+            "yes" * r["hidden"],
+        ],
         empty="no people yet (faces are grouped once the faces analyzer has seen a few alike)",
     )
 
@@ -45,7 +51,7 @@ def people_list(ctx: CliContext, show_all: bool, limit: int, as_json: bool) -> N
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def people_show(ctx: CliContext, person: str, faces: int, as_json: bool) -> None:
-    """One person (an id or a name) with the images their faces are in."""
+    """One person (an id or a name) with their faces: face id, image, face index."""
     from imagedex.people.manage import person_json, resolve
 
     store = _store(ctx)
@@ -55,7 +61,10 @@ def people_show(ctx: CliContext, person: str, faces: int, as_json: bool) -> None
         return
     print_fields({k: v for k, v in data.items() if k not in ("face_list", "cover")}, False)
     for face in data["face_list"]:
-        click.echo(f"  image {face['id']} face {face['face']} ({face['confidence']:.0f}%)")
+        click.echo(
+            f"  face {face['face_id']}: image {face['id']} face {face['face']}"
+            f" ({face['confidence']:.0f}%)"
+        )
 
 
 @people.command("name")
@@ -108,6 +117,29 @@ def people_merge(ctx: CliContext, person: str, other: str, as_json: bool) -> Non
         as_json,
         f"person {gone.id} merged into {merged.id} ({merged.faces} faces)",
     )
+
+
+@people.command("split")
+@click.argument("face_id", type=click.IntRange(1, 2**63 - 1), metavar="FACE_ID")
+@click.option("--to", "to", metavar="PERSON", help="Move the face to this person (id or name).")
+@click.option("--new", is_flag=True, help="Make the face a new person of its own.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def people_split(ctx: CliContext, face_id: int, to: str | None, new: bool, as_json: bool) -> None:
+    """Take a wrongly grouped face off its person (FACE_ID from `people show`): to another
+    person, a new one, or (neither option) to nobody. It is never grouped with that person
+    again, even when the image is reprocessed."""
+    from imagedex.people import manage
+
+    store = _store(ctx)
+    target = manage.resolve(store, to) if to is not None else None
+    done = manage.split(store, ctx.services.index, face_id, target, new)
+
+    def who(person: int | None) -> str:
+        return f"person {person}" if person is not None else "nobody"
+
+    message = f"face {face_id} moved from {who(done['from'])} to {who(done['to'])}"
+    print_outcome(done, as_json, message)
 
 
 @people.command("forget")

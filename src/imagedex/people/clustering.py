@@ -11,6 +11,9 @@ The rule, for each new face (dlib 128-d descriptors, Euclidean distance):
    placed again by rules 2-3.
 4. Otherwise it waits, unassigned; a later face near it may complete a group.
 
+A face a person split off a person (`imagedex people split`) never joins that person again:
+its neighbours there cast no vote.
+
 0.5 rather than dlib's same-person threshold of 0.6: a wrong join merges two people for good
 and chains further strangers in, while a missed one leaves a face waiting or two people to
 merge with one command. Memory: the embeddings of every face (512 bytes each) while placing.
@@ -75,6 +78,7 @@ def place_faces(
         return set()
     row_of = {int(face_id): row for row, face_id in enumerate(ids)}
     sizes = Counter(int(p) for p in people if p >= 0)
+    barred = store.barred(db)  # faces a person split off: never placed with those people
     changed: set[int] = set()
     work = deque(row_of[int(f)] for f in face_ids if int(f) in row_of)
     tries = Counter[int]()
@@ -84,12 +88,13 @@ def place_faces(
         if people[row] >= 0 or tries[row] > 3:  # placed meanwhile, or tried enough
             continue
         near = _neighbours(matrix, row, rule.max_distance)
-        votes = Counter(int(p) for p in people[near] if p >= 0)
+        not_them = barred.get(int(ids[row]), set())
+        order = [int(p) for p in people[near] if p >= 0 and int(p) not in not_them]
+        votes = Counter(order)
         joined: list[int] = []
         person = -1
         if votes:
             # most votes; on a tie the person of the nearest face (near is nearest first)
-            order = [int(p) for p in people[near] if p >= 0]
             person = max(votes, key=lambda p: (votes[p], -order.index(p)))
             if votes[person] >= min(rule.join_votes, sizes[person]):
                 joined = [row]

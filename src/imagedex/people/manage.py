@@ -1,5 +1,5 @@
-"""What the CLI and the API do with people: list, show, name, hide, merge, forget, and keep the
-search index's `faces[].person_id` in step with the people store."""
+"""What the CLI and the API do with people: list, show, name, hide, merge, split, forget, and
+keep the search index's `faces[].person_id` in step with the people store."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ MAX_NAME = 100
 
 class PersonNotFoundError(ConfigError):
     """No person has that id or name."""
+
+
+class FaceNotFoundError(ConfigError):
+    """No stored face has that id."""
 
 
 def resolve(store: PeopleStore, reference: str) -> Person:
@@ -110,6 +114,38 @@ def merge(store: PeopleStore, index: SearchIndex, keep: Person, other: Person) -
     merged = store.get(keep.id)
     assert merged is not None
     return merged
+
+
+def split(
+    store: PeopleStore,
+    index: SearchIndex,
+    face_id: int,
+    to: Person | None = None,
+    new: bool = False,
+    person: Person | None = None,
+) -> dict[str, Any]:
+    """Take a wrongly grouped face off its person: to `to`, to a new person (`new`), or to
+    nobody (it waits, and may form a person with other faces, never with this one). The
+    clustering keeps to it from now on. `person`: the person the caller believes the face is
+    (a page shown earlier); refused when it no longer is."""
+    if to is not None and new:
+        raise ConfigError("give either a person to move the face to or a new person, not both")
+    face = store.face(face_id)
+    if face is None:
+        raise FaceNotFoundError(
+            f"no face {face_id}: `imagedex people show PERSON` lists their faces' ids"
+        )
+    if person is not None and face.person != person.id:
+        raise ConfigError(f"face {face_id} is not person {person.id}'s (any more)")
+    if to is not None and to.id == face.person:
+        raise ConfigError(f"face {face_id} is person {to.id}'s already")
+    if face.person is None and to is None and not new:
+        raise ConfigError(f"face {face_id} belongs to no person: give --to PERSON or --new")
+    with store.transaction() as db:
+        target = store.create_person(db) if new else (to.id if to else None)
+        store.move_face(db, face, target)
+    sync_documents(store, index, [face.doc])
+    return {"face_id": face.id, "id": face.doc, "from": face.person, "to": target}
 
 
 def forget(store: PeopleStore, index: SearchIndex) -> dict[str, int]:

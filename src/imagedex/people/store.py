@@ -2,7 +2,11 @@
 
 - `faces`: one row per face of an indexed image (document id, its index in the document's
   `faces`, its box, its 128-d embedding as a float32 blob, its person or NULL while it waits);
-- `people`: id, name ("" until someone names it), hidden, created.
+- `people`: id, name ("" until someone names it), hidden, created;
+- `face_rules`: what a person said about a face (`imagedex people split`): it is not a person
+  (the clustering never places it there) or it is one (it goes back there when the image is
+  reprocessed). Keyed by document and face index, not by the face's row id, so a reprocessed
+  image (whose faces get new rows) keeps them.
 
 Embeddings never leave this module except to the clustering (`embeddings()`); every answer a
 person or a script sees is built from `Person` and `FaceRow`, which hold none.
@@ -47,7 +51,18 @@ CREATE TABLE IF NOT EXISTS faces (
 CREATE INDEX IF NOT EXISTS faces_person ON faces (person);
 """
 
-_MIGRATIONS: list[Migration] = [_SCHEMA]
+_FACE_RULES = """
+CREATE TABLE IF NOT EXISTS face_rules (
+    doc TEXT NOT NULL,
+    face INTEGER NOT NULL,
+    person INTEGER NOT NULL,
+    is_person INTEGER NOT NULL,
+    PRIMARY KEY (doc, face, person)
+);
+CREATE INDEX IF NOT EXISTS face_rules_person ON face_rules (person);
+"""
+
+_MIGRATIONS: list[Migration] = [_SCHEMA, _FACE_RULES]
 
 
 @dataclass(frozen=True)
@@ -151,6 +166,13 @@ class PeopleStore:
                 ),
             )
             ids.append(int(cur.lastrowid or 0))
+        # a face a person put somewhere goes back there (if that person still exists)
+        db.execute(
+            "UPDATE faces SET person = (SELECT r.person FROM face_rules r JOIN people p"
+            " ON p.id = r.person WHERE r.doc = faces.doc AND r.face = faces.face"
+            " AND r.is_person = 1) WHERE doc = ?",
+            (doc,),
+        )
         return ids
 
     def remove_document(self, db: sqlite3.Connection, doc: str) -> None:
@@ -190,14 +212,59 @@ class PeopleStore:
         )
         return np.array(ids, dtype=np.int64), np.array(people, dtype=np.int64), matrix
 
+    def barred(self, db: sqlite3.Connection) -> dict[int, set[int]]:
+        """Face row id -> the people it must not join (what `split` recorded)."""
+        found: dict[int, set[int]] = {}
+        for face_id, person in db.execute(
+            "SELECT f.id, r.person FROM face_rules r JOIN faces f"
+            " ON f.doc = r.doc AND f.face = r.face WHERE r.is_person = 0"
+        ):
+            found.setdefault(int(face_id), set()).add(int(person))
+        return found
+
+    def face(self, face_id: int) -> FaceRow | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT id, doc, face, box, confidence, person FROM faces WHERE id = ?",
+                (face_id,),
+            )
+            .fetchone()
+        )
+        return _face(row) if row else None
+
+    def move_face(self, db: sqlite3.Connection, face: FaceRow, person: int | None) -> None:
+        """A person's decision: `face` is not its current person; it is `person` (or nobody,
+        waiting). Recorded as rules the clustering and later reprocessing keep to."""
+        key = (face.doc, face.face)
+        if face.person is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO face_rules (doc, face, person, is_person)"
+                " VALUES (?, ?, ?, 0)",
+                (*key, face.person),
+            )
+        db.execute("DELETE FROM face_rules WHERE doc = ? AND face = ? AND is_person = 1", key)
+        if person is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO face_rules (doc, face, person, is_person)"
+                " VALUES (?, ?, ?, 1)",
+                (*key, person),
+            )
+        db.execute("UPDATE faces SET person = ? WHERE id = ?", (person, face.id))
+        if face.person is not None:
+            self._drop_empty(db, [face.person])
+
     def assign(self, db: sqlite3.Connection, face_ids: Iterable[int], person: int) -> None:
         db.executemany(
             "UPDATE faces SET person = ? WHERE id = ?", [(person, int(f)) for f in face_ids]
         )
 
     def create_person(self, db: sqlite3.Connection, name: str = "") -> int:
+        # never the id of a person a rule names (a deleted one's id would be reused otherwise)
         cur = db.execute(
-            "INSERT INTO people (name, name_lower, created) VALUES (?, ?, ?)",
+            "INSERT INTO people (id, name, name_lower, created) VALUES (1 + MAX("
+            "(SELECT COALESCE(MAX(id), 0) FROM people),"
+            " (SELECT COALESCE(MAX(person), 0) FROM face_rules)), ?, ?, ?)",
             (name, name.lower(), utc_now().isoformat(timespec="seconds")),
         )
         return int(cur.lastrowid or 0)
@@ -319,12 +386,16 @@ class PeopleStore:
     def merge(self, db: sqlite3.Connection, keep: int, other: int) -> None:
         """Every face of `other` becomes `keep`'s; `other` is deleted."""
         db.execute("UPDATE faces SET person = ? WHERE person = ?", (keep, other))
+        # the same person: what was said about `other` holds for `keep`
+        db.execute("UPDATE OR IGNORE face_rules SET person = ? WHERE person = ?", (keep, other))
+        db.execute("DELETE FROM face_rules WHERE person = ?", (other,))
         db.execute("DELETE FROM people WHERE id = ?", (other,))
 
     def forget(self) -> tuple[int, int]:
         """Delete every face embedding and every person; (faces, people) deleted."""
         with self._database.transaction() as db:
             faces = db.execute("DELETE FROM faces").rowcount
+            db.execute("DELETE FROM face_rules")
             people = db.execute("DELETE FROM people").rowcount
         # the deleted embeddings must not linger in free pages or the write-ahead log
         self._db().execute("VACUUM")
