@@ -11,6 +11,7 @@
       "confidence": [{"low": 0, "high": 10, "count": 3}, ...],       # best label confidence
       "moderation": {"safe": 1200, "unsafe": 34,
                      "labels": [{"label": "Suggestive", "count": 20}, ...]},
+      "people": [{"id": 3, "name": "Anna", "count": 25}, ...],  # images per person, most first
       "ingest": {
         "queue": {"visible": 0, "in_flight": 0, "dead": 1},
         "dead_letters": 1,
@@ -25,20 +26,30 @@ filters apply to each of them); `ingest` describes the whole deployment. Documen
 failed are not counted: the index offers no cheap way to count them (errors are stored, not
 indexed), and a scan of every document would not belong on a page that refreshes.
 
+`people` counts the images showing each person (the faces' person ids in the index, named from
+the data dir's people store at request time, so a rename needs no reindex); hidden people are
+left out, and without a people store (face recognition never on) it is empty. On an engine
+index made before faces were nested it is empty too, with the reason in `people_error`.
+
 `panel_rows(data, panel)` flattens one panel into a CSV/XLSX header and rows.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from imagedex.documents import SearchQuery
+from imagedex.errors import ConfigError
+from imagedex.people.store import FILE_NAME as PEOPLE_FILE
+from imagedex.people.store import PeopleStore
 from imagedex.services import Services
 
 INTERVALS = ("minute", "hour", "day", "week", "month")
-PANELS = ("over_time", "top_labels", "confidence", "moderation", "ingest")
+PANELS = ("over_time", "top_labels", "confidence", "moderation", "people", "ingest")
 TOP_LABELS = 20
+TOP_PEOPLE = 10
 THROUGHPUT_MINUTES = 60
 RECENT_FAILURES = 5
 
@@ -55,7 +66,8 @@ def dashboard_data(
         raise ValueError(f"interval must be one of {', '.join(INTERVALS)} (got {interval!r})")
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     facets = services.index.facets(query, labels=labels, interval=interval)
-    return {
+    people, people_error = top_people(services, query)
+    data: dict[str, Any] = {
         "generated_at": _iso(moment),
         "interval": interval,
         "total": facets.total,
@@ -67,8 +79,35 @@ def dashboard_data(
             "unsafe": facets.moderation.unsafe,
             "labels": [{"label": c.label, "count": c.count} for c in facets.moderation.labels],
         },
+        "people": people,
         "ingest": ingest_health(services, moment),
     }
+    if people_error:
+        data["people_error"] = people_error
+    return data
+
+
+def top_people(
+    services: Services, query: SearchQuery, limit: int = TOP_PEOPLE
+) -> tuple[list[dict[str, Any]], str]:
+    """The people on the most matching images, hidden ones left out; and why not, if not."""
+    path = Path(services.settings.data_dir) / PEOPLE_FILE
+    if not path.is_file():  # a dashboard never creates the people store
+        return [], ""
+    store = PeopleStore(path)
+    try:
+        try:
+            counted = services.index.top_people(query, limit, exclude=store.hidden_ids())
+        except ConfigError as exc:  # an engine index without nested faces: migrate
+            return [], str(exc)
+        rows = []
+        for person_id, images in counted:
+            person = store.get(person_id)
+            if person is not None and not person.hidden:  # hidden meanwhile
+                rows.append({"id": person.id, "name": person.name, "count": images})
+        return rows, ""
+    finally:
+        store.close()
 
 
 def ingest_health(services: Services, now: datetime) -> dict[str, Any]:
@@ -129,6 +168,10 @@ def panel_rows(data: dict[str, Any], panel: str) -> tuple[list[str], list[list[A
         ]
         rows += [["label", c["label"], c["count"]] for c in moderation["labels"]]
         return ["kind", "name", "count"], rows
+    if panel == "people":
+        return ["person_id", "name", "images"], [
+            [p["id"], p["name"], p["count"]] for p in data["people"]
+        ]
     if panel == "ingest":
         ingest = data["ingest"]
         rows = [["queue_" + name, "", value] for name, value in ingest["queue"].items()]

@@ -41,6 +41,14 @@ class SearchIndex(Protocol):
         ValueError for an unknown interval or more than 10,000 time buckets."""
         ...
 
+    def top_people(
+        self, query: SearchQuery, limit: int = 10, exclude: Sequence[int] = ()
+    ) -> list[tuple[int, int]]:
+        """(person id, images) for the people on the most documents matching the query's
+        filters (their faces' `person_id`), most first, ties by id; `exclude`: ids left out
+        (hidden people). A vector is ignored, as in `facets`."""
+        ...
+
     def count(self) -> int: ...
 
     def near_duplicates(self, phash: str, limit: int = 20) -> list[str]:

@@ -358,8 +358,10 @@ class EngineIndex:
     def _check_people(self, query: SearchQuery) -> None:
         """A person search needs nested faces, which indexes made before mapping version 2
         lack: say how to get them rather than pass on the engine's parse error."""
-        if not query.people:
-            return
+        if query.people:
+            self._need_nested_faces("searching by person")
+
+    def _need_nested_faces(self, what: str) -> None:
         if not self._faces_nested:  # checked again until it is (a migrate may run meanwhile)
             mapping = self.client.request("GET", f"/{self.alias}/_mapping") or {}
             types = [
@@ -369,7 +371,7 @@ class EngineIndex:
             self._faces_nested = bool(types) and all(t.get("type") == "nested" for t in types)
         if not self._faces_nested:
             raise ConfigError(
-                f"searching by person needs the index's faces mapped as nested, which "
+                f"{what} needs the index's faces mapped as nested, which "
                 f"{self.alias!r} (made by an older imagedex) lacks: run `imagedex index migrate`"
             )
 
@@ -405,6 +407,14 @@ class EngineIndex:
         self._check_people(query)
         response = self._search(dsl.facets_body(query, labels, interval, self.resolve_person))
         return dsl.facets_from(response, query, labels, interval)
+
+    def top_people(
+        self, query: SearchQuery, limit: int = 10, exclude: Sequence[int] = ()
+    ) -> list[tuple[int, int]]:
+        self._check_people(query)
+        self._need_nested_faces("counting people")
+        body = dsl.top_people_body(query, limit, exclude, self.resolve_person)
+        return dsl.top_people_from(self._search(body), limit)
 
     def near_duplicates(self, phash: str, limit: int = 20) -> list[str]:
         response = self._search(

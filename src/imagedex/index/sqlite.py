@@ -617,6 +617,26 @@ class SqliteIndex:
             moderation=self._moderation_counts(db, scope, total, query.unsafe_threshold),
         )
 
+    def top_people(
+        self, query: SearchQuery, limit: int = 10, exclude: Sequence[int] = ()
+    ) -> list[tuple[int, int]]:
+        query = shape.facet_query(query)
+        matching = ""
+        params: list[Any] = [json.dumps([int(p) for p in exclude])]
+        if self._filtered(query):
+            sql_from, found, _score = self._matching(query)
+            where, where_params = self._doc_filter(query)
+            joined = f" JOIN docs d ON d.rowid = m.doc{where}" if where else ""
+            matching = f" AND p.doc IN (SELECT m.doc FROM {sql_from}{joined})"
+            params += [*found, *where_params]
+        rows = self._db().execute(
+            "SELECT p.person, COUNT(*) AS n FROM doc_people p"
+            " WHERE p.person NOT IN (SELECT value FROM json_each(?))"
+            f"{matching} GROUP BY p.person ORDER BY n DESC, p.person LIMIT ?",
+            [*params, limit],
+        )
+        return [(int(person), int(n)) for person, n in rows]
+
     @staticmethod
     def _time_counts_by_group(
         db: sqlite3.Connection, scope: str, interval: str

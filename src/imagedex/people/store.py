@@ -347,6 +347,9 @@ class PeopleStore:
         )
         return self._person(row) if row else None
 
+    def hidden_ids(self) -> list[int]:
+        return [r[0] for r in self._db().execute("SELECT id FROM people WHERE hidden = 1")]
+
     def find(self, reference: str) -> list[Person]:
         """People a person reference names: its id (`12` or `#12`), else every person whose name
         is the reference (case-insensitive)."""
