@@ -81,6 +81,23 @@ function ingestPanel(ingest, width) {
   ];
 }
 
+/** The people on the most images in range (hidden people are not sent); each bar links to
+ * their photos within the same filters. */
+function peoplePanel(data, filters, width) {
+  const rows = (data.people || []).map((p) => ({
+    label: p.name || `Unnamed #${p.id}`,
+    value: count(p),
+    href: "/search" + query({ q: `${filters.q} person:${p.id}`.trim() }),
+  }));
+  return [
+    barChart({ title: "People on the most images", rows, width, empty: "No people in these images" }),
+    data.people_error
+      ? h("p", { class: "error" }, data.people_error)
+      : h("p", { class: "hint" }, "Click a person for their photos. ", h("a", { href: "/people" }, "All people"),
+        " (faces are grouped into people when face recognition is on)."),
+  ];
+}
+
 export function render(main, url, _params, ctx) {
   let filters = filtersFromUrl(url);
   let controller = null;
@@ -161,6 +178,7 @@ export function render(main, url, _params, ctx) {
         (moderation.labels || []).length
           ? barChart({ title: "Moderation labels", width, rows: moderation.labels.map((r) => ({ label: r.label, value: count(r), color: "#b3261e" })) })
           : h("p", { class: "muted" }, "No moderation labels detected.")),
+      panel("people", "People", "people", filters, totalImages, ...peoplePanel(data, filters, width)),
       panel("ingest", "Ingest health", "ingest", filters, totalImages, ingestPanel(ingest, width)),
     );
     const text = `${totalImages} image${totalImages === 1 ? "" : "s"} in the dashboard's range.`;

@@ -1,6 +1,7 @@
 // People: one card per person the faces were grouped into, with a face cropped from the cover
 // image's thumbnail, the counts and a link to their photos; editors rename, hide and merge.
-// `/people?person=ID` shows one person (the image page's face boxes link there).
+// `/people?person=ID` shows one person (the image page's face boxes link there) with each of
+// their faces; editors take a wrongly grouped face off them ("Not this person").
 
 import { api, query } from "./api.js";
 import { announce, clear, h } from "./dom.js";
@@ -54,6 +55,7 @@ export function render(main, url, _params, { session } = {}) {
   const showHidden = h("input", { type: "checkbox", id: "show-hidden-people" });
   const grid = h("ul", { class: "people-grid", id: "people" });
   const more = h("button", { type: "button", class: "secondary load-more", hidden: true }, "More people");
+  const facesBox = h("div", { id: "person-faces" });
   let alive = true;
   let people = [];
   let single = null;
@@ -133,6 +135,46 @@ export function render(main, url, _params, { session } = {}) {
       h("p", { class: "person-actions" }, hide));
   }
 
+  /** One person's faces, each cropped from its image's thumbnail, with its image link. */
+  function faceList(person) {
+    const faces = person.face_list || [];
+    if (!faces.length) return [];
+    return [
+      h("h2", { id: "person-faces-title" }, `Faces of ${who(person)} (${faces.length})`),
+      h("ul", { class: "people-grid face-list", "aria-labelledby": "person-faces-title" },
+        faces.map((face) => faceItem(person, face))),
+    ];
+  }
+
+  function faceItem(person, face) {
+    const label = `Face ${face.face_id} of ${who(person)}, in image ${face.id}`;
+    let picture = h("div", { class: "face face-missing", role: "img", "aria-label": `${label}: no picture` });
+    if (face.thumbnail) {
+      const img = h("img", { src: face.thumbnail, alt: label, loading: "lazy", decoding: "async" });
+      if (face.bbox) cropTo(img, face.bbox);
+      else img.style.visibility = "visible";
+      picture = h("div", { class: "face" }, img);
+    }
+    const open = h("a", { href: `/images/${encodeURIComponent(face.id)}`, "aria-label": `Image of face ${face.face_id}` }, "Image");
+    let notThem = null;
+    if (editor) {
+      notThem = h("button", { type: "button", class: "small", "aria-label": `Face ${face.face_id} is not ${who(person)}` }, "Not this person");
+      notThem.addEventListener("click", async () => {
+        notThem.disabled = true;
+        try {
+          await api(`${path(person.id)}/faces/${encodeURIComponent(face.face_id)}/split`, { method: "POST", json: {} });
+          say(`Face ${face.face_id} is no longer ${nameOf(person)}'s, and will not be grouped with them again.`, "good");
+          await load();
+        } catch (error) {
+          notThem.disabled = false;
+          fail(error);
+        }
+      });
+    }
+    return h("li", { class: "person-card card face-card", dataset: { face: String(face.face_id) } },
+      picture, h("p", { class: "person-body person-actions" }, open, notThem ? " " : null, notThem));
+  }
+
   async function load({ append = false } = {}) {
     const mine = ++latest;
     const current = () => alive && mine === latest;
@@ -143,6 +185,7 @@ export function render(main, url, _params, { session } = {}) {
         if (!current()) return;
         people = [person];
         clear(grid).append(card(person));
+        clear(facesBox).append(...faceList(person));
         summary.textContent = "";
         return;
       }
@@ -163,6 +206,7 @@ export function render(main, url, _params, { session } = {}) {
     } catch (error) {
       if (!current()) return;
       clear(grid);
+      clear(facesBox);
       fail(error);
     } finally {
       if (mine === latest) grid.setAttribute("aria-busy", "false");
@@ -177,7 +221,8 @@ export function render(main, url, _params, { session } = {}) {
       ...(single === null
         ? [summary, h("p", { class: "check" }, showHidden, h("label", { for: "show-hidden-people" }, "Show hidden people"))]
         : [h("p", { class: "crumbs" }, h("a", { href: "/people" }, "← All people"))]),
-      status, grid, more);
+      status, grid, facesBox, more);
+    clear(facesBox);
     say("");
     load();
   }
