@@ -100,9 +100,10 @@ def _record_to_event(record: Any) -> ObjectEvent | None:
     if not isinstance(record, dict):
         raise EventParseError("a record in the notification is not an object")
     name = str(record.get("eventName", ""))
-    if name.startswith("ObjectCreated:"):
+    kind_name = name.removeprefix("s3:")  # MinIO and some Ceph RGW versions: s3:ObjectCreated:Put
+    if kind_name.startswith("ObjectCreated:"):
         kind: EventKind = "created"
-    elif name.startswith("ObjectRemoved:"):
+    elif kind_name.startswith("ObjectRemoved:"):
         kind = "removed"
     else:
         return None  # other S3 events (restore, replication, ...) carry nothing to index
