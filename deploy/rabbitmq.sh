@@ -137,6 +137,7 @@ cmd_start() {
   ensure_installed
   write_config
   log "starting RabbitMQ ($NODENAME, data $DATA_DIR) ..."
+  cd "$DATA_DIR"  # Erlang writes crash dumps to the working directory
   setsid "$RABBIT_BIN/rabbitmq-server" </dev/null >>"$DATA_DIR/log/console.log" 2>&1 &
   local deadline=$((SECONDS + TIMEOUT))
   while [ $SECONDS -lt $deadline ]; do
