@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
-	test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { apt-get update -q && apt-get install -y -q --no-install-recommends rabbitmq-server; }
+	deploy/rabbitmq.sh install  # with apt when missing, never starting the system-wide service
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps $(NO_DEPS)
 	touch $(VENV)/.installed $@

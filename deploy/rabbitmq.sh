@@ -7,6 +7,7 @@
 #   deploy/rabbitmq.sh stop [--data DIR] [--clean]
 #   deploy/rabbitmq.sh status [--data DIR]
 #   deploy/rabbitmq.sh url [--data DIR]
+#   deploy/rabbitmq.sh install   (Debian's package when missing, never starting its service)
 #
 # `start` prints progress on stderr and the node's URL (amqp://guest:guest@127.0.0.1:PORT/%2F)
 # as the last line of stdout once the node accepts connections. Starting again with the same
@@ -23,7 +24,7 @@ RABBIT_BIN=/usr/lib/rabbitmq/bin  # the real scripts: /usr/sbin's wrappers switc
 
 log() { printf '%s: %s\n' "$SCRIPT" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$SCRIPT" "$*" >&2; exit 1; }
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 CMD="${1:-}"
 [ -n "$CMD" ] || { usage >&2; exit 2; }
@@ -185,6 +186,7 @@ cmd_status() {
 }
 
 case "$CMD" in
+  install) ensure_installed ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
