@@ -85,6 +85,7 @@ class Settings:
     link_ttl: float = 3600.0  # lifetime of signed image links
     login_attempts_per_minute: int = 10
     uploads_per_minute: int = 120
+    notification_token: str = ""  # shared secret for POST /api/notifications (store webhooks)
     # notifications: email, Slack, webhooks (docs/reports-alerts.md)
     smtp_host: str = ""
     smtp_port: int = 587

@@ -18,6 +18,7 @@ from imagedex.api import (
     routes_dashboard,
     routes_deliveries,
     routes_images,
+    routes_notifications,
     routes_people,
     routes_reports,
     routes_search,
@@ -82,6 +83,7 @@ def create_app(services: Services) -> FastAPI:
 
     for module in (
         routes_upload,
+        routes_notifications,
         routes_images,
         routes_search,
         routes_access,

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from imagedex.config import Settings
+from imagedex.ingest.events import MAX_EVENT_BYTES
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -22,6 +23,8 @@ MULTIPART_ALLOWANCE = 64 * 1024
 #: Rekognition's JSON requests: a 5 MB image as base64, plus the other parameters
 REKOGNITION_PATH = "/rekognition"
 REKOGNITION_BODY = (5 * 1024 * 1024 + 2) // 3 * 4 + 64 * 1024
+#: bucket notifications: no larger than the parser reads (an S3 event is about 1 KiB)
+NOTIFICATIONS_ROUTE = ("POST", "/api/notifications")
 
 
 class _BodyTooLarge(Exception):
@@ -35,6 +38,8 @@ def body_limit(method: str, path: str, settings: Settings) -> tuple[int, str]:
             settings.max_upload_bytes + MULTIPART_ALLOWANCE,
             f"upload is larger than {settings.max_upload_bytes} bytes (setting max_upload_bytes)",
         )
+    if (method, path.rstrip("/")) == NOTIFICATIONS_ROUTE:
+        return MAX_EVENT_BYTES, f"a bucket notification is at most {MAX_EVENT_BYTES} bytes"
     if method == "POST" and path.rstrip("/") == REKOGNITION_PATH:
         return REKOGNITION_BODY, "Image.Bytes holds more than 5242880 bytes"
     return (
