@@ -49,7 +49,7 @@ def list_people(
     _who: ViewerDep,
     hidden: bool = Query(False, description="Hidden people too."),
     limit: int = Query(200, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> dict[str, Any]:
     """People with their number of faces, most faces first, each with a cover face."""
     store = _store(services)
