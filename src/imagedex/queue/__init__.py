@@ -26,7 +26,10 @@ _DEFAULT = ("", "sqlite")
 
 
 def _unsupported(url: str) -> UnknownNameError:
-    return UnknownNameError(f"unsupported queue URL {url!r}; use 'sqlite', 'sqs://queue-name' or 'amqp://user:pass@host/vhost?queue=NAME'")
+    return UnknownNameError(
+        f"unsupported queue URL {url!r}; use 'sqlite', 'sqs://queue-name' or "
+        "'amqp://user:pass@host/vhost?queue=NAME'"
+    )
 
 
 def open_sqlite(url: str, data_dir: Path, max_receive_count: int) -> SqliteQueue:
