@@ -61,3 +61,14 @@ def start_up(
         stdout=output,
         stderr=subprocess.STDOUT,
     )
+
+
+def add_users(env: dict[str, str], roles: dict[str, str], password: str) -> None:
+    """`imagedex users add NAME --role ROLE --password-stdin` for each name, through the CLI."""
+    for name, role in roles.items():
+        subprocess.run(
+            [sys.executable, "-m", "imagedex.cli.main", "users", "add", name, "--role", role,
+             "--password-stdin"],
+            input=password + "\n", env=env, check=True, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip

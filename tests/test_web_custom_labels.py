@@ -5,17 +5,14 @@ the collection; viewers get none of the controls."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from cli_helpers import imagedex_env
-from conftest import CHROMIUM, CHROMIUM_ARGS
+from cli_helpers import add_users, imagedex_env
 from imagedex.config import load_settings
 from imagedex.services import Services
 from test_browser import Server, start_server, stop_server
@@ -35,26 +32,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
     assert services.index.count() == 7
     services.close()
     env = imagedex_env(data_dir, IMAGEDEX_AUTH="on")
-    for name, role in (("ed", "editor"), ("vi", "viewer")):
-        subprocess.run(
-            [sys.executable, "-m", "imagedex.cli.main", "users", "add", name, "--role", role,
-             "--password-stdin"],
-            input=PASSWORD + "\n", env=env, check=True, capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
+    add_users(env, {"ed": "editor", "vi": "viewer"}, PASSWORD)
     server = start_server(data_dir, [], "--no-worker", IMAGEDEX_AUTH="on")
     yield server, ids
     stop_server(server)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

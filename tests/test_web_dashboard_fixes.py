@@ -16,9 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from conftest import CHROMIUM, CHROMIUM_ARGS
 from imagedex.config import load_settings
 from imagedex.documents import ImageDocument, Label, document_id
 from imagedex.enrich.embedding import TextEmbeddingEnricher
@@ -84,16 +83,6 @@ def app(photo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     with live_app(services) as url:
         yield url
     services.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def _page(browser: Browser, width: int) -> Page:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +15,10 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from cli_helpers import imagedex_env
-from conftest import CHROMIUM, CHROMIUM_ARGS, ColourRecognizer
+from cli_helpers import add_users, imagedex_env
+from conftest import ColourRecognizer
 from imagedex.config import load_settings
 from imagedex.ingest.upload import upload_bytes
 from imagedex.ingest.worker import Worker
@@ -66,26 +64,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
     assert services.index.count() == 4
     services.close()
     env = imagedex_env(data_dir, IMAGEDEX_AUTH="on")
-    for name, role in (("ed", "editor"), ("vi", "viewer")):
-        subprocess.run(
-            [sys.executable, "-m", "imagedex.cli.main", "users", "add", name, "--role", role,
-             "--password-stdin"],
-            input=PASSWORD + "\n", env=env, check=True, capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
+    add_users(env, {"ed": "editor", "vi": "viewer"}, PASSWORD)
     server = start_server(data_dir, [], "--no-worker", IMAGEDEX_AUTH="on")
     yield server, ids
     stop_server(server)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def logged_in(browser: Browser, url: str, name: str) -> Iterator[Page]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,19 +17,18 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 from playwright.sync_api import Browser, Page, expect
 
-from cli_helpers import imagedex_env
+from cli_helpers import add_users, imagedex_env
 from imagedex.config import Settings
 from imagedex.ingest.upload import upload_bytes
 from imagedex.ingest.worker import Worker
 from imagedex.people.store import PeopleStore
 from imagedex.services import Services
 from test_browser import Server, start_server, stop_server
-from test_web_delete import PASSWORD, browser, logged_in
+from test_web_delete import PASSWORD, logged_in
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from labelled_photos import photos
 
-__all__ = ["browser"]  # the fixture, used by name
 PHONE = {"width": 390, "height": 844}
 
 
@@ -68,13 +66,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
     assert sorted(people) == [3, 4], people  # Obama's four faces, Biden's three
     extra = {"IMAGEDEX_RECOGNIZERS": "faces", "IMAGEDEX_FACE_RECOGNITION": "true"}
     env = imagedex_env(data_dir, IMAGEDEX_AUTH="on", **extra)
-    for name, role in (("ed", "editor"), ("vi", "viewer")):
-        subprocess.run(
-            [sys.executable, "-m", "imagedex.cli.main", "users", "add", name, "--role", role,
-             "--password-stdin"],
-            input=PASSWORD + "\n", env=env, check=True, capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
+    add_users(env, {"ed": "editor", "vi": "viewer"}, PASSWORD)
     server = start_server(data_dir, [], "--no-worker", IMAGEDEX_AUTH="on", **extra)
     yield server, {"ids": ids, "obama": people[4], "biden": people[3]}
     stop_server(server)

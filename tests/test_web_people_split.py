@@ -11,10 +11,10 @@ from typing import Any
 from playwright.sync_api import Browser, expect
 
 from test_browser import Server
-from test_web_delete import browser, logged_in
+from test_web_delete import logged_in
 from test_web_people import face_is_cropped, shot, site
 
-__all__ = ["browser", "site"]  # the fixtures, used by name
+__all__ = ["site"]  # the fixture, used by name
 
 
 def test_the_dashboard_shows_the_people_on_the_most_images(
