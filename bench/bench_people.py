@@ -34,6 +34,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
+from bench_face_pairs import GROUP_SOURCES, PEOPLE  # who the labelled face photos show
 from imagedex.config import Settings
 from imagedex.documents import ImageDocument
 from imagedex.ingest.imaging import decode_image
@@ -47,15 +48,6 @@ from imagedex.recognition.face_detection import FaceDetector
 from imagedex.recognition.face_embedding import FaceEmbedder, distances
 from imagedex.services import Services
 from labelled_photos import photos
-
-PEOPLE = {
-    "face_recognition/obama": "Obama",
-    "face_recognition/obama2": "Obama",
-    "face_recognition/obama3": "Obama",
-    "face_recognition/biden": "Biden",
-    "matplotlib/grace_hopper": "Hopper",
-}
-GROUP_SOURCES = ["face-api", "human"]
 
 
 def _crop(image: Image.Image) -> Image.Image:
