@@ -149,6 +149,16 @@ def png(colour: tuple[int, int, int], size: int = 64) -> bytes:
     return buf.getvalue()
 
 
+def jpeg(array: np.ndarray, quality: int, scale: float = 1.0) -> bytes:
+    """A photo's pixels as a JPEG at `quality`, optionally scaled (near-duplicates of it)."""
+    image = Image.fromarray(array)
+    if scale != 1.0:
+        image = image.resize((int(image.width * scale), int(image.height * scale)))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 class ColourRecognizer(Analyzer):
     """A tiny deterministic recognizer of our own protocol, for testing the worker's control
     flow (retries, dead letters) without spending model time; the real model has its own tests

@@ -3,27 +3,15 @@ those who are not admins."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from cli_helpers import cli_json, imagedex_env
-from conftest import ColourRecognizer
+from conftest import ColourRecognizer, jpeg
 from imagedex.ingest.worker import Worker
 from test_access import Deployment
-
-
-def jpeg(array: np.ndarray, quality: int, scale: float = 1.0) -> bytes:
-    image = Image.fromarray(array)
-    if scale != 1.0:
-        image = image.resize((int(image.width * scale), int(image.height * scale)))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from cli_helpers import add_users, imagedex_env
-from conftest import ColourRecognizer
+from conftest import ColourRecognizer, jpeg
 from imagedex.config import load_settings
 from imagedex.ingest.upload import upload_bytes
 from imagedex.ingest.worker import Worker
@@ -26,15 +25,6 @@ from imagedex.services import Services
 from test_browser import Server, start_server, stop_server
 
 PASSWORD = "correct horse"
-
-
-def jpeg(array: np.ndarray, quality: int, scale: float = 1.0) -> bytes:
-    image = Image.fromarray(array)
-    if scale != 1.0:
-        image = image.resize((int(image.width * scale), int(image.height * scale)))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def heic(image: Image.Image) -> bytes:
