@@ -189,11 +189,15 @@ OPENSEARCH_SCRIPT = ROOT / "deploy" / "opensearch.sh"
 ELASTICSEARCH_SCRIPT = ROOT / "deploy" / "elasticsearch.sh"
 
 
-def start_opensearch(data: Path, nodes: int = 1, script: Path = OPENSEARCH_SCRIPT) -> str:
+def start_opensearch(
+    data: Path, nodes: int = 1, script: Path = OPENSEARCH_SCRIPT, version: str | None = None
+) -> str:
     """Start real OpenSearch (or Elasticsearch) node(s) with the project's script; they stop
     when the tests end. A detached watchdog stops them too if the test process dies without
-    running finalizers.
+    running finalizers. `version` is passed as `--version` (a major alone, e.g. "3", picks
+    the newest supported release of it); None keeps the script's default.
     """
+    version_args = ["--version", version] if version else []
     proc = subprocess.run(
         [
             str(script),
@@ -204,6 +208,7 @@ def start_opensearch(data: Path, nodes: int = 1, script: Path = OPENSEARCH_SCRIP
             str(nodes),
             "--data",
             str(data),
+            *version_args,
         ],
         capture_output=True,
         text=True,
