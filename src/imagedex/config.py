@@ -66,7 +66,8 @@ class Settings:
     index_verify_tls: bool = True
     index_ca_file: str = ""
     index_sigv4_service: str = ""  # "es" for Amazon OpenSearch Service, "aoss" for Serverless
-    index_replicas: int = 0
+    # auto: 1 replica while the cluster has 2+ data nodes, none on one (auto_expand_replicas 0-1)
+    index_replicas: str = "auto"
     index_refresh: str = "wait_for"  # wait_for | true | false
     # API
     host: str = "127.0.0.1"
@@ -164,7 +165,6 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "recognition_threads": (0, 1024),
     "rekognition_min_confidence": (0, 100),
     "rekognition_max_labels": (1, 1000),
-    "index_replicas": (0, 100),
     "port": (1, 65535),
     "smtp_port": (1, 65535),
     "max_upload_bytes": (1, None),
@@ -329,6 +329,19 @@ def _check_allowed_destinations(value: str) -> str:
     return ",".join([str(n) for n in allowed.networks] + list(allowed.names))
 
 
+def _check_replicas(value: str) -> str:
+    text = value.strip().lower()
+    if text == "auto":
+        return text
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 100:
+        raise _Invalid("use auto or a number of replicas from 0 to 100")
+    return str(number)
+
+
 def _check_absolute(value: str) -> None:
     if value and not Path(value).expanduser().is_absolute():
         raise _Invalid("use an absolute path (leave it empty for $DATA_DIR/deliveries)")
@@ -351,6 +364,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "trusted_proxies": _check_proxies,
     "delivery_allowed_hosts": _check_allowed_destinations,
     "delivery_folder_root": _check_absolute,
+    "index_replicas": _check_replicas,
 }
 
 

@@ -73,7 +73,7 @@ class EngineIndex:
         alias: str,
         flavor: Flavor = "opensearch",
         refresh: str = "wait_for",
-        replicas: int = 0,
+        replicas: int | str = 0,
         embedding_dim: int = 384,
         visual_dim: int = VISUAL_EMBEDDING_DIM,
     ) -> None:
@@ -158,7 +158,11 @@ class EngineIndex:
         name = f"{self.alias}-v{version}"
         text = self._detect_vector_field()
         visual = self._visual_vector_field() if text else None
-        settings = dsl.index_settings(replicas=self.replicas)
+        if self.replicas == "auto":
+            # 0 replicas on one data node (green), 1 once a second joins, kept by the engine
+            settings = {**dsl.index_settings(), "auto_expand_replicas": "0-1"}
+        else:
+            settings = dsl.index_settings(replicas=int(self.replicas))
         if text and text["type"] == "knn_vector":
             settings["knn"] = True
         self.client.request(
