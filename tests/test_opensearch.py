@@ -135,32 +135,6 @@ def test_node_stopped_mid_ingest_loses_nothing(photo_dir: Path, tmp_path: Path) 
         stop_opensearch(node_data)
 
 
-def test_one_node_of_two_stopped_searches_keep_working(photo_dir: Path, tmp_path: Path) -> None:
-    node_data = tmp_path / "cluster"
-    url = start_opensearch(node_data, nodes=2)
-    env = _env(tmp_path, url, IMAGEDEX_INDEX_REPLICAS="1")
-    try:
-        cli_json(env, "ingest", str(photo_dir), "--wait")
-        before = cli_json(env, "search", "--label", "cat")
-        assert before["total"] >= 1
-        deadline = time.monotonic() + 60
-        while httpx.get(f"{url}/_cluster/health").json()["status"] != "green":
-            assert time.monotonic() < deadline, "replicas never allocated"
-            time.sleep(0.5)
-        subprocess.run(
-            [str(OPENSEARCH_SCRIPT), "stop-node", "2", "--data", str(node_data)],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        assert httpx.get(f"{url}/_cluster/health").json()["number_of_nodes"] == 1
-        after = cli_json(env, "search", "--label", "cat")
-        assert after == before
-        assert cli_json(env, "labels")["labels"]
-    finally:
-        stop_opensearch(node_data)
-
-
 def _probe(flavor: str, url: str) -> Any:
     """An EngineIndex that only talks to the node (no index created)."""
     from imagedex.index.engine import EngineIndex
