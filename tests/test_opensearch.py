@@ -150,8 +150,8 @@ def _probe(flavor: str, url: str) -> Any:
 
 @pytest.mark.parametrize("flavor", ["opensearch", "elasticsearch"])
 def test_vector_field_mapping(flavor: str, request: pytest.FixtureRequest) -> None:
-    """The vector fields: k-NN `knn_vector` (Lucene HNSW) on OpenSearch when the plugin is there,
-    `dense_vector` on Elasticsearch, the 1280-d visual one int8-quantised (ES 8.12+)."""
+    """The vector fields: k-NN `knn_vector` (Lucene HNSW, 7-bit `sq` encoder on 2.16+) on
+    OpenSearch when the plugin is there, `dense_vector` (`int8_hnsw` on 8.12+) on Elasticsearch."""
     index = _probe(flavor, request.getfixturevalue(f"{flavor}_url"))
     field = index._detect_vector_field()
     visual = index._visual_vector_field()
@@ -161,10 +161,21 @@ def test_vector_field_mapping(flavor: str, request: pytest.FixtureRequest) -> No
         assert visual == {
             "type": "knn_vector",
             "dimension": 1280,
-            "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
+            "method": {
+                "name": "hnsw",
+                "engine": "lucene",
+                "space_type": "cosinesimil",
+                "parameters": {"encoder": {"name": "sq", "parameters": {"bits": 7}}},
+            },
         }
     else:
-        assert field == {"type": "dense_vector", "dims": 384, "index": True, "similarity": "cosine"}
+        assert field == {
+            "type": "dense_vector",
+            "dims": 384,
+            "index": True,
+            "similarity": "cosine",
+            "index_options": {"type": "int8_hnsw"},
+        }
         assert visual == {
             "type": "dense_vector",
             "dims": 1280,

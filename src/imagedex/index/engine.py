@@ -93,14 +93,28 @@ class EngineIndex:
 
     # -- index lifecycle ------------------------------------------------------------------------
 
-    def _detect_vector_field(
-        self, dims: int | None = None, quantized: bool = False
-    ) -> dict[str, Any] | None:
-        """A real vector field of `dims` (default: the text embedding's) where the engine has
-        one: ES `dense_vector` (HNSW; `quantized`: `int8_hnsw` where the version has it, 8.12+),
-        OpenSearch k-NN `knn_vector` (HNSW, Lucene engine) when the k-NN plugin is installed;
-        else None (stored only)."""
+    def _engine_version(self) -> tuple[int, int]:
+        """The node's (major, minor) version, asked once."""
+        cached: tuple[int, int] | None = getattr(self, "_version", None)
+        if cached is None:
+            number = str((self.client.request("GET", "/") or {}).get("version", {}).get("number"))
+            try:
+                major, minor = (int(part) for part in number.split(".")[:2])
+            except ValueError:
+                major, minor = 0, 0
+            cached = self._version = (major, minor)
+        return cached
+
+    def _detect_vector_field(self, dims: int | None = None) -> dict[str, Any] | None:
+        """A searchable vector field of `dims` (default: the text embedding's) where the engine
+        has one, else None (stored only). HNSW over scalar-quantised vectors wherever the engine
+        offers it (a quarter of the memory the graph search needs; the floats are kept too):
+        ES `dense_vector` with `int8_hnsw` (8.12+; chosen explicitly, as ES 9.1 would default
+        to `bbq_hnsw` for 384+ dimensions: see docs/search-engines.md for the recall measured),
+        OpenSearch k-NN `knn_vector` on the Lucene engine with the `sq` encoder (2.16+, 7 bits)
+        when the k-NN plugin is installed."""
         dims = dims or self.embedding_dim
+        version = self._engine_version()
         if self.flavor == "elasticsearch":
             field: dict[str, Any] = {
                 "type": "dense_vector",
@@ -108,33 +122,21 @@ class EngineIndex:
                 "index": True,
                 "similarity": "cosine",
             }
-            if quantized and self._has_int8_hnsw():
+            if version >= (8, 12):
                 field["index_options"] = {"type": "int8_hnsw"}
             return field
         plugins = self.client.request("GET", "/_cat/plugins", params={"format": "json"}) or []
-        if any(p.get("component") == "opensearch-knn" for p in plugins):
-            return {
-                "type": "knn_vector",
-                "dimension": dims,
-                "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
-            }
-        return None
+        if not any(p.get("component") == "opensearch-knn" for p in plugins):
+            return None
+        method: dict[str, Any] = {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"}
+        if version >= (2, 16):
+            method["parameters"] = {"encoder": {"name": "sq", "parameters": {"bits": 7}}}
+        return {"type": "knn_vector", "dimension": dims, "method": method}
 
     def _visual_vector_field(self) -> dict[str, Any] | None:
-        """`visual_embedding`: 1280 floats an image, so int8-quantised HNSW where ES has it (a
-        quarter of the memory the search needs; the floats are kept in the index as well)."""
-        return self._detect_vector_field(self.visual_dim, quantized=True)
-
-    def _has_int8_hnsw(self) -> bool:
-        version = (self.client.request("GET", "/") or {}).get("version", {})
-        if version.get("distribution") == "opensearch":
-            return False
-        number = str(version.get("number", ""))
-        try:
-            major, minor = (int(part) for part in number.split(".")[:2])
-        except ValueError:
-            return False
-        return (major, minor) >= (8, 12)
+        """`visual_embedding`: the same kind of field with the visual embedding's 1280
+        dimensions."""
+        return self._detect_vector_field(self.visual_dim)
 
     def _aliased_indices(self) -> list[str]:
         found = self.client.request("GET", f"/_alias/{self.alias}", allow=(404,))
@@ -350,14 +352,29 @@ class EngineIndex:
         )
         return [_from_source(h["_source"]) for h in response["hits"]["hits"]]
 
-    def _vector_type(self, field: str = "embedding") -> str:
-        """The type `field` has in the index: `knn_vector` / `dense_vector` when the engine can
-        search it."""
+    def _vector_mapping(self, field: str = "embedding") -> dict[str, Any]:
+        """How `field` is mapped in the index (empty when it is not)."""
         mapping = self.client.request("GET", f"/{self.alias}/_mapping/field/{field}") or {}
         for body in mapping.values():
             found = body.get("mappings", {}).get(field, {}).get("mapping", {})
-            return str(found.get(field, {}).get("type", ""))
-        return ""
+            return dict(found.get(field, {}))
+        return {}
+
+    def _vector_type(self, field: str = "embedding") -> str:
+        """The type `field` has in the index: `knn_vector` / `dense_vector` when the engine can
+        search it."""
+        return str(self._vector_mapping(field).get("type", ""))
+
+    def _rescores(self, mapping: dict[str, Any]) -> bool:
+        """Whether vector hits get exact scores from the floats: always on OpenSearch (the
+        k-NN plugin's scoring script); on Elasticsearch 8.18+ for quantised fields
+        (`rescore_vector`; plain HNSW scores are exact already). Elasticsearch 8.12-8.17
+        answers with the int8 estimates."""
+        if mapping.get("type") == "knn_vector":
+            return True
+        kind = str(mapping.get("index_options", {}).get("type", ""))
+        quantised = kind.startswith(("int8", "int4", "bbq"))
+        return quantised and self._engine_version() >= (8, 18)
 
     def _check_people(self, query: SearchQuery) -> None:
         """A person search needs nested faces, which indexes made before mapping version 2
@@ -382,12 +399,16 @@ class EngineIndex:
     def search(self, query: SearchQuery) -> SearchResult:
         self._check_people(query)
         if query.vector is not None:
-            if self._vector_type(field=query.vector_field) not in VECTOR_TYPES:
+            mapping = self._vector_mapping(query.vector_field)
+            if mapping.get("type") not in VECTOR_TYPES:
                 raise ConfigError(
                     "semantic and similar-image search need vector search in the engine: "
                     "install the OpenSearch k-NN plugin (then `imagedex index migrate`)"
                 )
-            response = self._search(dsl.vector_body(query, self.flavor, self.resolve_person))
+            body = dsl.vector_body(
+                query, self.flavor, self.resolve_person, rescore=self._rescores(mapping)
+            )
+            response = self._search(body)
         else:
             response = self._search(dsl.search_body(query, self.resolve_person))
         hits = response["hits"]

@@ -183,10 +183,14 @@ def text_clause(text: str) -> dict[str, Any] | None:
 
 
 def vector_body(
-    query: SearchQuery, flavor: str, people: PersonResolver = person_ids
+    query: SearchQuery, flavor: str, people: PersonResolver = person_ids, rescore: bool = True
 ) -> dict[str, Any]:
-    """Nearest neighbours of `query.vector` in `query.vector_field`, restricted by the query's
-    other filters."""
+    """Nearest neighbours of `query.vector` in `query.vector_field` among the documents the
+    query's other filters match (the filter runs inside the graph search, so the `k` nearest
+    are found among them, not cut from an unfiltered top k). The graph holds quantised vectors,
+    so its scores are estimates; `rescore` recomputes the candidates' scores from the float
+    vectors kept beside them, which gives SQLite's exact cosine order (OpenSearch: the k-NN
+    plugin's `knn_score` script, no Painless; Elasticsearch 8.18+: `rescore_vector`)."""
     import dataclasses
 
     filtered = search_body(dataclasses.replace(query, vector=None, exclude_id=""), people)["query"]
@@ -212,9 +216,25 @@ def vector_body(
             "filter": filtered,
             "similarity": MIN_SIMILARITY,
         }
-    else:
-        body["query"] = {"knn": {field: {"vector": vector, "k": k, "filter": filtered}}}
-        body["min_score"] = (1 + MIN_SIMILARITY) / 2  # Lucene cosine score = (1 + cos) / 2
+        if rescore:  # the k candidates rescored from their floats, none more gathered
+            body["knn"]["rescore_vector"] = {"oversample": 1.0}
+        return body
+    body["query"] = {"knn": {field: {"vector": vector, "k": k, "filter": filtered}}}
+    body["min_score"] = (1 + MIN_SIMILARITY) / 2  # Lucene cosine score = (1 + cos) / 2
+    if rescore:
+        exact = {
+            "lang": "knn",
+            "source": "knn_score",
+            "params": {"field": field, "query_value": vector, "space_type": "cosinesimil"},
+        }
+        body["rescore"] = {
+            "window_size": k,
+            "query": {
+                "query_weight": 0.0,  # the estimate is replaced, not added to
+                "rescore_query_weight": 1.0,
+                "rescore_query": {"script_score": {"query": {"match_all": {}}, "script": exact}},
+            },
+        }
     return body
 
 
