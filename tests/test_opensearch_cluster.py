@@ -28,7 +28,7 @@ from services import start_process
 
 #: the OpenSearch major the cluster runs (the script picks its newest supported release)
 VERSION: str | None = None
-STREAM = 120  # images the worker indexes while the node dies
+STREAM = 60  # images the worker indexes while the node dies
 
 
 def _health(url: str) -> dict[str, Any]:
@@ -79,6 +79,11 @@ def test_three_nodes_one_killed_during_ingest_and_search(
 ) -> None:
     monkeypatch.setenv("IMAGEDEX_OPENSEARCH_HEAP", "384m")  # three JVMs on a small machine
     monkeypatch.setenv("IMAGEDEX_OPENSEARCH_HEAP_MIN", "384m")
+    t0 = time.monotonic()
+
+    def phase(what: str) -> None:  # shown when the test fails, and with -s
+        print(f"{time.monotonic() - t0:6.1f} s  {what}", flush=True)
+
     cluster = tmp_path / "cluster"
     url = start_opensearch(cluster, nodes=3, version=VERSION)
     port = int(url.rsplit(":", 1)[1])
@@ -86,11 +91,13 @@ def test_three_nodes_one_killed_during_ingest_and_search(
     worker = None
     try:
         base = {"IMAGEDEX_RECOGNIZERS": "imagenet", "IMAGEDEX_BATCH_SIZE": "4"}
+        phase("3 nodes up")
         env = imagedex_env(tmp_path / "data", IMAGEDEX_INDEX=f"opensearch+{url}/{alias}", **base)
         first = cli_json(env, "ingest", str(photo_dir), "--wait")  # creates the index (auto)
         assert first["failed"] == 0 and first["pending"] == 0
         photos = first["indexed"]
         assert photos == len(first["results"]) >= 5
+        phase(f"{photos} photos indexed")
         _wait_green(url, 60)  # the default replicas=auto gave the index a replica
         copies = _copies(url, alias)
         assert set(copies) == {"p", "r"} and copies["p"] != copies["r"], copies
@@ -132,6 +139,7 @@ def test_three_nodes_one_killed_during_ingest_and_search(
         pid = int((cluster / f"node-{victim}" / "node.pid").read_text())
         os.kill(pid, signal.SIGKILL)
         at_kill = index.count()
+        phase(f"node-{victim} (primary) killed at {at_kill} of {expected} documents")
         assert at_kill < expected, "the stream was indexed before the node died: more images"
         searches = 0
         _poll(
@@ -142,6 +150,7 @@ def test_three_nodes_one_killed_during_ingest_and_search(
         assert worker.poll() is None, "the worker died"
         search_unchanged()
         assert searches >= 3, "too few searches ran while the node was down"
+        phase(f"stream indexed; {searches} search rounds while the node was down")
         status = cli_json(env, "status")
         assert status["queue"]["dead"] == 0 and status["queue"]["visible"] == 0, status
 
@@ -152,7 +161,9 @@ def test_three_nodes_one_killed_during_ingest_and_search(
             timeout=300,
         )
         assert restart.returncode == 0, restart.stderr[-2000:]
+        phase(f"node-{victim} restarted")
         _poll(lambda: _health(client_url)["status"] == "green", 120, "green", search_unchanged)
+        phase("green")
         assert _health(client_url)["number_of_nodes"] == 3
         assert _answers(index, before) == baseline
         # every image searchable exactly once: each stream image by its own title
