@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local single-node Elasticsearch 8.x for development and tests, built only from Maven Central
+# Local single-node Elasticsearch 8.x or 9.x for development and tests, built only from Maven Central
 # artifacts (no Docker, no distribution tarball, no x-pack).
 #
 #   deploy/elasticsearch.sh start [--port P|auto] [--data DIR] [--clean] [--heap SIZE] ...
@@ -16,17 +16,17 @@ set -euo pipefail
 # shellcheck source=lib/node.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/node.sh"
 node_setup elasticsearch Elasticsearch 8.17.0 0
+# Versions known to work (oldest first; `--version 9` picks the newest 9.x here).
+SUPPORTED_VERSIONS=(8.17.0 9.5.3)
 LAUNCHER_SRC="$SRC_DIR/src/imagedex/elasticsearch/LocalNode.java"
-EXTRAS_SRC="$SRC_DIR/src/imagedex/elasticsearch/extras/ExtrasPlugin.java"
+EXTRAS_DIR="$SRC_DIR/src/imagedex/elasticsearch/extras"
 LAUNCHER_CLASS="imagedex.elasticsearch.LocalNode"
 NETTY_PLUGIN_CLASS="org.elasticsearch.transport.netty4.Netty4Plugin"
-EXTRAS_PLUGIN_CLASS="imagedex.elasticsearch.extras.ExtrasPlugin"
-JAVA_SOURCES=("$LAUNCHER_SRC" "$NODE_MAIN_SRC" "$EXTRAS_SRC")
 JAVA_OPTS_VAR=ES_JAVA_OPTS
 JDK_NEED=17
 JDK_TOOLS=(javac jar)
 STATE_VARS=(PORT TPORT VERSION CLUSTER_NAME HEAP_MAX HEAP_MIN)
-STATE_MATCH=()
+STATE_MATCH=(VERSION)
 
 usage() {
   sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -41,7 +41,11 @@ Options:
   --cluster-name NAME  default imagedex-local.
   --clean              start: wipe the node data first; stop: remove the state dir contents.
   --timeout SEC        how long start waits for health yellow/green (default 120).
-  --version V          Elasticsearch 8.x version (default $ELASTICSEARCH_VERSION or 8.17.0).
+  --version V          Elasticsearch version (default $ELASTICSEARCH_VERSION or 8.17.0). A major
+                       (9) or major.minor picks the newest known to work: 8 -> 8.17.0,
+                       9 -> 9.5.3. Another full 8.x/9.x version is tried as given. 8.x needs a
+                       JDK 17+, 9.x a JDK 21+ (found on PATH, $JAVA_HOME or /usr/lib/jvm/*, or
+                       set IMAGEDEX_ELASTICSEARCH_JAVA_HOME).
 Environment: ELASTICSEARCH_VERSION, IMAGEDEX_ELASTICSEARCH_DATA, IMAGEDEX_ELASTICSEARCH_CACHE,
   IMAGEDEX_ELASTICSEARCH_JAVA_HOME, IMAGEDEX_ELASTICSEARCH_M2 (Maven local repo), ES_JAVA_OPTS.
 EOF
@@ -55,7 +59,18 @@ node_option() {
 }
 
 check_version() {
-  [[ "$VERSION" == 8.* ]] || die "only Elasticsearch 8.x is supported (got $VERSION)"
+  local major
+  major="$(version_major)"
+  JDK_FOR="Elasticsearch $VERSION"
+  case "$major" in
+    8) JDK_NEED=17 ;;
+    9) JDK_NEED=21 ;;
+    *) die "only Elasticsearch 8.x and 9.x are supported (got $VERSION; known to work: ${SUPPORTED_VERSIONS[*]})" ;;
+  esac
+  # the module class: the shared ExtrasPlugin plus the REST hook of this major
+  EXTRAS_SRCS=("$EXTRAS_DIR/ExtrasPlugin.java" "$EXTRAS_DIR/Es${major}ExtrasPlugin.java")
+  EXTRAS_PLUGIN_CLASS="imagedex.elasticsearch.extras.Es${major}ExtrasPlugin"
+  JAVA_SOURCES=("$LAUNCHER_SRC" "$NODE_MAIN_SRC" "${EXTRAS_SRCS[@]}")
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -71,7 +86,7 @@ description=$4
 version=$VERSION
 name=$2
 classname=$3
-java.version=17
+java.version=$JDK_NEED
 elasticsearch.version=$VERSION
 extended.plugins=
 has.native.controller=false
@@ -98,7 +113,7 @@ build_runtime() {
   write_descriptor "$tmp/home/modules/transport-netty4" transport-netty4 "$NETTY_PLUGIN_CLASS" \
     "Netty 4 based transport and HTTP layer (from org.elasticsearch.plugin:transport-netty4)"
   compile_java "$tmp/classes" "$(cat "$tmp/modulepath.txt")" "$LAUNCHER_SRC" "$NODE_MAIN_SRC"
-  compile_java "$tmp/extras-classes" "$(cat "$tmp/modulepath.txt")" "$EXTRAS_SRC"
+  compile_java "$tmp/extras-classes" "$(cat "$tmp/modulepath.txt")" "${EXTRAS_SRCS[@]}"
   "$JAR" cf "$tmp/home/modules/imagedex-extras/imagedex-extras.jar" -C "$tmp/extras-classes" . \
     || die "jar failed"
   rm -rf "$tmp/extras-classes"
@@ -122,10 +137,13 @@ jvm_extra() { # $1: node dir
 }
 
 launch_args() { # $1: node index
+  local java_v
+  java_v="$(java_major "$JAVA")"
+  # Java 21+: Lucene's and the server's SIMD vector scoring (dense_vector, HNSW) need the
+  # incubator module, as a distribution's launcher adds it
+  [ "$java_v" -ge 21 ] && JVM_EXTRA+=(--add-modules=jdk.incubator.vector)
   # Java 22+: the server and Lucene call native code through java.lang.foreign
-  if [ "$(java_major "$JAVA")" -ge 22 ]; then
-    JVM_EXTRA=("--enable-native-access=org.elasticsearch.nativeaccess,org.apache.lucene.core")
-  fi
+  [ "$java_v" -ge 22 ] && JVM_EXTRA+=("--enable-native-access=org.elasticsearch.nativeaccess,org.apache.lucene.core")
   # The server runs on the module path, as in a distribution (its plugin loader needs the
   # named org.elasticsearch.server module); the launcher is on the class path.
   LAUNCH_ARGS=(--module-path "$(cat "$RUNTIME/modulepath.txt")" --add-modules ALL-MODULE-PATH

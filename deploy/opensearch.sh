@@ -18,13 +18,17 @@ set -euo pipefail
 # shellcheck source=lib/node.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/node.sh"
 node_setup opensearch OpenSearch 2.19.1 1
+# Versions known to work, k-NN included (oldest first; `--version 3` picks the newest 3.x here).
+# k-NN must match the server exactly, and Maven Central serves opensearch-knn only as 2.19.1.0
+# and 3.5.0.0 (not 3.6-3.9), so 3.5.0 is the newest 3.x with vector search.
+SUPPORTED_VERSIONS=(2.19.1 3.5.0)
 LAUNCHER_SRC="$SRC_DIR/src/imagedex/opensearch/LocalNode.java"
 LAUNCHER_CLASS="imagedex.opensearch.LocalNode"
 JAVA_SOURCES=("$LAUNCHER_SRC" "$NODE_MAIN_SRC")
 JAVA_OPTS_VAR=OPENSEARCH_JAVA_OPTS
-KNN=""   # default: on for 2.x, off for 3.x
+KNN=""   # default: on for the SUPPORTED_VERSIONS, off for others (their k-NN is not served)
 STATE_VARS=(NODES PORT TPORT VERSION KNN CLUSTER_NAME HEAP_MAX HEAP_MIN)
-STATE_MATCH=(NODES KNN)
+STATE_MATCH=(NODES KNN VERSION)
 EXTRA_COMMANDS=(stop-node start-node)
 
 # Modules that a stock distribution ships in modules/ and that need no external resources
@@ -59,11 +63,16 @@ Options:
   --heap SIZE          max heap per node (default 512m); --heap-min SIZE (default 256m).
   --cluster-name NAME  default imagedex-local.
   --knn / --no-knn     load the k-NN plugin (org.opensearch.plugin:opensearch-knn zip) or not;
-                       default: on for 2.x, off for 3.x. Only its Lucene engine works (no
-                       native faiss/nmslib libraries): map knn_vector with "engine": "lucene".
+                       default: on for the versions known to work, off for others. Only its
+                       Lucene engine works (no native faiss/nmslib libraries): map knn_vector
+                       with "engine": "lucene".
   --clean              start: wipe the node data first; stop: remove the state dir contents.
   --timeout SEC        how long start waits for health yellow/green (default 120).
-  --version V          OpenSearch version (default $OPENSEARCH_VERSION or 2.19.1).
+  --version V          OpenSearch version (default $OPENSEARCH_VERSION or 2.19.1). A major
+                       (3) or major.minor (3.5) picks the newest known to work: 2 -> 2.19.1,
+                       3 -> 3.5.0 (k-NN included). Another full version is tried as given.
+                       2.x needs a JDK 11+, 3.x a JDK 21+ (found on PATH, $JAVA_HOME or
+                       /usr/lib/jvm/*, or set IMAGEDEX_OPENSEARCH_JAVA_HOME).
 Environment: OPENSEARCH_VERSION, IMAGEDEX_OPENSEARCH_DATA, IMAGEDEX_OPENSEARCH_CACHE,
   IMAGEDEX_OPENSEARCH_JAVA_HOME, IMAGEDEX_OPENSEARCH_M2 (Maven local repo), OPENSEARCH_JAVA_OPTS.
 EOF
@@ -80,14 +89,16 @@ node_option() {
 
 check_version() {
   JDK_FOR="OpenSearch $VERSION"
-  if [[ "$VERSION" == 2.* ]]; then
-    KNN="${KNN:-1}"
-    JDK_NEED=11
-  elif [ "$KNN" = 1 ]; then
-    die "--knn works with OpenSearch 2.x only (the 3.x k-NN plugin also needs the transport-grpc module)"
-  else
-    KNN=0
-    JDK_NEED=21
+  case "$(version_major)" in
+    1) die "OpenSearch 1.x is not supported (known to work: ${SUPPORTED_VERSIONS[*]})" ;;
+    2) JDK_NEED=11 ;;
+    *) JDK_NEED=21 ;;
+  esac
+  if [ -z "$KNN" ]; then
+    KNN="$VERSION_TESTED"
+    if [ "$KNN" = 0 ] && { [ "$CMD" = start ] || [ "$CMD" = fetch ]; }; then
+      log "k-NN left out: opensearch-knn $VERSION.0 is not known to be served (--knn tries it)"
+    fi
   fi
 }
 
@@ -128,6 +139,19 @@ build_runtime() {
     (cd "$ktmp/plugins/opensearch-knn" && unzip -q "$ktmp/opensearch-knn-$VERSION.0.zip") \
       || die "unzip of the k-NN plugin failed (is unzip installed?)"
     rm -f "$ktmp/opensearch-knn-$VERSION.0.zip"
+    if [ "$(version_major)" -ge 3 ]; then
+      # The 3.x plugin lives beside the transport-grpc module in a distribution and uses what
+      # that module's class loader holds: Guava, and the gRPC SPI + protobuf classes its query
+      # converter names. transport-grpc is not on Maven Central; deploy/opensearch/pom.xml's
+      # knn-3x profile lists those jars, which go into the plugin folder.
+      log "fetching what the 3.x k-NN plugin takes from transport-grpc (Guava, gRPC SPI, protobufs) ..."
+      run_mvn -P knn-3x dependency:build-classpath "-Dmdep.outputFile=$ktmp/knn-3x.txt" \
+        -DincludeArtifactIds=guava,failureaccess,transport-grpc-spi,protobufs
+      local extra
+      IFS=":" read -r -a extra < "$ktmp/knn-3x.txt" || true
+      cp "${extra[@]}" "$ktmp/plugins/opensearch-knn/"
+      rm -f "$ktmp/knn-3x.txt"
+    fi
     # A jar that the server classpath already has (3.x: httpcore5 via the reindex module)
     # would be "jar hell" here, where all modules share one classpath: use the server's.
     local jar
@@ -167,7 +191,12 @@ jvm_extra() {
 }
 
 launch_args() { # $1: node index
-  local home="$RUNTIME/home" plugins
+  local home="$RUNTIME/home" plugins java_v
+  java_v="$(java_major "$JAVA")"
+  # Lucene's SIMD vector scoring (k-NN, HNSW) needs the incubator module; Java 22+ warns about
+  # Lucene's native calls (madvise) unless they are allowed
+  [ "$java_v" -ge 21 ] && JVM_EXTRA+=(--add-modules=jdk.incubator.vector)
+  [ "$java_v" -ge 22 ] && JVM_EXTRA+=(--enable-native-access=ALL-UNNAMED)
   [ "$KNN" = 1 ] && home="$RUNTIME/knn-home"
   plugins="$(IFS=,; echo "${MODULE_PLUGINS[*]}")"
   LAUNCH_ARGS=("-Dimagedex.opensearch.plugins=$plugins" -cp "$RUNTIME/classes:$(cat "$RUNTIME/classpath.txt")"

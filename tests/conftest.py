@@ -252,6 +252,24 @@ def elasticsearch_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     stop_opensearch(data, script=ELASTICSEARCH_SCRIPT)
 
 
+@pytest.fixture(scope="session")
+def opensearch3_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The newest OpenSearch 3.x the script supports (k-NN included; needs a JDK 21+)."""
+    data = tmp_path_factory.mktemp("opensearch3")
+    url = start_opensearch(data, version="3")
+    yield url
+    stop_opensearch(data)
+
+
+@pytest.fixture(scope="session")
+def elasticsearch9_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The newest Elasticsearch 9.x the script supports (needs a JDK 21+)."""
+    data = tmp_path_factory.mktemp("elasticsearch9")
+    url = start_opensearch(data, script=ELASTICSEARCH_SCRIPT, version="9")
+    yield url
+    stop_opensearch(data, script=ELASTICSEARCH_SCRIPT)
+
+
 RABBITMQ_SCRIPT = ROOT / "deploy" / "rabbitmq.sh"
 
 

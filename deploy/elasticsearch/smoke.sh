@@ -14,7 +14,7 @@ ALIAS="imagedex-smoke-$$"
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/smoke.sh"
 
 r="$(req GET /)"
-check "GET / (version 8.x)" "$r" 'r["version"]["number"].startswith("8.") and r["tagline"]'
+check "GET / (version 8.x or 9.x)" "$r" 'r["version"]["number"].split(".")[0] in ("8", "9") and r["tagline"]'
 
 r="$(req PUT "/$IDX" '{
   "settings": {

@@ -5,10 +5,12 @@
 # Variables: LAUNCHER_CLASS, JAVA_SOURCES (hashed into the cache key), JAVA_OPTS_VAR (name of
 # the env var with extra JVM options), JDK_NEED / JDK_TOOLS / JDK_FOR (which JDK), STATE_VARS
 # (saved by start), STATE_MATCH (must equal the saved ones for start to reuse running nodes),
-# EXTRA_COMMANDS (more commands, run as cmd_NAME).
+# EXTRA_COMMANDS (more commands, run as cmd_NAME), SUPPORTED_VERSIONS (the versions known to
+# work, oldest first; resolve_version picks from it).
 # Hooks:
 #   node_option ARGS...   a script-only option: set OPT_SHIFT to the words used, or return 1
-#   check_version         validate VERSION (and what follows from it) after parsing
+#   check_version         validate VERSION (and what follows from it) after parsing and
+#                         resolve_version
 #   runtime_ready         is $RUNTIME complete?
 #   build_runtime         fill $RUNTIME; runs in a subshell under the cache lock
 #   launch_args I         set JVM_EXTRA (after jvm.options) and LAUNCH_ARGS (after all JVM options)
@@ -49,6 +51,8 @@ node_setup() {
   JDK_TOOLS=(javac)
   JDK_FOR=""
   EXTRA_COMMANDS=()
+  SUPPORTED_VERSIONS=()
+  VERSION_TESTED=0
 }
 
 log() { printf '%s: %s\n' "$NODE_SCRIPT" "$*" >&2; }
@@ -94,6 +98,7 @@ node_parse_args() {
   done
   [[ "$NODES" =~ ^[1-9][0-9]*$ ]] || die "--nodes must be a positive integer"
   [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds"
+  resolve_version
   check_version
   if [ -n "$NODE_ARG" ] && ! [[ "$NODE_ARG" =~ ^[1-9][0-9]*$ ]]; then die "bad node number: $NODE_ARG"; fi
   [ "$CMD" = start ] && mkdir -p "$DATA_DIR"
@@ -103,18 +108,44 @@ node_parse_args() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# versions
+
+# VERSION may be a major ("3"), a major.minor ("3.5") or a full version. A major or major.minor
+# becomes the newest entry of SUPPORTED_VERSIONS that it prefixes; a full version is taken as
+# given (VERSION_TESTED=1 when the table lists it).
+resolve_version() {
+  local v best=""
+  for v in "${SUPPORTED_VERSIONS[@]}"; do
+    if [ "$v" = "$VERSION" ]; then VERSION_TESTED=1; return 0; fi
+    [[ "$v" == "$VERSION".* ]] && best="$v"
+  done
+  if [ -n "$best" ]; then VERSION="$best"; VERSION_TESTED=1; return 0; fi
+  [[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] \
+    || die "no supported $PRODUCT version matches '$VERSION' (known to work: ${SUPPORTED_VERSIONS[*]}; a full version x.y.z is tried as given)"
+  if [ "$CMD" = start ] || [ "$CMD" = fetch ]; then
+    log "$PRODUCT $VERSION is not one of the versions known to work (${SUPPORTED_VERSIONS[*]}); trying it as given"
+  fi
+}
+
+version_major() { echo "${VERSION%%.*}"; }
+
+# ---------------------------------------------------------------------------------------------
 # Java + Maven
 
 java_major() { # $1: java binary -> major version number
   "$1" -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit}'
 }
 
-pick_java() { # sets JAVA, JAVAC, JAR and RELEASE (= JDK_NEED) from the first JDK that fits
-  local home_var="${ENV_PREFIX}_JAVA_HOME" candidates=() c m j tool ok
+# Sets JAVA, JAVAC, JAR and RELEASE (= JDK_NEED) from the first JDK that fits: the one
+# IMAGEDEX_<KEY>_JAVA_HOME names (only that one when set), else `java` on PATH, $JAVA_HOME,
+# then every /usr/lib/jvm/* (e.g. a Temurin 25 beside the default 17).
+pick_java() {
+  local home_var="${ENV_PREFIX}_JAVA_HOME" candidates=() seen=() c m j tool ok
   if [ -n "${!home_var:-}" ]; then
     candidates=("${!home_var}/bin/java")
   else
     command -v java >/dev/null 2>&1 && candidates+=("$(readlink -f "$(command -v java)")")
+    [ -n "${JAVA_HOME:-}" ] && candidates+=("$JAVA_HOME/bin/java")
     for j in /usr/lib/jvm/*/bin/java; do [ -x "$j" ] && candidates+=("$j"); done
   fi
   for c in "${candidates[@]}"; do
@@ -123,13 +154,19 @@ pick_java() { # sets JAVA, JAVAC, JAR and RELEASE (= JDK_NEED) from the first JD
     for tool in "${JDK_TOOLS[@]}"; do [ -x "$(dirname "$c")/$tool" ] || ok=0; done
     [ "$ok" = 1 ] || continue
     m="$(java_major "$c")"
+    seen+=("$c (${m:-?})")
     if [ -n "$m" ] && [ "$m" -ge "$JDK_NEED" ]; then
       JAVA="$c"; JAVAC="$(dirname "$c")/javac"; JAR="$(dirname "$c")/jar"; RELEASE="$JDK_NEED"
       return 0
     fi
   done
-  local tools="${JDK_TOOLS[*]}"
-  die "no JDK >= $JDK_NEED with ${tools// / and } found${JDK_FOR:+ for $JDK_FOR} (set $home_var)"
+  local tools="${JDK_TOOLS[*]}" pkg=17 found="none"
+  [ "$JDK_NEED" -gt 17 ] && pkg=21
+  [ "${#seen[@]}" -gt 0 ] && found="$(IFS=,; echo "${seen[*]}")"
+  if [ -n "${!home_var:-}" ]; then
+    die "$home_var=${!home_var} is not a JDK $JDK_NEED+ with ${tools// / and }${JDK_FOR:+ (needed by $JDK_FOR)}; found: $found"
+  fi
+  die "no JDK $JDK_NEED+ with ${tools// / and } found${JDK_FOR:+ for $JDK_FOR} (looked at java on PATH, \$JAVA_HOME and /usr/lib/jvm/*; JDKs seen: $found). Install one: apt install openjdk-$pkg-jdk-headless (or any JDK $JDK_NEED+), or set $home_var to its home"
 }
 
 run_mvn() {
@@ -138,6 +175,13 @@ run_mvn() {
   [ -n "${!m2_var:-}" ] && extra+=("-Dmaven.repo.local=${!m2_var}")
   if ! out="$(JAVA_HOME="$(dirname "$(dirname "$JAVA")")" mvn -B -q -f "$POM" "${extra[@]}" \
       "-D$KEY.version=$VERSION" "$@" 2>&1)"; then
+    local missing
+    # Maven's words for a 404 (not a network failure), fresh or remembered from an earlier try
+    missing="$(printf '%s\n' "$out" | sed -n -e 's/.*Could not find artifact \([^ ]*\).*/\1/p' \
+      -e 's/.* \([^ ]*\) was not found in https\{0,1\}:.*/\1/p' | head -n 1 || true)"
+    if [ -n "$missing" ]; then
+      die "$missing is not served by Maven Central: $PRODUCT $VERSION cannot be built from it (known to work: ${SUPPORTED_VERSIONS[*]})"
+    fi
     printf '%s\n' "$out" | tail -n 30 >&2
     die "maven failed: mvn $*"
   fi

@@ -74,7 +74,7 @@ public final class LocalNode {
 
     /**
      * The public Node constructor: `Node(Environment)` up to 8.17 (it scans the modules and
-     * plugins dirs itself); from 8.18 on `Node(Environment, PluginsLoader)`, where the
+     * plugins dirs itself); from 8.18 on (9.x too) `Node(Environment, PluginsLoader)`, where the
      * distribution's bootstrap first loads the bundles of <home>/modules and <home>/plugins.
      * Reflection, so one source compiles against either.
      */
@@ -87,12 +87,24 @@ public final class LocalNode {
         Class<?> loaderClass = Class.forName("org.elasticsearch.plugins.PluginsLoader");
         Path modules = (Path) dirOf(env, "modulesDir", "modulesFile");
         Path plugins = (Path) dirOf(env, "pluginsDir", "pluginsFile");
-        Object moduleBundles = loaderClass.getMethod("loadModulesBundles", Path.class).invoke(null, modules);
-        Object pluginBundles = loaderClass.getMethod("loadPluginsBundles", Path.class).invoke(null, plugins);
+        Object moduleBundles = loadBundles(loaderClass, "loadModulesBundles", modules);
+        Object pluginBundles = loadBundles(loaderClass, "loadPluginsBundles", plugins);
         // last argument: plugin name -> its modules that may use native access (none here)
         Object loader = loaderClass.getMethod("createPluginsLoader", java.util.Set.class, java.util.Set.class, java.util.Map.class)
             .invoke(null, moduleBundles, pluginBundles, Collections.emptyMap());
         return Node.class.getConstructor(Environment.class, loaderClass).newInstance(env, loader);
+    }
+
+    /**
+     * PluginsLoader.loadModulesBundles / loadPluginsBundles: (Path) up to 9.2 or so; later ones
+     * add a boolean that selects serverless-only bundles (false: a stateful node, as here).
+     */
+    private static Object loadBundles(Class<?> loaderClass, String method, Path dir) throws Exception {
+        try {
+            return loaderClass.getMethod(method, Path.class).invoke(null, dir);
+        } catch (NoSuchMethodException e) {
+            return loaderClass.getMethod(method, Path.class, boolean.class).invoke(null, dir, false);
+        }
     }
 
     private static Object dirOf(Environment env, String... methods) throws Exception {

@@ -11,29 +11,22 @@
  *  - GET / and HEAD / (the cluster/version info document that clients use for a ping or
  *    a version check), in the same JSON shape as a distribution's root endpoint.
  *
- * It is written for this project against the public plugin API of the server jar.
+ * It is written for this project against the public plugin API of the server jar. The REST
+ * hook (getRestHandlers) changed its signature in 9.x, so each major has a small subclass that
+ * returns rootHandlers(): Es8ExtrasPlugin, Es9ExtrasPlugin; the script compiles the one that
+ * matches the server and names it in the module descriptor.
  */
 package imagedex.elasticsearch.extras;
 
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Predicate;
-import java.util.function.Supplier;
 
 import org.apache.lucene.analysis.TokenStream;
 import org.apache.lucene.analysis.miscellaneous.ASCIIFoldingFilter;
 import org.elasticsearch.Build;
-import org.elasticsearch.cluster.metadata.IndexNameExpressionResolver;
-import org.elasticsearch.cluster.node.DiscoveryNodes;
 import org.elasticsearch.cluster.service.ClusterService;
-import org.elasticsearch.common.io.stream.NamedWriteableRegistry;
-import org.elasticsearch.common.settings.ClusterSettings;
-import org.elasticsearch.common.settings.IndexScopedSettings;
 import org.elasticsearch.common.settings.Settings;
-import org.elasticsearch.common.settings.SettingsFilter;
-import org.elasticsearch.features.NodeFeature;
-import org.elasticsearch.index.analysis.AbstractTokenFilterFactory;
 import org.elasticsearch.index.analysis.NormalizingTokenFilterFactory;
 import org.elasticsearch.index.analysis.PreConfiguredTokenFilter;
 import org.elasticsearch.index.analysis.TokenFilterFactory;
@@ -42,14 +35,13 @@ import org.elasticsearch.plugins.ActionPlugin;
 import org.elasticsearch.plugins.AnalysisPlugin;
 import org.elasticsearch.plugins.Plugin;
 import org.elasticsearch.rest.BaseRestHandler;
-import org.elasticsearch.rest.RestController;
 import org.elasticsearch.rest.RestHandler;
 import org.elasticsearch.rest.RestRequest;
 import org.elasticsearch.rest.RestResponse;
 import org.elasticsearch.rest.RestStatus;
 import org.elasticsearch.xcontent.XContentBuilder;
 
-public final class ExtrasPlugin extends Plugin implements AnalysisPlugin, ActionPlugin {
+public abstract class ExtrasPlugin extends Plugin implements AnalysisPlugin, ActionPlugin {
 
     private volatile ClusterService clusterService;
 
@@ -62,12 +54,19 @@ public final class ExtrasPlugin extends Plugin implements AnalysisPlugin, Action
     // -- analysis -------------------------------------------------------------------------------
 
     /** {"type": "asciifolding", "preserve_original": bool}; normalizers never keep the original. */
-    static final class AsciiFoldingFactory extends AbstractTokenFilterFactory implements NormalizingTokenFilterFactory {
+    static final class AsciiFoldingFactory implements NormalizingTokenFilterFactory {
+        private final String name;
         private final boolean preserveOriginal;
 
+        // the interface rather than AbstractTokenFilterFactory, whose constructor differs in 8.x and 9.x
         AsciiFoldingFactory(String name, Settings settings) {
-            super(name, settings);
+            this.name = name;
             this.preserveOriginal = settings.getAsBoolean("preserve_original", false);
+        }
+
+        @Override
+        public String name() {
+            return name;
         }
 
         @Override
@@ -138,18 +137,8 @@ public final class ExtrasPlugin extends Plugin implements AnalysisPlugin, Action
         }
     }
 
-    @Override
-    public Collection<RestHandler> getRestHandlers(
-        Settings settings,
-        NamedWriteableRegistry namedWriteableRegistry,
-        RestController restController,
-        ClusterSettings clusterSettings,
-        IndexScopedSettings indexScopedSettings,
-        SettingsFilter settingsFilter,
-        IndexNameExpressionResolver indexNameExpressionResolver,
-        Supplier<DiscoveryNodes> nodesInCluster,
-        Predicate<NodeFeature> clusterSupportsFeature
-    ) {
+    /** The handlers for GET / and HEAD /: the subclass for the major returns them from getRestHandlers. */
+    protected final Collection<RestHandler> rootHandlers() {
         return List.of(new RootHandler());
     }
 }
