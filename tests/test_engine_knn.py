@@ -250,6 +250,14 @@ def test_an_index_from_before_quantisation_answers_and_migrates(
     assert [[d.id for d in old_engine.search(q).documents] for q in queries] == want
     old_engine.migrate()
     assert _quantised(_field(old_engine, "visual_embedding"), old_engine.flavor)
+    # the copy kept every vector exactly (Elasticsearch 9.2+ leaves them out of `_source`
+    # unless asked), so "more like this" still finds each example's own vector
+    for doc in small["docs"][:3]:
+        copied = old_engine.get(doc.id)
+        assert copied is not None
+        for name in ("visual_embedding", "embedding"):  # the same float32 values
+            kept = np.asarray(getattr(copied, name), dtype=np.float32)
+            assert np.array_equal(kept, np.asarray(getattr(doc, name), dtype=np.float32))
     after = [[d.id for d in old_engine.search(q).documents] for q in queries]
     if _exact_scores(old_engine):
         assert after == want

@@ -333,7 +333,10 @@ class EngineIndex:
     def get(self, doc_id: str) -> ImageDocument | None:
         if not doc_id or "/" in doc_id:
             return None
-        response = self.client.request("GET", f"/{self.alias}/_doc/{doc_id}", allow=(404,))
+        params = {"_source_exclude_vectors": "false"} if self._vectors_left_out() else None
+        response = self.client.request(
+            "GET", f"/{self.alias}/_doc/{doc_id}", params=params, allow=(404,)
+        )
         if not response or not response.get("found"):
             return None
         return _from_source(response["_source"])
@@ -342,12 +345,23 @@ class EngineIndex:
         response: dict[str, Any] = self.client.request("POST", f"/{self.alias}/_search", body)
         return response
 
+    def _vectors_left_out(self) -> bool:
+        """Whether the engine leaves vectors out of `_source` unless asked: Elasticsearch 9.2+
+        (`index.mapping.exclude_source_vectors`, on by default for new indexes); asked for, they
+        come back as the float32 values written."""
+        return self.flavor == "elasticsearch" and self._engine_version() >= (9, 2)
+
+    def _whole_source(self) -> dict[str, Any]:
+        """A search body's `_source` that brings documents back with their vectors."""
+        return {"_source": {"exclude_vectors": False}} if self._vectors_left_out() else {}
+
     def find_by_title(self, title: str, limit: int = 10) -> list[ImageDocument]:
         response = self._search(
             {
                 "query": {"term": {"title.keyword": title.lower()}},
                 "sort": [{"ingested_at": "desc"}, {"id": "asc"}],
                 "size": limit,
+                **self._whole_source(),
             }
         )
         return [_from_source(h["_source"]) for h in response["hits"]["hits"]]
@@ -466,6 +480,7 @@ class EngineIndex:
                 "size": batch,
                 "sort": [{"id": "asc"}],
                 "query": {"match_all": {}},
+                **self._whole_source(),
             }
             if after is not None:
                 body["search_after"] = after
