@@ -1,11 +1,12 @@
 """Real `imagedex worker` processes on a real RabbitMQ queue: kill -9 mid-batch, a broker restart
-during ingestion, two workers sharing one queue, and bucket notifications that a MinIO or Ceph
-RGW store publishes to an exchange."""
+and a broker killed hard (kill -9) during ingestion, two workers sharing one queue, and bucket
+notifications that a MinIO or Ceph RGW store publishes to an exchange."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -19,6 +20,8 @@ from PIL import Image
 
 from cli_helpers import cli_json, imagedex_env, run_cli
 from conftest import rabbitmq
+from imagedex.queue.base import Message
+from imagedex.queue.rabbitmq import QueueUnavailableError, RabbitQueue, open_amqp
 
 
 def _photos(photo_dir: Path, folder: Path, count: int) -> None:
@@ -144,6 +147,71 @@ def test_a_broker_restart_during_ingestion_loses_nothing(photo_dir: Path, tmp_pa
         _assert_all_once(env, 40)
     finally:
         rabbitmq(node, "stop")
+
+
+def _kill_9(node: Path) -> None:
+    os.kill(int((node / "node.pid").read_text()), signal.SIGKILL)
+
+
+def test_a_broker_killed_hard_loses_and_doubles_nothing(photo_dir: Path, tmp_path: Path) -> None:
+    """`kill -9` of the RabbitMQ node, then a start on the same data dir, twice: right after a
+    queue was created and filled, and while a worker is ingesting. Publishes are confirmed
+    after the quorum queue's fsync; what a dead connection held is handed out again."""
+    node = tmp_path / "node"
+    url = rabbitmq(node)
+    try:
+        # 1. a queue killed as soon as it has been created (and filled): RabbitMQ 3.10 would
+        # start it afresh, empty and leaderless, were the queue not left to settle first
+        fresh_url = f"{url}?queue=fresh-{uuid.uuid4().hex[:8]}"
+        fresh = open_amqp(fresh_url, tmp_path, 3)
+        sent = {fresh.send(f"m{i}") for i in range(10)}
+        _kill_9(node)
+        fresh.close()
+        assert rabbitmq(node) == url
+        fresh = open_amqp(fresh_url, tmp_path, 3)
+        try:
+            got = _receive_all(fresh, 10, timeout=90)
+        finally:
+            fresh.close()
+        assert {m.id for m in got} == sent
+
+        # 2. killed while a worker is mid-ingest
+        env = _env(tmp_path, url)
+        _photos(photo_dir, tmp_path / "many", 40)
+        run_cli(env, "ingest", str(tmp_path / "many"))
+        worker = _worker(env)
+        try:
+            _wait_documents(env, 4)
+            _kill_9(node)
+            assert _documents(env) < 40, "ingestion finished before the broker was killed"
+            restarted = time.monotonic()
+            assert rabbitmq(node) == url
+            _wait_documents(env, 40, timeout=120)
+            recovered = time.monotonic() - restarted
+            assert worker.poll() is None, "the worker exited instead of reconnecting"
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+        _assert_all_once(env, 40)
+        print(f"all indexed {recovered:.1f} s after the node was started again")
+    finally:
+        rabbitmq(node, "stop")
+
+
+def _receive_all(queue: RabbitQueue, count: int, timeout: float) -> list[Message]:
+    """Receive and acknowledge until `count` messages came, failing after `timeout` seconds
+    (a leaderless quorum queue makes each get wait for the broker's own timeout first)."""
+    got: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        try:
+            batch = queue.receive(count, wait_seconds=1)
+        except QueueUnavailableError:
+            continue
+        queue.delete([m.receipt for m in batch])
+        got += batch
+    assert len(got) == count, f"{len(got)} of {count} messages after {timeout}s"
+    return got
 
 
 def _publish(url: str, exchange: str, routing_key: str, body: dict[str, object]) -> None:

@@ -48,6 +48,9 @@ RECEIVES_HEADER = "x-imagedex-receives"
 FAILED_AT_HEADER = "x-imagedex-failed-at"
 #: retry delays are rounded up to one of these (seconds); one TTL queue each
 DELAY_BUCKETS = (1, 5, 30, 120, 300)
+#: how long a quorum queue imagedex has just created is left alone before anything is put in
+#: it (see `_settle`)
+NEW_QUEUE_SETTLE_S = 1.5
 _OWN_PARAMS = {"queue", "exchange", "routing_key"}
 
 
@@ -136,6 +139,7 @@ class RabbitQueue:
         return channel
 
     def _declare(self, channel: BlockingChannel) -> None:
+        created = not self._exists(self.name)
         channel.queue_declare(self.dlq, durable=True, arguments={"x-queue-type": "quorum"})
         channel.queue_declare(
             self.name,
@@ -158,9 +162,41 @@ class RabbitQueue:
                     "x-dead-letter-routing-key": self.name,
                 },
             )
+        if created:
+            self._settle()
         if self.exchange:
             channel.exchange_declare(self.exchange, "topic", durable=True, passive=False)
             channel.queue_bind(self.name, self.exchange, routing_key=self.routing_key)
+
+    def _exists(self, queue: str) -> bool:
+        """Whether `queue` is declared (asked on a channel of its own: a missing queue closes
+        the channel that asked)."""
+        assert self._connection is not None
+        side = self._connection.channel()
+        try:
+            side.queue_declare(queue, passive=True)
+            return True
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 404:
+                raise
+            return False
+        finally:
+            if side.is_open:
+                side.close()
+
+    @staticmethod
+    def _settle() -> None:
+        """Wait until a new quorum queue would survive a hard crash of the broker.
+
+        RabbitMQ 3.10 (Ra 2.2) records which directory holds a new quorum queue's log in a
+        dets file that reaches the disk only once it has been left alone for 0.5 s. A node
+        killed (kill -9, power loss) before that starts the queue afresh with an empty log
+        and no leader: the messages confirmed into it are unreachable and every get fails
+        until an operator intervenes (docs/on-premises.md, "A hard crash right after a queue
+        is created"). Nothing is published or bound to the queue before then, so no message
+        can be lost that way; this costs 1.5 s once per queue, when it is created.
+        """
+        time.sleep(NEW_QUEUE_SETTLE_S)
 
     def _delay_queue(self, seconds: int) -> str:
         return f"{self.name}.delay-{seconds}s"
