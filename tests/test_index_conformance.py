@@ -1,7 +1,8 @@
 """One conformance suite for every SearchIndex backend: same documents in, same answers out.
 
-SQLite always runs; OpenSearch and Elasticsearch run against real nodes started by
-deploy/opensearch.sh and deploy/elasticsearch.sh (from Maven Central artifacts).
+SQLite always runs; OpenSearch (2.19 and the newest supported 3.x) and Elasticsearch (8.x and
+the newest supported 9.x) run against real nodes started by deploy/opensearch.sh and
+deploy/elasticsearch.sh (from Maven Central artifacts).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from conftest import make_document
 from imagedex.documents import Facets, ImageDocument, Label, SearchQuery
 from imagedex.index import SearchIndex, open_index
 
-BACKENDS = ["sqlite", "opensearch", "elasticsearch"]
+# a backend's fixture is `<name>_url`; its index URL scheme is the name less the major
+BACKENDS = ["sqlite", "opensearch", "opensearch3", "elasticsearch", "elasticsearch9"]
 
 
 def make_doc(
@@ -61,7 +63,7 @@ def _backend(
         return
     base = request.getfixturevalue(f"{request.param}_url")
     alias = f"conformance-{uuid.uuid4().hex[:8]}"
-    idx = open_index(f"{request.param}+{base}/{alias}", tmp_path)
+    idx = open_index(f"{request.param.rstrip('0123456789')}+{base}/{alias}", tmp_path)
     if docs:
         idx.upsert(docs)
     yield idx
