@@ -40,6 +40,7 @@ from imagedex.documents import (
 from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
 from imagedex.enrich.phash import bands as phash_bands
 from imagedex.index import facets as shape
+from imagedex.index import sqlite_pages as pages
 from imagedex.index import sqlite_vectors as vectors
 
 _SCHEMA = """
@@ -245,6 +246,15 @@ def _person_ids(reference: str) -> list[int]:
     return [int(digits)] if digits.isascii() and digits.isdigit() and len(digits) <= 18 else []
 
 
+def _terms(query: SearchQuery) -> list[str]:
+    """The query's label terms as stored (lower case), each once."""
+    return list(dict.fromkeys(t.strip().lower() for t in query.labels if t.strip()))
+
+
+#: Text pages deeper than this take the general plan (the ranked plan reads them in Python)
+_RANKED_TEXT_MAX = 1000
+
+
 _MIGRATIONS: list[Migration] = [
     _SCHEMA + vectors.SCHEMA,
     _add_unsafe,
@@ -443,28 +453,79 @@ class SqliteIndex:
         if query.vector is not None:
             return self._vector_search(query)
         sql_from, params, score = self._matching(query)
-        where, where_params = self._doc_filter(query)
-        db = self._db()
-        counted = f"{sql_from} JOIN docs d ON d.rowid = m.doc{where}" if where else sql_from
-        total = int(
-            db.execute(f"SELECT COUNT(*) FROM {counted}", [*params, *where_params]).fetchone()[0]
+        conditions, where_params = self._doc_conditions(query)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        with self._database.transaction(immediate=False) as db:  # count and page: one snapshot
+            counted = f"{sql_from} JOIN docs d ON d.rowid = m.doc{where}" if where else sql_from
+            (total,) = db.execute(
+                f"SELECT COUNT(*) FROM {counted}", [*params, *where_params]
+            ).fetchone()
+            found = self._quick_page(db, query, total, (conditions, where_params)) if total else []
+            if found is None:
+                found = self._page(db, query, (sql_from, params, score), where, where_params)
+        docs = [ImageDocument.from_dict(json.loads(body)) for body in found]
+        return SearchResult(total=int(total), documents=docs)
+
+    def _quick_page(
+        self,
+        db: sqlite3.Connection,
+        query: SearchQuery,
+        total: int,
+        doc_filter: tuple[list[str], list[Any]],
+    ) -> list[str] | None:
+        """The page through a plan of sqlite_pages where one applies (same rows, same order),
+        else None. `doc_filter`: `_doc_conditions(query)`."""
+        terms = _terms(query)
+        match = fts_query(query.text) if query.text else None
+        wanted = query.offset + query.limit
+        if query.sort == "relevance" and match and not terms and query.min_confidence <= 0:
+            if doc_filter[0] or wanted > _RANKED_TEXT_MAX:
+                return None
+            return pages.ranked_text_page(db, match, query.limit, query.offset)
+        if query.sort == "relevance" or match or not terms:
+            return None
+        # a label query in date or title order: walk that order when the matches are so many
+        # that the walk meets the page long before the general plan would have sorted them
+        # (the largest rowid: the number of images or a bit more, without counting them)
+        (rows,) = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM docs").fetchone()
+        if wanted * rows > total * total // 4:
+            return None
+        conditions, params = list(doc_filter[0]), list(doc_filter[1])
+        all_terms = query.match_all_labels and len(terms) > 1
+        conditions.insert(
+            0,
+            "(SELECT COUNT(DISTINCT t.term) FROM label_terms t WHERE t.doc = d.rowid"
+            " AND t.term IN (SELECT value FROM json_each(?)) AND t.confidence >= ?)"
+            + (" = ?" if all_terms else " >= ?"),
         )
-        order = {
-            "relevance": f"{score}, d.ingested_at DESC, d.id",
-            "newest": "d.ingested_at DESC, d.id",
-            "oldest": "d.ingested_at ASC, d.id",
-            "title": "d.title_lower ASC, d.id",
-        }[query.sort]
+        params[:0] = [json.dumps(terms), query.min_confidence, len(terms) if all_terms else 1]
+        return pages.walk_page(db, query.sort, conditions, params, query.limit, query.offset, total)
+
+    def _page(
+        self,
+        db: sqlite3.Connection,
+        query: SearchQuery,
+        matching: tuple[str, list[Any], str],
+        where: str,
+        where_params: list[Any],
+    ) -> list[str]:
+        """The general plan: every match joined to its row and ordered."""
+        sql_from, params, score = matching
+        order = {"relevance": f"{score}, d.ingested_at DESC, d.id", **pages.SORT_ORDER}[query.sort]
         rows = db.execute(
             f"SELECT d.body FROM {sql_from} JOIN docs d ON d.rowid = m.doc{where}"
             f" ORDER BY {order} LIMIT ? OFFSET ?",
             [*params, *where_params, query.limit, query.offset],
         ).fetchall()
-        docs = [ImageDocument.from_dict(json.loads(r[0])) for r in rows]
-        return SearchResult(total=total, documents=docs)
+        return [r[0] for r in rows]
 
     def _doc_filter(self, query: SearchQuery) -> tuple[str, list[Any]]:
         """The filters on the `docs` row itself (moderation, date range) as a WHERE clause."""
+        conditions, params = self._doc_conditions(query)
+        return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), params
+
+    def _doc_conditions(self, query: SearchQuery) -> tuple[list[str], list[Any]]:
+        """The filters on the `docs` row (alias `d`) as conditions and their parameters."""
         conditions: list[str] = []
         params: list[Any] = []
         if query.moderation:
@@ -482,7 +543,7 @@ class SqliteIndex:
                 " WHERE person IN (SELECT value FROM json_each(?)))"
             )
             params.append(json.dumps(self.resolve_person(reference)))
-        return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), params
+        return conditions, params
 
     def _vector_search(self, query: SearchQuery) -> SearchResult:
         """Nearest neighbours of `query.vector` among the documents the other filters allow."""
@@ -714,8 +775,16 @@ class SqliteIndex:
         params: list[Any] = []
         # the terms go in as one JSON parameter, so the SQL text and the number of bound
         # variables stay the same whatever the number of labels (no join per label)
-        terms = list(dict.fromkeys(t.strip().lower() for t in query.labels if t.strip()))
-        if terms and query.match_all_labels and len(terms) > 1:
+        terms = _terms(query)
+        if len(terms) == 1:
+            # one row per (term, image): no grouping, so SQLite can walk the (term, confidence)
+            # key best first and stop after the page
+            parts.append(
+                "SELECT doc, confidence AS score FROM label_terms"
+                " WHERE term = ? AND confidence >= ?"
+            )
+            params += [terms[0], query.min_confidence]
+        elif terms and query.match_all_labels:
             # walk the first label's (term, confidence) range; keep each image whose own label
             # rows (the doc index: a few dozen per image) hold every other term
             first, rest = terms[0], terms[1:]
