@@ -175,7 +175,7 @@ def test_filtered_vector_search_answers_as_sqlite(
 
 def _quantised(field: dict[str, Any], flavor: str) -> bool:
     if flavor == "elasticsearch":
-        return bool(field.get("index_options", {}).get("type") == "int8_hnsw")
+        return field.get("index_options", {}).get("type") in ("int8_hnsw", "bbq_hnsw")
     method = field.get("method", {})
     encoder = method.get("parameters", {}).get("encoder", {})
     return bool(method.get("name") == "hnsw" and encoder.get("name") == "sq")

@@ -107,12 +107,11 @@ class EngineIndex:
 
     def _detect_vector_field(self, dims: int | None = None) -> dict[str, Any] | None:
         """A searchable vector field of `dims` (default: the text embedding's) where the engine
-        has one, else None (stored only). HNSW over scalar-quantised vectors wherever the engine
-        offers it (a quarter of the memory the graph search needs; the floats are kept too):
-        ES `dense_vector` with `int8_hnsw` (8.12+; chosen explicitly, as ES 9.1 would default
-        to `bbq_hnsw` for 384+ dimensions: see docs/search-engines.md for the recall measured),
-        OpenSearch k-NN `knn_vector` on the Lucene engine with the `sq` encoder (2.16+, 7 bits)
-        when the k-NN plugin is installed."""
+        has one, else None (stored only). HNSW over quantised vectors wherever the engine offers
+        it (the floats are kept too, for exact rescoring): ES `dense_vector` with `bbq_hnsw`
+        (9.0+, 384+ dimensions: 1 bit a dimension) or `int8_hnsw` (8.12+: a byte); OpenSearch
+        k-NN `knn_vector` on the Lucene engine with the 7-bit `sq` encoder (2.16+) when the k-NN
+        plugin is installed. docs/search-engines.md has the recall measured for each."""
         dims = dims or self.embedding_dim
         version = self._engine_version()
         if self.flavor == "elasticsearch":
@@ -122,7 +121,9 @@ class EngineIndex:
                 "index": True,
                 "similarity": "cosine",
             }
-            if version >= (8, 12):
+            if version >= (9, 0) and dims >= 384:  # as ES 9.1+ chooses by default
+                field["index_options"] = {"type": "bbq_hnsw"}
+            elif version >= (8, 12):
                 field["index_options"] = {"type": "int8_hnsw"}
             return field
         plugins = self.client.request("GET", "/_cat/plugins", params={"format": "json"}) or []
