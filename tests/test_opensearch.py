@@ -148,11 +148,15 @@ def _probe(flavor: str, url: str) -> Any:
     return index
 
 
-@pytest.mark.parametrize("flavor", ["opensearch", "elasticsearch"])
-def test_vector_field_mapping(flavor: str, request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize(
+    "backend", ["opensearch", "opensearch3", "elasticsearch", "elasticsearch9"]
+)
+def test_vector_field_mapping(backend: str, request: pytest.FixtureRequest) -> None:
     """The vector fields: k-NN `knn_vector` (Lucene HNSW, 7-bit `sq` encoder on 2.16+) on
-    OpenSearch when the plugin is there, `dense_vector` (`int8_hnsw` on 8.12+) on Elasticsearch."""
-    index = _probe(flavor, request.getfixturevalue(f"{flavor}_url"))
+    OpenSearch when the plugin is there (2.19 and 3.x alike), `dense_vector` on Elasticsearch
+    (`int8_hnsw` on 8.12+, `bbq_hnsw` for these 384+ dimensions on 9.x)."""
+    flavor = backend.rstrip("0123456789")
+    index = _probe(flavor, request.getfixturevalue(f"{backend}_url"))
     field = index._detect_vector_field()
     visual = index._visual_vector_field()
     assert field is not None and visual is not None
@@ -169,19 +173,20 @@ def test_vector_field_mapping(flavor: str, request: pytest.FixtureRequest) -> No
             },
         }
     else:
+        quantised = {"type": "bbq_hnsw" if backend == "elasticsearch9" else "int8_hnsw"}
         assert field == {
             "type": "dense_vector",
             "dims": 384,
             "index": True,
             "similarity": "cosine",
-            "index_options": {"type": "int8_hnsw"},
+            "index_options": quantised,
         }
         assert visual == {
             "type": "dense_vector",
             "dims": 1280,
             "index": True,
             "similarity": "cosine",
-            "index_options": {"type": "int8_hnsw"},
+            "index_options": quantised,
         }
 
 
