@@ -270,3 +270,43 @@ def test_an_index_from_before_leaf_counts_is_upgraded_on_open(tmp_path: Path) ->
 def test_vector_field_must_be_known() -> None:
     with pytest.raises(ValueError, match="vector_field"):
         SearchQuery(vector=(1.0,), vector_field="title")
+
+
+def test_an_index_from_before_the_leaf_label_index_gets_it_on_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    idx = SqliteIndex(path)
+    idx.upsert(
+        [
+            doc("a.jpg", [("Beagle", 60.0, ("Dog",)), ("Ball", 50.0, ())]),
+            doc("b.jpg", [("Beagle", 90.0, ("Dog",))]),
+            doc("c.jpg", [("Cat", 90.0, ())]),
+        ]
+    )
+    idx.close()
+    raw = sqlite3.connect(path)
+    # what the index looked like before facets had their leaf label index
+    raw.executescript(
+        f"DROP INDEX label_terms_leaves; PRAGMA user_version = {len(_MIGRATIONS) - 1};"
+    )
+    raw.close()
+    idx = SqliteIndex(path)
+    db = idx._db()
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'label_terms_leaves'").fetchone()
+    # kept by every write: a reprocess that changes labels, a delete
+    idx.upsert([doc("a.jpg", [("Beagle", 70.0, ("Dog",)), ("Bone", 40.0, ())])])
+    idx.delete(document_id("b", "c.jpg"))
+    facets = idx.facets(SearchQuery(labels=("dog",)))
+    assert facets.total == 2
+    assert [(c.label, c.count) for c in facets.labels] == [("Beagle", 2), ("Bone", 1)]
+    plan = " ".join(
+        str(row)
+        for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT t.term, COUNT(*) FROM label_terms t"
+            " WHERE t.is_label = 2 AND t.confidence >= 0 GROUP BY t.term"
+        )
+    )
+    assert "COVERING INDEX label_terms_leaves" in plan
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    idx.close()

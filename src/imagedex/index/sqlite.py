@@ -267,6 +267,10 @@ _MIGRATIONS: list[Migration] = [
     "CREATE INDEX IF NOT EXISTS label_counts_leaves ON label_counts (leaves DESC);",
     _analyzed_at,
     _DOC_PEOPLE,  # faces get person ids from now on; none were stored before
+    # facets over many images count leaf labels by scanning this index (a third of label_terms'
+    # rows); is_label is a column only so that SQLite sees the index as covering
+    "CREATE INDEX IF NOT EXISTS label_terms_leaves ON label_terms (term, is_label)"
+    f" WHERE is_label = {LEAF_LABEL};",
 ]
 
 
@@ -605,6 +609,7 @@ class SqliteIndex:
         """
         shape.check(labels, interval)
         query = shape.facet_query(query)
+        total: int | None = None
         with self._database.transaction(immediate=False) as db:  # one snapshot for every count
             if self._filtered(query):
                 sql_from, params, _score = self._matching(query)
@@ -618,13 +623,19 @@ class SqliteIndex:
                 )
                 # a few matches: look each one up; many: scan the indexes, probing the set
                 (matched,) = db.execute("SELECT COUNT(*) FROM temp.facet_docs").fetchone()
-                few = matched * 20 < self.count()
+                # (the largest rowid: the number of images or a bit more, without counting them)
+                few = (
+                    matched * 20
+                    < db.execute("SELECT COALESCE(MAX(rowid), 0) FROM docs").fetchone()[0]
+                )
+                # without a docs filter every gathered row is an image: no join to count them
+                total = None if where else int(matched)
                 join = "CROSS JOIN" if few else "JOIN"
                 scope = f"temp.facet_docs f {join} docs d ON d.rowid = f.doc"
                 label_rows = f"temp.facet_docs f {join} label_terms t ON t.doc = f.doc"
             else:
                 scope = label_rows = "docs d"
-            result = self._facet_counts(db, query, (scope, label_rows), labels, interval)
+            result = self._facet_counts(db, query, (scope, label_rows), labels, interval, total)
             db.execute("DROP TABLE IF EXISTS temp.facet_docs")  # an error's rollback drops it too
         return result
 
@@ -635,10 +646,13 @@ class SqliteIndex:
         sources: tuple[str, str],
         labels: int,
         interval: str,
+        total: int | None = None,
     ) -> Facets:
-        """`sources`: FROM clauses for the matching docs (`d`) and their label rows (`t`)."""
+        """`sources`: FROM clauses for the matching docs (`d`) and their label rows (`t`);
+        `total`: their number when already known."""
         scope, label_rows = sources
-        total = int(db.execute(f"SELECT COUNT(*) FROM {scope}").fetchone()[0])
+        if total is None:
+            total = int(db.execute(f"SELECT COUNT(*) FROM {scope}").fetchone()[0])
         label_counts: list[LabelCount]
         only_confidence = query.min_confidence > 0 and not self._filtered(
             dataclasses.replace(query, min_confidence=0.0)
@@ -648,11 +662,12 @@ class SqliteIndex:
             label_counts = self.top_labels(labels, query.min_confidence) if labels else []
         else:
             rows = db.execute(
+                # the constant, not a parameter, lets SQLite use the partial label_terms_leaves
                 f"SELECT c.label, n FROM (SELECT t.term, COUNT(*) AS n FROM {label_rows}"
-                " WHERE t.is_label = ? AND t.confidence >= ?"
+                f" WHERE t.is_label = {LEAF_LABEL} AND t.confidence >= ?"
                 " GROUP BY t.term ORDER BY n DESC, t.term LIMIT ?) JOIN label_counts c USING (term)"
                 " ORDER BY n DESC, term",
-                (LEAF_LABEL, query.min_confidence, labels),
+                (query.min_confidence, labels),
             ).fetchall()
             label_counts = [LabelCount(label, int(n)) for label, n in rows]
         if scope == "docs d":
