@@ -72,6 +72,10 @@ RARE_PARENT_RANKS = range(20, N_PARENTS)
 TARGET_LABEL_CONF_P50_MS = 5.0
 TARGET_TOP_LABELS_MS = 50.0
 TARGET_SIZE = 1_000_000
+TARGET_NEWEST_P99_MS = 50.0
+TARGET_TEXT_P99_MS = 100.0
+TARGET_FACETS_MS = 50.0  # judged on the median of the broad (frequent) filters
+TARGET_KEYSTROKE_MS = 50.0  # judged on the median keystroke
 
 console = Console()
 
@@ -417,6 +421,7 @@ class Series:
     samples: dict[str, list[float]] = field(default_factory=lambda: {"frequent": [], "rare": []})
     round_p50: list[float] = field(default_factory=list)
     totals: dict[str, list[int]] = field(default_factory=lambda: {"frequent": [], "rare": []})
+    facets: bool = False  # time `facets(query)` instead of `search(query)`
 
 
 def _pick(rng: np.random.Generator, names: Sequence[str], ranks: range, n: int) -> list[str]:
@@ -468,13 +473,38 @@ def sort_series(vocab: Vocabulary, seed: int, per_kind: int) -> Series:
     )
 
 
+def facet_series(vocab: Vocabulary, seed: int, per_kind: int) -> list[Series]:
+    """Facets (labels, over time, confidence, moderation: what the search page and the dashboard
+    show) over the images a label or a title word matches; the frequent ones are the broad
+    filtered queries."""
+    rng = np.random.default_rng([seed, 6])
+    half = max(1, per_kind // 2)
+    label_names = [lb.lower() for lb in vocab.labels]
+    return [
+        Series(
+            f"facets, label filter ({2 * half} queries)",
+            lambda v: SearchQuery(labels=(v,)),
+            _pick(rng, label_names, FREQUENT_RANKS, half),
+            _pick(rng, label_names, RARE_LABEL_RANKS, half),
+            facets=True,
+        ),
+        Series(
+            f"facets, title word filter ({2 * half} queries)",
+            lambda v: SearchQuery(text=v),
+            _pick(rng, vocab.title_words, FREQUENT_RANKS, half),
+            _pick(rng, vocab.title_words, RARE_WORD_RANKS, half),
+            facets=True,
+        ),
+    ]
+
+
 def run_queries(
     index: SqliteIndex, series: list[Series], rounds: int, warmup: int, seed: int
 ) -> None:
     rng = np.random.default_rng([seed, 4])
     for s in series:
         for v in (s.frequent[: warmup // 2] + s.rare[: warmup // 2]) or s.frequent[:1]:
-            index.search(s.make(v))
+            index.facets(s.make(v)) if s.facets else index.search(s.make(v))
     for _ in range(rounds):
         for s in series:
             mixed = [("frequent", v) for v in s.frequent] + [("rare", v) for v in s.rare]
@@ -484,7 +514,7 @@ def run_queries(
                 kind, value = mixed[int(i)]
                 query = s.make(value)
                 t0 = time.perf_counter()
-                result = index.search(query)
+                result = index.facets(query) if s.facets else index.search(query)
                 elapsed = time.perf_counter() - t0
                 s.samples[kind].append(elapsed)
                 this_round.append(elapsed)
@@ -495,6 +525,8 @@ def run_queries(
 @dataclass
 class SizeResult:
     size: int
+    opened_s: float  # opening the cached index, migrations included
+    keystrokes: dict[str, list[float]]  # seconds per request, by prefix length ("1", .. "4+")
     build: dict[str, Any]
     reupsert_docs_per_s: float
     worker_docs_per_s: float
@@ -517,11 +549,15 @@ def measure(
     reupsert: int,
     sort_queries: int,
     worker_docs: int,
+    facet_queries: int,
+    keystroke_words: int,
 ) -> SizeResult:
     meta = build(vocab, size, seed, rebuild)
     path = cache_path(size, seed)
     files = file_stats(path)
-    index = SqliteIndex(path)
+    t0 = time.perf_counter()
+    index = SqliteIndex(path)  # an index built by an earlier version is migrated here
+    opened_s = time.perf_counter() - t0
     count = index.count()
     if count != size:
         raise SystemExit(f"{path} holds {count} documents, expected {size}: use --rebuild")
@@ -534,6 +570,10 @@ def measure(
     console.print(f"[{size:,}] searching: {by_date.name}")
     run_queries(index, [by_date], rounds=1, warmup=2, seed=seed)
     series.append(by_date)
+    by_facets = facet_series(vocab, seed, facet_queries)
+    console.print(f"[{size:,}] facets: {', '.join(s.name for s in by_facets)}")
+    run_queries(index, by_facets, rounds=1, warmup=2, seed=seed)
+    series += by_facets
 
     console.print(f"[{size:,}] top_labels(20)")
     top_samples: list[float] = []
@@ -579,8 +619,11 @@ def measure(
         raise SystemExit("insert + delete changed the document count")
     index.close()
     _checkpoint(path)
+    typed = keystrokes(path, vocab, seed, keystroke_words) if keystroke_words else {}
     return SizeResult(
         size=size,
+        opened_s=opened_s,
+        keystrokes=typed,
         build=meta,
         reupsert_docs_per_s=reupsert_rate,
         worker_docs_per_s=worker_rate,
@@ -592,6 +635,50 @@ def measure(
         files=files,
         top_share=top_share,
     )
+
+
+def keystroke_words_for(vocab: Vocabulary, seed: int, n: int) -> list[str]:
+    """`n` frequent title words of 4 letters or more, as a user would type them."""
+    rng = np.random.default_rng([seed, 7])
+    typed = [w for w in vocab.title_words[:200] if len(w) >= 4]
+    return [typed[int(i)] for i in rng.integers(0, len(typed), size=n)]
+
+
+def keystroke_request(prefix: str) -> dict[str, str]:
+    """What the search page sends after a keystroke (src/imagedex/web/search.js `run`)."""
+    return {"q": prefix, "limit": "24", "offset": "0", "facets": "true"}
+
+
+def keystrokes(path: Path, vocab: Vocabulary, seed: int, words: int) -> dict[str, list[float]]:
+    """Every keystroke of typing `words` words into the search page, each its HTTP request to a
+    real server (bench_web.py's: uvicorn on 127.0.0.1) over the index at `path`, timed end to
+    end by one keep-alive client; grouped by how many characters the box holds."""
+    import tempfile
+
+    import httpx
+
+    import bench_web
+
+    samples: dict[str, list[float]] = {}
+    console.print(f"keystrokes: typing {words} words against a real server")
+    with tempfile.TemporaryDirectory(prefix="bench-index-keys-") as tmp:
+        process, url = bench_web.start_server(Path(tmp), path)
+        try:
+            with httpx.Client(base_url=url, timeout=300) as client:
+                client.get("/api/search", params=keystroke_request("zz")).raise_for_status()
+                for word in keystroke_words_for(vocab, seed, words):
+                    for n in range(1, len(word) + 1):
+                        t0 = time.perf_counter()
+                        response = client.get("/api/search", params=keystroke_request(word[:n]))
+                        elapsed = time.perf_counter() - t0
+                        response.raise_for_status()
+                        if "facets" not in response.json():
+                            raise SystemExit("a keystroke's answer has no facets")
+                        samples.setdefault(str(n) if n < 4 else "4+", []).append(elapsed)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return samples
 
 
 # -- reporting ----------------------------------------------------------------------------------
@@ -662,6 +749,16 @@ def rows_for(results: list[SizeResult]) -> list[tuple[str, list[str]]]:
             ],
         )
     )
+    for group in ("1", "2", "3", "4+"):
+        if any(group in r.keystrokes for r in results):
+            cells = []
+            for r in results:
+                st = common.percentiles(r.keystrokes.get(group, [0.0]))
+                cells.append(f"{common.fmt_ms(st['p50'])} / {common.fmt_ms(st['p99'])}")
+            rows.append((f"keystroke, {group} character(s) typed: p50 / p99 ms", cells))
+    rows.append(
+        ("opening the cached index (migrations), s", [f"{r.opened_s:.1f}" for r in results])
+    )
     rows.append(("file size", [common.fmt_bytes(r.files["bytes"]) for r in results]))
     rows.append(("  bytes per document", [f"{r.files['bytes'] / r.size:,.0f}" for r in results]))
     return rows
@@ -701,7 +798,34 @@ def targets(results: list[SizeResult]) -> list[str]:
     mix, freq = _stats(conf, "mix")["p50"], _stats(conf, "frequent")["p50"]
     top = r.top_labels["p50"]
 
+    newest = next(s for s in r.series if "sort=newest" in s.name)
+    newest_p99 = _stats(newest, "mix")["p99"]
+    text = next(s for s in r.series if s.name.startswith("text"))
+    text_p99 = _stats(text, "frequent")["p99"]
+    broad = [_stats(s, "frequent") for s in r.series if s.facets]
+    facets_p50 = max(st["p50"] for st in broad)
+    every_key = [t for times in r.keystrokes.values() for t in times]
+    keys = common.percentiles(every_key) if every_key else None
+    lines = [
+        f"- label sorted by newest p99 ≤ {TARGET_NEWEST_P99_MS:g} ms: "
+        f"{common.verdict(newest_p99 <= TARGET_NEWEST_P99_MS)} (p99 {common.fmt_ms(newest_p99)} ms "
+        "over the frequent/rare mix)",
+        f"- frequent text (title word) p99 ≤ {TARGET_TEXT_P99_MS:g} ms: "
+        f"{common.verdict(text_p99 <= TARGET_TEXT_P99_MS)} (p99 {common.fmt_ms(text_p99)} ms)",
+        f"- facets for broad filtered queries (frequent labels, frequent title words) "
+        f"≤ {TARGET_FACETS_MS:g} ms: {common.verdict(facets_p50 <= TARGET_FACETS_MS)} "
+        f"(the slower kind's p50 {common.fmt_ms(facets_p50)} ms, p99 "
+        f"{common.fmt_ms(max(st['p99'] for st in broad))} ms)",
+    ]
+    if keys:
+        lines.append(
+            f"- one keystroke of search-as-you-type ≤ {TARGET_KEYSTROKE_MS:g} ms end to end: "
+            f"{common.verdict(keys['p50'] <= TARGET_KEYSTROKE_MS)} "
+            f"(p50 {common.fmt_ms(keys['p50'])} ms, p99 {common.fmt_ms(keys['p99'])} ms "
+            f"over {len(every_key)} keystrokes)"
+        )
     return [
+        *lines,
         f"- label + min_confidence search p50 ≤ {TARGET_LABEL_CONF_P50_MS:g} ms at "
         f"{r.size:,} documents: {common.verdict(mix <= TARGET_LABEL_CONF_P50_MS)} "
         f"(p50 {common.fmt_ms(mix)} ms over the frequent/rare mix; "
@@ -874,8 +998,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=800,
         help="new documents inserted in worker-sized batches, then deleted again",
     )
+    parser.add_argument(
+        "--facet-queries", type=int, default=20, help="facets per filter kind (one round)"
+    )
+    parser.add_argument(
+        "--keystroke-words",
+        type=int,
+        default=5,
+        help="words typed into a real server's search, one request per keystroke (0: none)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
+        args.facet_queries = min(args.facet_queries, 6)
+        args.keystroke_words = min(args.keystroke_words, 2)
         args.sizes = [10_000]
         args.queries = min(args.queries, 200)
         args.rounds = min(args.rounds, 2)
@@ -896,6 +1031,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             min(args.reupsert, n),
             args.sort_queries,
             args.worker_docs,
+            args.facet_queries,
+            args.keystroke_words,
         )
         for n in args.sizes
     ]
