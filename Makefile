@@ -23,6 +23,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 	deploy/rabbitmq.sh install  # with apt when missing, never starting the system-wide service
+	# the search engine nodes the tests start, from Maven Central once; OpenSearch 3 and
+	# Elasticsearch 9 need a JDK 21+ (found in /usr/lib/jvm, or the scripts say what to install)
+	command -v mvn >/dev/null || { apt-get update -q && apt-get install -y -q maven; }
+	for v in 2 3; do deploy/opensearch.sh fetch --version $$v; done
+	for v in 8 9; do deploy/elasticsearch.sh fetch --version $$v; done
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps $(NO_DEPS)
 	touch $(VENV)/.installed $@
