@@ -938,6 +938,32 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, facts: dict[st
             "noisy; the medians above are the numbers to compare.",
             "",
         ]
+    if any(r.keystrokes for r in results):
+        words = max(len(r.keystrokes.get("1", [])) for r in results)
+        lines += [
+            f"Keystrokes: {words} frequent title words (4 letters or more) typed one character "
+            "at a time, each keystroke the request the search page sends after it "
+            "(`GET /api/search` with `q`, `limit=24`, `offset=0`, `facets=true`), to a real "
+            "server (bench_web.py's: uvicorn, one process, on 127.0.0.1) over the same index "
+            "file, timed end to end by one keep-alive httpx client; the page waits for a 200 ms "
+            "pause in typing, so a fast typist sends fewer of them.",
+            "",
+        ]
+    lines += [
+        "How SQLite answers (`src/imagedex/index/sqlite_pages.py`): a single label walks its "
+        "(term, confidence) key best first and stops after the page; label queries in date or "
+        "title order walk that index of `docs` and probe each row's labels (when the matches "
+        "are many; a budget of SQLite VM steps hands matches that lie at the far end of the "
+        "order back to the general plan); text alone is ranked by bm25 inside FTS5 and only "
+        "the page plus the matches tied with its last score are joined for the tie-breaks. "
+        "Facets over many images count leaf labels from a partial covering index "
+        "(`label_terms_leaves`). Every plan gives the general plan's rows in its order "
+        "(`tests/test_index_sqlite_pages.py`). What remains slow is work per match that no "
+        "plan can skip while answers stay exact: bm25 for every match of a frequent word or a "
+        "short prefix (FTS5 reads each match's column sizes), and the facets' counts over "
+        "every matching image.",
+        "",
+    ]
     lines += ["Targets:", "", *targets(results)]
     return "\n".join(lines)
 
