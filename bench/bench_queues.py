@@ -286,7 +286,9 @@ class MotoSqs:
 # -- report ----------------------------------------------------------------------------------
 
 
-def markdown(cells: dict[tuple[str, int], Cell], images: int, repeats: int, load: float) -> str:
+def markdown(
+    cells: dict[tuple[str, int], Cell], images: int, repeats: int, facts: dict[str, Any]
+) -> str:
     paths = [p for p in PATHS if (p, 1) in cells]
     sqlite_1 = cells.get(("sqlite", 1))
     rows = []
@@ -323,9 +325,9 @@ def markdown(cells: dict[tuple[str, int], Cell], images: int, repeats: int, load
     )
     return f"""## Work queues: 1 and 2 worker processes (`bench/bench_queues.py`)
 
-{common.machine_markdown()}
-The machine was shared: other engineers' JVMs, builds and benchmarks ran on the same two cores
-(1-min load average {load:.1f} at the start), so the rates carry their noise (see each run);
+{common.machine_markdown(facts)}
+The machine was shared: other engineers' JVMs, builds and benchmarks ran on the same two cores,
+so the rates carry their noise (see each run);
 paths and worker counts were interleaved in each repeat so that it hit them alike. CPU per
 image (all worker processes together; the RabbitMQ node's or moto's own process) is much less
 sensitive to that than the rates.
@@ -337,13 +339,14 @@ last (process start-up and model loading left out), medians of {repeats} runs.
 
 {table}
 
-What the ratios mean here: both worker processes ran on the **same two cores**, and one worker
-already keeps both busy (onnxruntime and the decode threads), so two workers cannot be twice as
-fast on this machine; "2 ÷ 1" near 1.0 says that a second consumer on the same queue neither
-stalls nor loses work (every run indexed every image), not how two machines scale. Two
-machines each running one worker add one worker's rate each, as long as the queue and the
-index keep up; what a queue costs is its server's CPU per image and the difference in worker
-CPU per image against the SQLite queue.
+What the ratios mean here: both worker processes ran on the **same two cores**, so two workers
+cannot be twice as fast on this machine. "2 ÷ 1" above 1.0 says that one worker leaves part of
+the two cores idle (its stages wait on each other: fetch, decode, model, index write) and a
+second process fills them, and that a second consumer on the same queue neither stalls nor
+loses work (every run indexed every image); it is not how two machines scale. Two machines each
+running one worker add one worker's rate each, as long as the queue and the index keep up. What
+a queue costs is its server's CPU per image and the worker CPU per image next to the SQLite
+queue's; moto is a Python emulation of S3 and SQS, far heavier per request than the services.
 """
 
 
@@ -362,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = [p for p in args.paths.split(",") if p]
     if unknown := set(paths) - set(PATHS):
         parser.error(f"unknown paths: {', '.join(sorted(unknown))}")
-    load = common.load_average()
+    facts = common.machine_facts()  # at the start: the load average before the runs
     photos = common.upload_photos(images)
     cells: dict[tuple[str, int], Cell] = {}
     with ExitStack() as stack:
@@ -395,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"repeat {repeat + 1}/{repeats} {path:8s} {count} worker(s): "
                         f"{run.images_per_s:.1f} images/s (start-up {run.startup_s:.1f} s)"
                     )
-    text = markdown(cells, images, repeats, load)
+    text = markdown(cells, images, repeats, facts)
     print(text)
     if common.should_write(args):
         common.publish("queues", text)
