@@ -71,8 +71,18 @@ def _backend(
     idx.close()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def corpus(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SearchIndex]:
+    """CORPUS indexed once per backend, shared by the tests that only read (an engine index
+    costs a second or two to create and drop on this machine)."""
+    yield from _backend(request, tmp_path_factory.mktemp("corpus"), CORPUS)
+
+
 @pytest.fixture(params=BACKENDS)
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
+    """CORPUS in an index of the test's own, for tests that write to it."""
     yield from _backend(request, tmp_path, CORPUS)
 
 
@@ -85,70 +95,70 @@ def keys(index: SearchIndex, **kw: object) -> list[str]:
     return [d.key for d in index.search(SearchQuery(**kw)).documents]  # type: ignore[arg-type]
 
 
-def test_same_documents_round_trip(index: SearchIndex) -> None:
+def test_same_documents_round_trip(corpus: SearchIndex) -> None:
     for doc in CORPUS:
-        got = index.get(doc.id)
+        got = corpus.get(doc.id)
         assert got is not None
         assert got.to_dict() == doc.to_dict()
-    assert index.get("missing") is None
-    assert index.count() == len(CORPUS)
-    ids = sorted(d.id for d in index.iter_documents())
+    assert corpus.get("missing") is None
+    assert corpus.count() == len(CORPUS)
+    ids = sorted(d.id for d in corpus.iter_documents())
     assert ids == sorted(d.id for d in CORPUS)
 
 
-def test_label_queries(index: SearchIndex) -> None:
-    assert keys(index, labels=("pizza",)) == ["pizza1.jpg", "pizza2.jpg"]
-    assert keys(index, labels=("Pizza",), min_confidence=90) == ["pizza1.jpg"]
-    assert keys(index, labels=("alias-pizza",), min_confidence=90) == ["pizza1.jpg"]
-    assert keys(index, labels=("golden retriever",)) == ["dog.jpg"]
-    assert keys(index, labels=("DOG",)) == ["dog.jpg"]
-    assert keys(index, labels=("animal",)) == ["dog.jpg", "cat.jpg"]
-    assert keys(index, labels=("food",), min_confidence=90) == ["pizza1.jpg"]
-    assert keys(index, labels=("pizza", "plate")) == ["pizza1.jpg"]
-    assert keys(index, labels=("pizza", "plate"), min_confidence=50) == []
-    assert keys(index, labels=("pizza", "dog"), match_all_labels=False) == [
+def test_label_queries(corpus: SearchIndex) -> None:
+    assert keys(corpus, labels=("pizza",)) == ["pizza1.jpg", "pizza2.jpg"]
+    assert keys(corpus, labels=("Pizza",), min_confidence=90) == ["pizza1.jpg"]
+    assert keys(corpus, labels=("alias-pizza",), min_confidence=90) == ["pizza1.jpg"]
+    assert keys(corpus, labels=("golden retriever",)) == ["dog.jpg"]
+    assert keys(corpus, labels=("DOG",)) == ["dog.jpg"]
+    assert keys(corpus, labels=("animal",)) == ["dog.jpg", "cat.jpg"]
+    assert keys(corpus, labels=("food",), min_confidence=90) == ["pizza1.jpg"]
+    assert keys(corpus, labels=("pizza", "plate")) == ["pizza1.jpg"]
+    assert keys(corpus, labels=("pizza", "plate"), min_confidence=50) == []
+    assert keys(corpus, labels=("pizza", "dog"), match_all_labels=False) == [
         "pizza1.jpg",
         "dog.jpg",
         "pizza2.jpg",
     ]
-    assert keys(index, min_confidence=96) == ["café.jpg"]
-    assert index.search(SearchQuery(labels=("pizza",), limit=1)).total == 2
+    assert keys(corpus, min_confidence=96) == ["café.jpg"]
+    assert corpus.search(SearchQuery(labels=("pizza",), limit=1)).total == 2
 
 
-def test_text_queries(index: SearchIndex) -> None:
-    assert keys(index, text="beach") == ["dog.jpg"]
-    assert keys(index, text="retriever") == ["dog.jpg"]
-    assert keys(index, text="open 24") == ["cat.jpg"]
-    assert keys(index, text="cafe") == ["café.jpg"]  # diacritics folded
-    assert set(keys(index, text="piz")) == {"pizza1.jpg", "pizza2.jpg"}
-    assert keys(index, text="beach", labels=("dog",)) == ["dog.jpg"]
-    assert keys(index, text="beach", labels=("cat",)) == []
-    assert len(keys(index, text="!!!")) == len(CORPUS)  # no words: no text filter
+def test_text_queries(corpus: SearchIndex) -> None:
+    assert keys(corpus, text="beach") == ["dog.jpg"]
+    assert keys(corpus, text="retriever") == ["dog.jpg"]
+    assert keys(corpus, text="open 24") == ["cat.jpg"]
+    assert keys(corpus, text="cafe") == ["café.jpg"]  # diacritics folded
+    assert set(keys(corpus, text="piz")) == {"pizza1.jpg", "pizza2.jpg"}
+    assert keys(corpus, text="beach", labels=("dog",)) == ["dog.jpg"]
+    assert keys(corpus, text="beach", labels=("cat",)) == []
+    assert len(keys(corpus, text="!!!")) == len(CORPUS)  # no words: no text filter
     for hostile in ['" OR 1=1 --', "NEAR(a b)", "title:pizza*", "*", '{"match_all": {}}']:
-        index.search(SearchQuery(text=hostile))
-    assert index.count() == len(CORPUS)
+        corpus.search(SearchQuery(text=hostile))
+    assert corpus.count() == len(CORPUS)
 
 
-def test_sorting_and_paging(index: SearchIndex) -> None:
-    newest = keys(index, sort="newest")
+def test_sorting_and_paging(corpus: SearchIndex) -> None:
+    newest = keys(corpus, sort="newest")
     assert newest == ["empty.jpg", "café.jpg", "cat.jpg", "dog.jpg", "pizza2.jpg", "pizza1.jpg"]
-    assert keys(index, sort="oldest", limit=2, offset=1) == ["pizza2.jpg", "dog.jpg"]
-    assert keys(index, sort="newest", labels=("pizza",)) == ["pizza2.jpg", "pizza1.jpg"]
-    titles = [d.title.lower() for d in index.search(SearchQuery(sort="title")).documents]
+    assert keys(corpus, sort="oldest", limit=2, offset=1) == ["pizza2.jpg", "dog.jpg"]
+    assert keys(corpus, sort="newest", labels=("pizza",)) == ["pizza2.jpg", "pizza1.jpg"]
+    titles = [d.title.lower() for d in corpus.search(SearchQuery(sort="title")).documents]
     assert titles == sorted(titles)
 
 
-def test_aggregations(index: SearchIndex) -> None:
-    top = [(c.label, c.count) for c in index.top_labels(3)]
+def test_aggregations(corpus: SearchIndex) -> None:
+    top = [(c.label, c.count) for c in corpus.top_labels(3)]
     assert top[0] == ("pizza", 2)
-    assert {c.label for c in index.top_labels(100)} == {
+    assert {c.label for c in corpus.top_labels(100)} == {
         "pizza",
         "plate",
         "Golden Retriever",
         "tabby cat",
         "espresso",
     }
-    confident = {(c.label, c.count) for c in index.top_labels(100, min_confidence=86)}
+    confident = {(c.label, c.count) for c in corpus.top_labels(100, min_confidence=86)}
     assert confident == {("pizza", 1), ("Golden Retriever", 1), ("espresso", 1)}
 
 
@@ -164,10 +174,10 @@ def test_upsert_replaces_and_delete_removes(index: SearchIndex) -> None:
     assert index.count() == len(CORPUS) - 1
 
 
-def test_find_by_title(index: SearchIndex) -> None:
-    (found,) = index.find_by_title("rex at the BEACH")
+def test_find_by_title(corpus: SearchIndex) -> None:
+    (found,) = corpus.find_by_title("rex at the BEACH")
     assert found.key == "dog.jpg"
-    assert index.find_by_title("nope") == []
+    assert corpus.find_by_title("nope") == []
 
 
 def test_near_duplicates_by_perceptual_hash(index: SearchIndex) -> None:
@@ -329,19 +339,19 @@ def confidence_of(facets: Facets) -> list[int]:
     return [b.count for b in facets.confidence]
 
 
-def test_date_range_filters_search(index: SearchIndex) -> None:
+def test_date_range_filters_search(corpus: SearchIndex) -> None:
     window = {"date_from": "2026-01-01T00:00:03Z", "date_to": "2026-01-01T00:00:05Z"}
-    assert keys(index, sort="oldest", **window) == ["dog.jpg", "cat.jpg"]  # to is exclusive
+    assert keys(corpus, sort="oldest", **window) == ["dog.jpg", "cat.jpg"]  # to is exclusive
     shifted = {"date_from": "2026-01-01T01:00:03+01:00", "date_to": "2026-01-01T00:00:05.000Z"}
-    assert keys(index, sort="oldest", **shifted) == ["dog.jpg", "cat.jpg"]
-    assert keys(index, labels=("animal",), date_from="2026-01-01T00:00:04Z") == ["cat.jpg"]
-    assert keys(index, text="pizza", date_to="2026-01-01T00:00:02Z") == ["pizza1.jpg"]
-    assert index.search(SearchQuery(date_from="2026-01-02")).total == 0
-    assert index.search(SearchQuery(date_to="2026-01-02")).total == len(CORPUS)
+    assert keys(corpus, sort="oldest", **shifted) == ["dog.jpg", "cat.jpg"]
+    assert keys(corpus, labels=("animal",), date_from="2026-01-01T00:00:04Z") == ["cat.jpg"]
+    assert keys(corpus, text="pizza", date_to="2026-01-01T00:00:02Z") == ["pizza1.jpg"]
+    assert corpus.search(SearchQuery(date_from="2026-01-02")).total == 0
+    assert corpus.search(SearchQuery(date_to="2026-01-02")).total == len(CORPUS)
 
 
-def test_facets_over_everything(index: SearchIndex) -> None:
-    facets = index.facets(SearchQuery())
+def test_facets_over_everything(corpus: SearchIndex) -> None:
+    facets = corpus.facets(SearchQuery())
     assert facets.total == len(CORPUS)
     assert labels_of(facets) == [
         ("pizza", 2),
@@ -350,9 +360,11 @@ def test_facets_over_everything(index: SearchIndex) -> None:
         ("plate", 1),
         ("tabby cat", 1),
     ]
-    assert labels_of(index.facets(SearchQuery(), labels=2)) == [("pizza", 2), ("espresso", 1)]
+    assert labels_of(corpus.facets(SearchQuery(), labels=2)) == [("pizza", 2), ("espresso", 1)]
     assert times_of(facets) == [("2026-01-01T00:00:00Z", 6)]
-    assert times_of(index.facets(SearchQuery(), interval="minute")) == [("2026-01-01T00:00:00Z", 6)]
+    assert times_of(corpus.facets(SearchQuery(), interval="minute")) == [
+        ("2026-01-01T00:00:00Z", 6)
+    ]
     # best label per image: 95, 85, 88, 70, 99; the image without labels is in no bucket
     assert confidence_of(facets) == [0, 0, 0, 0, 0, 0, 0, 1, 2, 2]
     assert (facets.moderation.safe, facets.moderation.unsafe) == (6, 0)
@@ -360,26 +372,26 @@ def test_facets_over_everything(index: SearchIndex) -> None:
     assert facets.to_dict()["labels"][0] == {"label": "pizza", "count": 2}
 
 
-def test_facets_follow_the_query_filters(index: SearchIndex) -> None:
-    animals = index.facets(SearchQuery(labels=("animal",)))  # via parents, counted by own label
+def test_facets_follow_the_query_filters(corpus: SearchIndex) -> None:
+    animals = corpus.facets(SearchQuery(labels=("animal",)))  # via parents, counted by own label
     assert animals.total == 2
     assert labels_of(animals) == [("Golden Retriever", 1), ("tabby cat", 1)]
     assert confidence_of(animals) == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0]
-    food = index.facets(SearchQuery(labels=("food",), min_confidence=90))
+    food = corpus.facets(SearchQuery(labels=("food",), min_confidence=90))
     assert (food.total, labels_of(food)) == (1, [("pizza", 1)])  # plate is only 40%
-    confident = index.facets(SearchQuery(min_confidence=86))
+    confident = corpus.facets(SearchQuery(min_confidence=86))
     assert confident.total == 3
     assert labels_of(confident) == [("espresso", 1), ("Golden Retriever", 1), ("pizza", 1)]
-    text = index.facets(SearchQuery(text="pizza"))
+    text = corpus.facets(SearchQuery(text="pizza"))
     assert (text.total, labels_of(text)) == (2, [("pizza", 2), ("plate", 1)])
-    dated = index.facets(
+    dated = corpus.facets(
         SearchQuery(date_from="2026-01-01T00:00:03Z", date_to="2026-01-01T00:00:05Z")
     )
     assert (dated.total, labels_of(dated)) == (2, [("Golden Retriever", 1), ("tabby cat", 1)])
-    either = index.facets(SearchQuery(labels=("pizza", "dog"), match_all_labels=False))
+    either = corpus.facets(SearchQuery(labels=("pizza", "dog"), match_all_labels=False))
     assert labels_of(either) == [("pizza", 2), ("Golden Retriever", 1), ("plate", 1)]
-    assert index.facets(SearchQuery(labels=("nothing",))).total == 0
-    vector = index.facets(SearchQuery(labels=("animal",), vector=tuple(_vec(d0=1.0))))
+    assert corpus.facets(SearchQuery(labels=("nothing",))).total == 0
+    vector = corpus.facets(SearchQuery(labels=("animal",), vector=tuple(_vec(d0=1.0))))
     assert vector == animals  # a vector ranks; facets count the filtered documents
 
 
