@@ -4,7 +4,13 @@ import pytest
 
 from conftest import make_document
 from imagedex.documents import ImageDocument, SearchQuery, document_id
-from imagedex.index.sqlite import _MIGRATIONS, SqliteIndex, _count_leaves, fts_query
+from imagedex.index.sqlite import (
+    _MIGRATIONS,
+    SqliteIndex,
+    _count_leaves,
+    _term_counts,
+    fts_query,
+)
 from imagedex.index.sqlite_vectors import VISUAL_SCHEMA
 
 
@@ -287,9 +293,8 @@ def test_an_index_from_before_the_leaf_label_index_gets_it_on_open(tmp_path: Pat
     idx.close()
     raw = sqlite3.connect(path)
     # what the index looked like before facets had their leaf label index
-    raw.executescript(
-        f"DROP INDEX label_terms_leaves; PRAGMA user_version = {len(_MIGRATIONS) - 1};"
-    )
+    step = next(i for i, m in enumerate(_MIGRATIONS) if "label_terms_leaves" in str(m))
+    raw.executescript(f"DROP INDEX label_terms_leaves; PRAGMA user_version = {step};")
     raw.close()
     idx = SqliteIndex(path)
     db = idx._db()
@@ -309,4 +314,46 @@ def test_an_index_from_before_the_leaf_label_index_gets_it_on_open(tmp_path: Pat
     )
     assert "COVERING INDEX label_terms_leaves" in plan
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    idx.close()
+
+
+def test_one_label_totals_come_from_term_counts_kept_by_every_write(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    idx = SqliteIndex(path)
+    idx.upsert(
+        [
+            doc("a.jpg", [("Beagle", 60.0, ("Dog", "Animal")), ("Ball", 50.0, ())]),
+            doc("b.jpg", [("Beagle", 90.0, ("Dog", "Animal"))]),
+            doc("c.jpg", [("Cat", 90.0, ("Animal",))]),
+        ]
+    )
+    idx.close()
+    raw = sqlite3.connect(path)
+    # what the index looked like before term counts
+    step = _MIGRATIONS.index(_term_counts)
+    raw.executescript(f"DROP TABLE term_counts; PRAGMA user_version = {step};")
+    raw.close()
+    idx = SqliteIndex(path)
+    db = idx._db()
+
+    def counted() -> dict[str, int]:
+        kept = dict(db.execute("SELECT term, count FROM term_counts").fetchall())
+        assert kept == dict(
+            db.execute("SELECT term, COUNT(*) FROM label_terms GROUP BY term").fetchall()
+        )
+        return kept
+
+    assert counted() == {"beagle": 2, "dog": 2, "animal": 3, "ball": 1, "cat": 1}
+    idx.upsert([doc("a.jpg", [("Cat", 70.0, ("Animal",))])])  # a reprocess changes labels
+    idx.upsert([doc("d.jpg", [("Beagle", 30.0, ("Dog", "Animal"))])])
+    idx.delete(document_id("b", "b.jpg"))
+    assert counted() == {"beagle": 1, "dog": 1, "animal": 3, "cat": 2}
+    assert idx.search(SearchQuery(labels=("animal",))).total == 3
+    assert idx.search(SearchQuery(labels=("ball",))).total == 0
+    # the counter is what answers: a total it holds is the total given
+    db.execute("UPDATE term_counts SET count = 99 WHERE term = 'dog'")
+    assert idx.search(SearchQuery(labels=("dog",))).total == 99
+    assert idx.search(SearchQuery(labels=("dog",), min_confidence=10)).total == 1
     idx.close()

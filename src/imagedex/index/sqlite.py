@@ -246,6 +246,26 @@ def _person_ids(reference: str) -> list[int]:
     return [int(digits)] if digits.isascii() and digits.isdigit() and len(digits) <= 18 else []
 
 
+_TERM_COUNTS = """
+CREATE TABLE IF NOT EXISTS term_counts (
+    term TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def _term_counts(db: sqlite3.Connection) -> None:
+    """How many images have each searchable name (a label, parent or alias): the total of a
+    one-label query, read instead of counted over the term's rows (440,000 of them for a label
+    on 44 % of a million images)."""
+    db.execute(_TERM_COUNTS)  # one statement: executescript would commit the migration
+    db.execute("DELETE FROM term_counts")
+    db.execute(
+        "INSERT INTO term_counts (term, count) SELECT term, COUNT(*) FROM label_terms"
+        " WHERE confidence >= 0 GROUP BY term"
+    )
+
+
 def _terms(query: SearchQuery) -> list[str]:
     """The query's label terms as stored (lower case), each once."""
     return list(dict.fromkeys(t.strip().lower() for t in query.labels if t.strip()))
@@ -271,6 +291,7 @@ _MIGRATIONS: list[Migration] = [
     # rows); is_label is a column only so that SQLite sees the index as covering
     "CREATE INDEX IF NOT EXISTS label_terms_leaves ON label_terms (term, is_label)"
     f" WHERE is_label = {LEAF_LABEL};",
+    _term_counts,
 ]
 
 
@@ -327,11 +348,17 @@ class SqliteIndex:
                 )
                 vectors.bump_generation(db, table)
         counted = _counted(doc)
+        terms = _label_terms(doc, counted)
         db.executemany(
             "INSERT INTO label_terms (doc, term, confidence, is_label) VALUES (?, ?, ?, ?)",
-            [(rowid, term, conf, kind) for term, conf, kind in _label_terms(doc, counted)],
+            [(rowid, term, conf, kind) for term, conf, kind in terms],
         )
         self._bump_counts(db, counted, +1)
+        db.executemany(  # rows below 0 are never counted by a query (min_confidence >= 0)
+            "INSERT INTO term_counts (term, count) VALUES (?, 1)"
+            " ON CONFLICT (term) DO UPDATE SET count = count + 1",
+            [(term,) for term, conf, _ in terms if conf >= 0],
+        )
         db.executemany(
             "INSERT OR IGNORE INTO doc_people (person, doc) VALUES (?, ?)",
             [(person, rowid) for person in _face_people(doc)],
@@ -364,6 +391,12 @@ class SqliteIndex:
         (body,) = db.execute("SELECT body FROM docs WHERE rowid = ?", (rowid,)).fetchone()
         old = ImageDocument.from_dict(json.loads(body))
         self._bump_counts(db, _counted(old), -1)
+        db.execute(
+            "UPDATE term_counts SET count = count - 1 WHERE term IN"
+            " (SELECT term FROM label_terms WHERE doc = ? AND confidence >= 0)",
+            (rowid,),
+        )
+        db.execute("DELETE FROM term_counts WHERE count <= 0")
         db.execute("DELETE FROM label_terms WHERE doc = ?", (rowid,))
         db.execute("DELETE FROM phash_bands WHERE doc = ?", (rowid,))
         db.execute("DELETE FROM doc_people WHERE doc = ?", (rowid,))
@@ -459,11 +492,18 @@ class SqliteIndex:
         sql_from, params, score = self._matching(query)
         conditions, where_params = self._doc_conditions(query)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        terms = _terms(query)
         with self._database.transaction(immediate=False) as db:  # count and page: one snapshot
-            counted = f"{sql_from} JOIN docs d ON d.rowid = m.doc{where}" if where else sql_from
-            (total,) = db.execute(
-                f"SELECT COUNT(*) FROM {counted}", [*params, *where_params]
-            ).fetchone()
+            if len(terms) == 1 and not (where or query.text or query.min_confidence > 0):
+                row = db.execute(
+                    "SELECT count FROM term_counts WHERE term = ?", (terms[0],)
+                ).fetchone()
+                total = row[0] if row else 0
+            else:
+                counted = f"{sql_from} JOIN docs d ON d.rowid = m.doc{where}" if where else sql_from
+                (total,) = db.execute(
+                    f"SELECT COUNT(*) FROM {counted}", [*params, *where_params]
+                ).fetchone()
             found = self._quick_page(db, query, total, (conditions, where_params)) if total else []
             if found is None:
                 found = self._page(db, query, (sql_from, params, score), where, where_params)
