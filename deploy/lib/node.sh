@@ -245,6 +245,9 @@ load_state() {
   [ -f "$STATE_FILE" ] || die "no $STATE_KIND state in $DATA_DIR (was it started with this --data?)"
   # shellcheck disable=SC1090
   . "$STATE_FILE"
+  # what follows from the version (JDK, sources) is the started one's, not the default's:
+  # start-node on a 3.x cluster must build with the same JDK as start did
+  check_version
 }
 
 write_state() {
