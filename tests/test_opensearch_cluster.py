@@ -27,7 +27,7 @@ from imagedex.index.base import SearchIndex
 from services import start_process
 
 #: the OpenSearch major the cluster runs (the script picks its newest supported release)
-VERSION: str | None = None
+VERSION = "3"
 STREAM = 60  # images the worker indexes while the node dies
 
 
