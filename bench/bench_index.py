@@ -395,6 +395,7 @@ def file_stats(path: Path) -> dict[str, Any]:
             ),
             "label_terms (term, confidence, doc)": ("label_terms",),
             "label_terms_doc index": ("label_terms_doc",),
+            "label_terms_leaves index (facets)": ("label_terms_leaves",),
             "embeddings (float32 vectors)": ("embeddings",),
             "phash_bands (+ doc index)": ("phash_bands", "phash_bands_doc"),
             "docs_fts (FTS5)": tuple(n for n, _ in rows if str(n).startswith("docs_fts")),
@@ -554,10 +555,10 @@ def measure(
 ) -> SizeResult:
     meta = build(vocab, size, seed, rebuild)
     path = cache_path(size, seed)
-    files = file_stats(path)
     t0 = time.perf_counter()
     index = SqliteIndex(path)  # an index built by an earlier version is migrated here
     opened_s = time.perf_counter() - t0
+    files = file_stats(path)
     count = index.count()
     if count != size:
         raise SystemExit(f"{path} holds {count} documents, expected {size}: use --rebuild")
@@ -866,6 +867,11 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, facts: dict[st
     built = ", ".join(
         f"{r.size:,} on {r.build['built_at']}"
         + (f", load {r.build['load_at_start']}" if "load_at_start" in r.build else "")
+        + (
+            f", by an earlier sqlite.py, migrated on open in {r.opened_s:.0f} s"
+            if r.build.get("source_hash") != source_hash()
+            else ""
+        )
         for r in results
     )
     lines = [
