@@ -31,8 +31,9 @@ ENGINES = [
     if hasattr(conftest, f"{name}_url")
 ]
 LABELS = ("cat", "dog", "car")
-#: how far Elasticsearch 8.12-8.17's int8 score estimates were seen from the exact cosine
-INT8_ERROR = 2e-3
+#: how far apart two of Elasticsearch 8.12-8.17's int8 estimates may be ordered wrongly: each
+#: was seen up to 3.7e-3 of cosine from the exact value on this corpus (8.17.0)
+INT8_ERROR = 0.01
 
 
 def _flavor(engine: str) -> str:
@@ -142,12 +143,15 @@ def _exact(docs: list[ImageDocument], query: SearchQuery) -> dict[str, float]:
 
 
 def _same_up_to(expected: list[str], got: list[str], sims: dict[str, float]) -> None:
-    """`got` is `expected` but for neighbours whose similarities are within INT8_ERROR."""
+    """`got` is the page `expected` but for neighbours whose similarities are within INT8_ERROR
+    (of each other, or of the page's first or last, which may swap with the next page's)."""
     assert len(got) == len(expected)
     for i, first in enumerate(got):
         assert all(sims[first] >= sims[later] - INT8_ERROR for later in got[i + 1 :])
-    cut = min(sims[i] for i in expected)
-    assert {i for i in expected if sims[i] > cut + INT8_ERROR} <= set(got)
+    low, high = min(sims[i] for i in expected), max(sims[i] for i in expected)
+    inside = {i for i in expected if low + INT8_ERROR < sims[i] < high - INT8_ERROR}
+    assert inside <= set(got)
+    assert all(low - INT8_ERROR <= sims[i] <= high + INT8_ERROR for i in got)
 
 
 def test_filtered_vector_search_answers_as_sqlite(
@@ -239,20 +243,24 @@ def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
 
 
 def test_an_index_from_before_quantisation_answers_and_migrates(
-    small: dict[str, Any], small_sqlite: SearchIndex, old_engine: EngineIndex
+    small: dict[str, Any], old_engine: EngineIndex, tmp_path: Path
 ) -> None:
     """Opening it changes nothing (a field's HNSW method cannot change in place); it answers as
     SQLite does; `imagedex index migrate` rebuilds it with quantised fields, same answers."""
-    old_engine.upsert(small["docs"])
+    docs = small["docs"][:100]  # fewer than the others use: this one writes them twice
+    sqlite = open_index("sqlite", tmp_path)
+    sqlite.upsert(docs)
+    old_engine.upsert(docs)
     assert not _quantised(_field(old_engine, "visual_embedding"), old_engine.flavor)
     queries = _queries(small)[:4]
-    want = [[d.id for d in small_sqlite.search(q).documents] for q in queries]
+    want = [[d.id for d in sqlite.search(q).documents] for q in queries]
+    assert all(want)
     assert [[d.id for d in old_engine.search(q).documents] for q in queries] == want
     old_engine.migrate()
     assert _quantised(_field(old_engine, "visual_embedding"), old_engine.flavor)
     # the copy kept every vector exactly (Elasticsearch 9.2+ leaves them out of `_source`
     # unless asked), so "more like this" still finds each example's own vector
-    for doc in small["docs"][:3]:
+    for doc in docs[:3]:
         copied = old_engine.get(doc.id)
         assert copied is not None
         for name in ("visual_embedding", "embedding"):  # the same float32 values
@@ -263,23 +271,24 @@ def test_an_index_from_before_quantisation_answers_and_migrates(
         assert after == want
     else:
         for query, expected, got in zip(queries, want, after, strict=True):
-            _same_up_to(expected, got, _exact(small["docs"], query))
+            _same_up_to(expected, got, _exact(docs, query))
+    sqlite.close()
 
 
-RECALL_DOCS = 3000  # three times the 1000 candidates a vector query asks for
-RECALL_DIMS = 48
+RECALL_DOCS = 2000  # twice the 1000 candidates a vector query asks for
+RECALL_DIMS = 128
 
 
 @pytest.fixture(scope="module", params=ENGINES)
 def recall_engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[EngineIndex, Any, list[ImageDocument]]]:
-    """3000 documents whose text embedding (48 dimensions here, to keep the test quick) lies
+    """2000 documents whose text embedding (128 dimensions here, to keep the test quick) lies
     near a 12-dimensional subspace, so the nearest ten are spread out, not near-ties."""
     rng = np.random.default_rng(3)
     basis = rng.standard_normal((12, RECALL_DIMS))
     vectors = rng.standard_normal((RECALL_DOCS, 12)) @ basis
-    vectors += 0.2 * rng.standard_normal((RECALL_DOCS, RECALL_DIMS))
+    vectors += 0.2 * np.sqrt(RECALL_DIMS / 48) * rng.standard_normal((RECALL_DOCS, RECALL_DIMS))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     docs = [_document(i, embedding=vectors[i]) for i in range(RECALL_DOCS)]
     index = _engine_index(
@@ -302,7 +311,7 @@ def recall_engine(
 def test_recall_at_10_of_the_graph(
     recall_engine: tuple[EngineIndex, Any, list[ImageDocument]],
 ) -> None:
-    """Top 10 by example among 3000, unfiltered and with a label filter that keeps 1000+
+    """Top 10 by example among 2000, unfiltered and with a label filter that keeps 1000+
     documents (so the filter runs inside the graph search, not as an exact scan): >= 95 % of
     SQLite's exact top 10."""
     index, sqlite, docs = recall_engine
