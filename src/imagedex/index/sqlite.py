@@ -396,7 +396,11 @@ class SqliteIndex:
             " (SELECT term FROM label_terms WHERE doc = ? AND confidence >= 0)",
             (rowid,),
         )
-        db.execute("DELETE FROM term_counts WHERE count <= 0")
+        db.execute(  # only this image's names can have dropped to 0: no scan of the table
+            "DELETE FROM term_counts WHERE count <= 0 AND term IN"
+            " (SELECT term FROM label_terms WHERE doc = ?)",
+            (rowid,),
+        )
         db.execute("DELETE FROM label_terms WHERE doc = ?", (rowid,))
         db.execute("DELETE FROM phash_bands WHERE doc = ?", (rowid,))
         db.execute("DELETE FROM doc_people WHERE doc = ?", (rowid,))
