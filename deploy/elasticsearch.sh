@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Local single-node Elasticsearch 8.x or 9.x for development and tests, built only from Maven Central
-# artifacts (no Docker, no distribution tarball, no x-pack).
+# Local single-node Elasticsearch 8.x or 9.x for development and tests, built only from Maven
+# Central artifacts (no Docker, no distribution tarball, no x-pack).
 #
-#   deploy/elasticsearch.sh start [--port P|auto] [--data DIR] [--clean] [--heap SIZE] ...
+#   deploy/elasticsearch.sh start [--version V] [--port P|auto] [--data DIR] [--clean] ...
 #   deploy/elasticsearch.sh stop [--data DIR] [--clean]
 #   deploy/elasticsearch.sh status [--data DIR]
 #   deploy/elasticsearch.sh url [--data DIR]
 #   deploy/elasticsearch.sh logs [--data DIR]
-#   deploy/elasticsearch.sh fetch
+#   deploy/elasticsearch.sh fetch [--version V]
 #
 # `start` prints progress on stderr and the node URL (http://127.0.0.1:PORT) as the last line
 # of stdout, once cluster health is yellow or green.

@@ -2,14 +2,14 @@
 # Local OpenSearch node(s) for development and tests, built only from Maven Central artifacts
 # (no Docker, no distribution tarball). See docs/opensearch-node.md.
 #
-#   deploy/opensearch.sh start [--nodes N] [--port P|auto] [--data DIR] [--no-knn] [--clean] ...
+#   deploy/opensearch.sh start [--version V] [--nodes N] [--port P|auto] [--data DIR] [--no-knn] ...
 #   deploy/opensearch.sh stop [--data DIR] [--clean]
 #   deploy/opensearch.sh stop-node I [--data DIR]
 #   deploy/opensearch.sh start-node I [--data DIR]
 #   deploy/opensearch.sh status [--data DIR]
 #   deploy/opensearch.sh url [--data DIR]
 #   deploy/opensearch.sh logs [I] [--data DIR]
-#   deploy/opensearch.sh fetch [--no-knn]
+#   deploy/opensearch.sh fetch [--version V] [--no-knn]
 #
 # `start` prints progress on stderr and the cluster URL (http://127.0.0.1:PORT) as the last line
 # of stdout, once cluster health is yellow or green.
