@@ -160,13 +160,14 @@ pick_java() {
       return 0
     fi
   done
-  local tools="${JDK_TOOLS[*]}" pkg=17 found="none"
-  [ "$JDK_NEED" -gt 17 ] && pkg=21
+  local tools="${JDK_TOOLS[*]}" pkg=openjdk-17-jdk-headless found="none"
+  # Debian 12 has no OpenJDK 21: Adoptium's apt repository (packages.adoptium.net) has Temurin
+  [ "$JDK_NEED" -gt 17 ] && pkg="openjdk-21-jdk-headless (Debian 13+, Ubuntu 24.04+; on Debian 12: temurin-21-jdk from packages.adoptium.net)"
   [ "${#seen[@]}" -gt 0 ] && found="$(IFS=,; echo "${seen[*]}")"
   if [ -n "${!home_var:-}" ]; then
     die "$home_var=${!home_var} is not a JDK $JDK_NEED+ with ${tools// / and }${JDK_FOR:+ (needed by $JDK_FOR)}; found: $found"
   fi
-  die "no JDK $JDK_NEED+ with ${tools// / and } found${JDK_FOR:+ for $JDK_FOR} (looked at java on PATH, \$JAVA_HOME and /usr/lib/jvm/*; JDKs seen: $found). Install one: apt install openjdk-$pkg-jdk-headless (or any JDK $JDK_NEED+), or set $home_var to its home"
+  die "no JDK $JDK_NEED+ with ${tools// / and } found${JDK_FOR:+ for $JDK_FOR} (looked at java on PATH, \$JAVA_HOME and /usr/lib/jvm/*; JDKs seen: $found). Install one: apt install $pkg, or set $home_var to the home of any JDK $JDK_NEED+"
 }
 
 run_mvn() {
