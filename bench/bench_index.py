@@ -327,6 +327,7 @@ def build(vocab: Vocabulary, size: int, seed: int, rebuild: bool) -> dict[str, A
     tmp = path.with_name(path.name + ".building")
     _remove_db(tmp)
     _remove_db(path)
+    built_from = source_hash()  # the code that builds it, should sqlite.py change meanwhile
     index = SqliteIndex(tmp)
     batch_seconds: list[float] = []
     load_at_start = common.machine_facts()["load"]
@@ -363,7 +364,7 @@ def build(vocab: Vocabulary, size: int, seed: int, rebuild: bool) -> dict[str, A
         "seed": seed,
         "gen_version": GEN_VERSION,
         "schema": schema_key(),
-        "source_hash": source_hash(),
+        "source_hash": built_from,
         "built_at": common.machine_facts()["date"],
         "load_at_start": load_at_start,
         "upsert_seconds": sum(batch_seconds),
