@@ -869,7 +869,7 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, facts: dict[st
         f"{r.size:,} on {r.build['built_at']}"
         + (f", load {r.build['load_at_start']}" if "load_at_start" in r.build else "")
         + (
-            f", by an earlier sqlite.py, migrated on open in {r.opened_s:.0f} s"
+            ", by an earlier sqlite.py (migrated when the cache was first opened)"
             if r.build.get("source_hash") != source_hash()
             else ""
         )
