@@ -249,6 +249,9 @@ class SearchQuery:
     # people the image must show, each a person's id or name as typed (`person:"Anna"`); the
     # index resolves them through the people store (an unknown one matches nothing)
     people: tuple[str, ...] = ()
+    # count the matches exactly up to this many and stop there (the result then says its total
+    # is a lower bound), as Elasticsearch's track_total_hits does; 0: count every match
+    track_total: int = 0
 
     def __post_init__(self) -> None:
         for name in ("date_from", "date_to"):
@@ -268,6 +271,8 @@ class SearchQuery:
             raise ValueError("limit must be between 1 and 1000")
         if self.offset < 0:
             raise ValueError("offset must be >= 0")
+        if self.track_total < 0:
+            raise ValueError("track_total must be >= 0 (0: count every match)")
         if self.moderation not in ("", "safe", "unsafe"):
             raise ValueError("moderation must be '', 'safe' or 'unsafe'")
         if self.sort not in ("relevance", "newest", "oldest", "title"):
@@ -280,6 +285,8 @@ class SearchQuery:
 class SearchResult:
     total: int
     documents: list[ImageDocument]
+    # the matches are more than `total` (counting stopped at the query's track_total)
+    total_is_lower_bound: bool = False
 
 
 @dataclass(frozen=True)
