@@ -67,7 +67,14 @@ def search_json(services: Services, query: SearchQuery) -> dict[str, Any]:
         if doc.s3_location.startswith("file:"):
             del hit["s3_location"]
         hits.append(hit)
-    return {"total": result.total, "limit": query.limit, "offset": query.offset, "hits": hits}
+    return {
+        "total": result.total,
+        # true when counting stopped at the query's track_total: there are more matches
+        "total_is_lower_bound": result.total_is_lower_bound,
+        "limit": query.limit,
+        "offset": query.offset,
+        "hits": hits,
+    }
 
 
 def facets_json(

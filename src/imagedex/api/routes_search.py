@@ -40,6 +40,15 @@ def search_filters(
     date_to: Annotated[
         str | None, Query(max_length=40, description="ingested before (ISO-8601)")
     ] = None,
+    track_total: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=1_000_000,
+            description="count matches exactly up to this many, then answer this number with"
+            " total_is_lower_bound true (0: count every match)",
+        ),
+    ] = 0,
 ) -> SearchQuery:
     """The explicit parameters, then `q` in the search box syntax over them (400 when either
     cannot be understood, with the reason)."""
@@ -54,6 +63,7 @@ def search_filters(
             moderation=moderation,
             date_from=date_from or None,
             date_to=date_to or None,
+            track_total=track_total,
         )
         return parse_query(q, base) if q else base
     except ValueError as exc:  # QuerySyntaxError is one

@@ -245,6 +245,13 @@ def _label_summary(labels: list[dict[str, Any]], n: int = 4) -> str:
 @click.option(
     "--like", "like", metavar="ID", help="Images that look like this one (whatever their names)."
 )
+@click.option(
+    "--count-up-to",
+    "track_total",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Count matches exactly up to N and show N+ beyond (faster for broad text); 0: all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {total, hits} as JSON.")
 @pass_ctx
 def search(
@@ -262,6 +269,7 @@ def search(
     persons: tuple[str, ...],
     semantic: bool,
     like: str | None,
+    track_total: int,
     as_json: bool,
 ) -> None:
     """Find images by label (with a minimum confidence) and/or free text, by meaning
@@ -285,6 +293,7 @@ def search(
             date_from=after,
             date_to=before,
             people=persons,
+            track_total=track_total,
         )
     except ValueError as exc:  # the options' own names, not the query's fields
         message = str(exc).replace("date_from", "--after").replace("date_to", "--before")
@@ -307,7 +316,7 @@ def search(
     print_cells(
         ("id", "title", "key", "labels"),
         [(h["id"], h["title"], h["key"], _label_summary(h["labels"], 3)) for h in result["hits"]],
-        title=f"{result['total']} image(s)",
+        title=f"{result['total']:,}{'+' if result['total_is_lower_bound'] else ''} image(s)",
     )
 
 

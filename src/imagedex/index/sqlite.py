@@ -40,6 +40,7 @@ from imagedex.documents import (
 from imagedex.enrich.phash import NEAR_DUPLICATE_DISTANCE, distance
 from imagedex.enrich.phash import bands as phash_bands
 from imagedex.index import facets as shape
+from imagedex.index import sqlite_columns as columns
 from imagedex.index import sqlite_pages as pages
 from imagedex.index import sqlite_vectors as vectors
 
@@ -292,11 +293,22 @@ _MIGRATIONS: list[Migration] = [
     "CREATE INDEX IF NOT EXISTS label_terms_leaves ON label_terms (term, is_label)"
     f" WHERE is_label = {LEAF_LABEL};",
     _term_counts,
+    columns.SCHEMA,  # facets' column cache: which images each write touched
 ]
 
 
+def _count(db: sqlite3.Connection, sql_from: str, params: list[Any], up_to: int) -> int:
+    """Rows of `sql_from`; with `up_to` > 0 counting stops past that many (up_to + 1 is then
+    returned): a prefix or a frequent word matches most of the images, and reading all of
+    their rowids is most of a keystroke's count."""
+    if up_to <= 0:
+        return int(db.execute(f"SELECT COUNT(*) FROM {sql_from}", params).fetchone()[0])
+    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {sql_from} LIMIT ?)"
+    return int(db.execute(sql, [*params, up_to + 1]).fetchone()[0])
+
+
 class SqliteIndex:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, facet_cache_mb: float = columns.DEFAULT_CAP_MB) -> None:
         self.path = Path(path)
         self._database = Database(
             self.path,
@@ -304,6 +316,8 @@ class SqliteIndex:
             pragmas={"cache_size": -65536, "temp_store": "MEMORY"},
         )
         self._vectors = {name: vectors.VectorCache(table) for name, table in vectors.TABLES.items()}
+        #: facets over many matches counted in numpy (see sqlite_columns; 0 MB: never)
+        self.facet_columns = columns.ColumnCache(self.path, facet_cache_mb)
         #: person references in queries to person ids (open_index sets the people store's)
         self.resolve_person: PeopleResolver = _person_ids
 
@@ -316,6 +330,7 @@ class SqliteIndex:
         with self._database.transaction() as db:
             for doc in documents:
                 self._upsert_one(db, doc)
+            db.execute(columns.TRIM_SQL)
 
     def _upsert_one(self, db: sqlite3.Connection, doc: ImageDocument) -> None:
         row = db.execute("SELECT rowid FROM docs WHERE id = ?", (doc.id,)).fetchone()
@@ -340,6 +355,7 @@ class SqliteIndex:
             ),
         )
         rowid = cur.lastrowid
+        db.execute(columns.LOG_SQL, (rowid,))
         for name, table in vectors.TABLES.items():
             if found[name]:
                 db.execute(
@@ -415,6 +431,8 @@ class SqliteIndex:
             row = db.execute("SELECT rowid FROM docs WHERE id = ?", (doc_id,)).fetchone()
             if row is not None:
                 self._remove_rows(db, row[0])
+                db.execute(columns.LOG_SQL, (row[0],))
+                db.execute(columns.TRIM_SQL)
         return row is not None
 
     # -- reads ----------------------------------------------------------------------------------
@@ -503,16 +521,22 @@ class SqliteIndex:
                     "SELECT count FROM term_counts WHERE term = ?", (terms[0],)
                 ).fetchone()
                 total = row[0] if row else 0
+                counted_up_to = False
             else:
+                counted_up_to = True
                 counted = f"{sql_from} JOIN docs d ON d.rowid = m.doc{where}" if where else sql_from
-                (total,) = db.execute(
-                    f"SELECT COUNT(*) FROM {counted}", [*params, *where_params]
-                ).fetchone()
+                total = _count(db, counted, [*params, *where_params], query.track_total)
             found = self._quick_page(db, query, total, (conditions, where_params)) if total else []
             if found is None:
                 found = self._page(db, query, (sql_from, params, score), where, where_params)
         docs = [ImageDocument.from_dict(json.loads(body)) for body in found]
-        return SearchResult(total=int(total), documents=docs)
+        # a counter's total is exact whatever its size; a count that ran past track_total is not
+        bounded = counted_up_to and 0 < query.track_total < total
+        return SearchResult(
+            total=query.track_total if bounded else int(total),
+            documents=docs,
+            total_is_lower_bound=bounded,
+        )
 
     def _quick_page(
         self,
