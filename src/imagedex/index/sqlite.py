@@ -679,6 +679,10 @@ class SqliteIndex:
         query = shape.facet_query(query)
         total: int | None = None
         with self._database.transaction(immediate=False) as db:  # one snapshot for every count
+            if self._filtered(query) and not query.people:
+                found = self._column_facets(db, query, labels, interval)
+                if found is not None:
+                    return found
             if self._filtered(query):
                 sql_from, params, _score = self._matching(query)
                 where, where_params = self._doc_filter(query)
@@ -706,6 +710,65 @@ class SqliteIndex:
             result = self._facet_counts(db, query, (scope, label_rows), labels, interval, total)
             db.execute("DROP TABLE IF EXISTS temp.facet_docs")  # an error's rollback drops it too
         return result
+
+    def _column_facets(
+        self, db: sqlite3.Connection, query: SearchQuery, labels: int, interval: str
+    ) -> Facets | None:
+        """The facets from the column cache when it is built and the matches are many."""
+        parts = self.facet_columns.snapshot(db)
+        if parts is None:
+            return None
+        match = fts_query(query.text) if query.text else None
+        text = None
+        if match is not None:
+            rows = db.execute("SELECT rowid FROM docs_fts WHERE docs_fts MATCH ?", (match,))
+            text = np.array([r[0] for r in rows.fetchall()], dtype=np.int64)
+        filters = columns.Filters(
+            terms=_terms(query),
+            all_terms=query.match_all_labels,
+            min_confidence=query.min_confidence,
+            text_rowids=text,
+            moderation=query.moderation,
+            unsafe_threshold=query.unsafe_threshold,
+            date_from=int(columns.epoch_ms([query.date_from])[0]) if query.date_from else None,
+            date_to=int(columns.epoch_ms([query.date_to])[0]) if query.date_to else None,
+        )
+        only_confidence = query.min_confidence > 0 and not self._filtered(
+            dataclasses.replace(query, min_confidence=0.0)
+        )
+        counted = columns.count(
+            self.facet_columns,
+            db,
+            parts,
+            filters,
+            0 if only_confidence else labels,
+            interval,
+            shape.MODERATION_LABELS,
+        )
+        if counted is None:
+            return None
+        if only_confidence:  # every image with a label that confident: the counters
+            label_counts = self.top_labels(labels, query.min_confidence) if labels else []
+        else:
+            shown = dict(  # the names as the counters spell them, as the SQL plan joins them
+                db.execute(
+                    "SELECT term, label FROM label_counts"
+                    " WHERE term IN (SELECT value FROM json_each(?))",
+                    (json.dumps([term for term, _ in counted.leaf]),),
+                ).fetchall()
+            )
+            label_counts = [LabelCount(shown[t], n) for t, n in counted.leaf if t in shown]
+        return Facets(
+            total=counted.total,
+            labels=label_counts,
+            over_time=shape.time_buckets(counted.times, interval, query.date_from, query.date_to),
+            confidence=shape.confidence_buckets(counted.confidence),
+            moderation=ModerationCounts(
+                safe=counted.total - counted.unsafe,
+                unsafe=counted.unsafe,
+                labels=[LabelCount(name, n) for name, n in counted.moderation],
+            ),
+        )
 
     def _facet_counts(
         self,
