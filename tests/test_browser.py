@@ -608,3 +608,22 @@ def test_more_like_this_semantic_and_error_states(server: Server, page: Page) ->
     page.get_by_label("Search images").fill("label:nothing-like-this")
     expect(page.locator("#result-status")).to_have_text("No images match.")
     expect(page.locator("#search-message")).to_contain_text("remove a label filter")
+
+
+def test_keystrokes_count_up_to_a_bound_and_the_page_says_more_than(
+    server: Server, page: Page
+) -> None:
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/api/search" in r.url else None)
+    page.goto(server.url + "/search?q=chelsea")
+    wait_for_results(page)
+    assert sent and all(parse_qs(urlsplit(u).query)["track_total"] == ["10000"] for u in sent)
+    # the status line the page writes for an answer whose total is a lower bound
+    texts = page.evaluate(
+        """async () => {
+          const app = document.querySelector('script[type=module]').src;
+          const { matchText } = await import(new URL('search.js', app).href);
+          return [matchText(10000, true), matchText(10000, false), matchText(1, false)];
+        }"""
+    )
+    assert texts == ["More than 10,000 images match.", "10000 images match.", "1 image matches."]

@@ -5,6 +5,9 @@ import { announce, clear, debounce, h } from "./dom.js";
 import { readQuery, toggleLabel, withConfidence, withDate, withModeration } from "./querytext.js";
 
 const PAGE_SIZE = 24;
+// matches are counted exactly up to this many; past it the page says "More than 10,000" (a
+// keystroke on a short prefix would otherwise count most of the collection)
+const TRACK_TOTAL = 10000;
 let updatePage = null; // the rendered page's own update, for back/forward within the search page
 const TYPING_DELAY_MS = 200;
 
@@ -62,10 +65,17 @@ function resultCard(hit) {
   );
 }
 
+/** The result count as the status line says it; `lowerBound`: counting stopped at `total`. */
+export function matchText(total, lowerBound) {
+  if (lowerBound) return `More than ${total.toLocaleString("en")} images match.`;
+  return total === 0 ? "No images match." : total === 1 ? "1 image matches." : `${total} images match.`;
+}
+
 export function render(main, url, _params, ctx) {
   let state = stateFromUrl(url);
   let hits = [];
   let total = 0;
+  let totalIsLowerBound = false; // counting stopped at TRACK_TOTAL: there are more
   let controller = null;
   let typingEntry = false; // the current history entry was pushed by typing that is still going on
 
@@ -150,7 +160,7 @@ export function render(main, url, _params, ctx) {
   }
 
   function renderStatus() {
-    const text = total === 0 ? "No images match." : total === 1 ? "1 image matches." : `${total} images match.`;
+    const text = matchText(total, totalIsLowerBound);
     status.textContent = hits.length < total ? `${text} Showing ${hits.length}.` : text;
     more.hidden = hits.length >= total;
     announce(text);
@@ -188,7 +198,7 @@ export function render(main, url, _params, ctx) {
     const limit = append ? PAGE_SIZE : PAGE_SIZE * state.page;
     const params = {
       q: state.q, semantic: state.semantic ? "true" : "", like: state.like, sort: state.sort,
-      limit, offset, facets: append ? "" : "true",
+      limit, offset, facets: append ? "" : "true", track_total: TRACK_TOTAL,
     };
     main.setAttribute("aria-busy", "true");
     more.disabled = true;
@@ -203,6 +213,7 @@ export function render(main, url, _params, ctx) {
       }
       hits.push(...data.hits);
       total = data.total;
+      totalIsLowerBound = Boolean(data.total_is_lower_bound);
       grid.append(...data.hits.map(resultCard));
       if (!hits.length) renderEmpty();
       renderStatus();
