@@ -71,14 +71,12 @@ class Vocabulary:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
         self.names: list[str] = []
-        self.shown: list[str] = []  # the first spelling seen of each name
 
-    def id(self, name: str, shown: str = "") -> int:
+    def id(self, name: str) -> int:
         found = self.ids.get(name)
         if found is None:
             found = self.ids[name] = len(self.names)
             self.names.append(name)
-            self.shown.append(shown or name)
         return found
 
 
@@ -95,9 +93,13 @@ class Columns:
     leaf_term: np.ndarray  # int32 term ids
     leaf_conf: np.ndarray  # float64
     mod_pos: np.ndarray
-    mod_label: np.ndarray
+    mod_label: np.ndarray  # lower case name ids
+    mod_shown: np.ndarray  # spelling ids
     mod_conf: np.ndarray
-    alive: np.ndarray = field(init=False)  # bool: False once the image changed since `seq`
+    alive: np.ndarray = field(init=False)  # bool, all True (see `base_alive`)
+    #: on an overlay: which base images still count (those not changed since the base's seq);
+    #: kept here, not on the shared base, so a query counts with the overlay it read
+    base_alive: np.ndarray | None = None
     #: per searchable name: (positions, confidences); filled on first use for the base, all
     #: names up front for an overlay
     postings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -116,6 +118,7 @@ class Columns:
             self.leaf_conf,
             self.mod_pos,
             self.mod_label,
+            self.mod_shown,
             self.mod_conf,
             self.alive,
         ]
@@ -132,10 +135,14 @@ class Columns:
 
 
 def read_columns(
-    db: sqlite3.Connection, labels: Vocabulary, moderation: Vocabulary, docs: Sequence[int] | None
+    db: sqlite3.Connection,
+    names: tuple[Vocabulary, Vocabulary, Vocabulary],
+    docs: Sequence[int] | None,
 ) -> Columns:
     """The arrays of every image (`docs` None) or of those rowids, in `db`'s current snapshot
-    (the caller holds a read transaction)."""
+    (the caller holds a read transaction). `names`: label terms, moderation labels (lower
+    case) and their spellings."""
+    labels, moderation, spellings = names
     (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM doc_changes").fetchone()
     some = "" if docs is None else " WHERE rowid IN (SELECT value FROM json_each(?))"
     some_doc = "" if docs is None else " AND doc IN (SELECT value FROM json_each(?))"
@@ -159,7 +166,9 @@ def read_columns(
     leaf_conf = np.array([r[1] for r in leaf], dtype=np.float64)
     leaf_doc = np.array([r[2] for r in leaf], dtype=np.int64)
     del leaf
-    best: dict[tuple[int, int], float] = {}  # (rowid, label id) -> best confidence
+    # every entry, in row then list order: the SQL plan names a label as its first counted
+    # entry spells it
+    entries: list[tuple[int, int, int, float]] = []  # rowid, label id, spelling id, confidence
     for rowid, label, confidence in db.execute(
         "SELECT d.rowid, json_extract(j.value, '$.label'), json_extract(j.value, '$.confidence')"
         f" FROM docs d, json_each(d.body, '$.moderation') j"
@@ -168,8 +177,15 @@ def read_columns(
     ):
         if not label:
             continue
-        key = (rowid, moderation.id(str(label).lower(), str(label)))
-        best[key] = max(best.get(key, float("-inf")), float(confidence or 0))
+        entries.append(
+            (
+                rowid,
+                moderation.id(str(label).lower()),
+                spellings.id(str(label)),
+                float(confidence or 0),
+            )
+        )
+    mod = np.array(entries, dtype=np.float64).reshape(-1, 4)
     columns = Columns(
         seq=int(seq),
         rowids=rowids,
@@ -179,11 +195,10 @@ def read_columns(
         leaf_pos=np.searchsorted(rowids, leaf_doc).astype(np.int32),
         leaf_term=leaf_term,
         leaf_conf=leaf_conf,
-        mod_pos=np.searchsorted(rowids, np.array([k[0] for k in best], dtype=np.int64)).astype(
-            np.int32
-        ),
-        mod_label=np.array([k[1] for k in best], dtype=np.int32),
-        mod_conf=np.array(list(best.values()), dtype=np.float64),
+        mod_pos=np.searchsorted(rowids, mod[:, 0].astype(np.int64)).astype(np.int32),
+        mod_label=mod[:, 1].astype(np.int32),
+        mod_shown=mod[:, 2].astype(np.int32),
+        mod_conf=np.array([e[3] for e in entries], dtype=np.float64),
     )
     if docs is not None:  # an overlay is small: every name's rows up front
         found: dict[str, tuple[list[int], list[float]]] = {}
@@ -222,24 +237,29 @@ class ColumnCache:
         self.cap_bytes = int(cap_mb * 1024 * 1024)
         self.labels = Vocabulary()
         self.moderation = Vocabulary()
+        self.spellings = Vocabulary()
         self._base: Columns | None = None
         self._overlay: Columns | None = None
         self._lock = threading.Lock()
         self._building: threading.Thread | None = None
         #: why the cache does not answer (over the cap, times not canonical); "" when it may
-        self.refused = ""
+        self.refused = "" if self.cap_bytes > 0 else "turned off (0 MB)"
 
     # -- building ---------------------------------------------------------------------------------
 
     def build(self) -> None:
         """Read the base arrays now (in this thread) with a connection of its own."""
+        if self.cap_bytes <= 0:
+            with self._lock:
+                self._base, self._overlay, self.refused = None, None, "turned off (0 MB)"
+            return
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         try:
             db.execute("BEGIN")
             if not canonical_times(db):
                 base, refused = None, "an ingested_at is not a canonical UTC time"
             else:
-                base = read_columns(db, self.labels, self.moderation, None)
+                base = read_columns(db, (self.labels, self.moderation, self.spellings), None)
                 refused = ""
                 if base.nbytes() > self.cap_bytes:
                     refused = f"the arrays need {base.nbytes() / 2**20:.0f} MB, over the cap"
@@ -301,14 +321,13 @@ class ColumnCache:
         if len(changed) > OVERLAY_LIMIT or not canonical_times_of(db, changed):
             self.start_build()
             return None
-        overlay = read_columns(db, self.labels, self.moderation, changed)
+        overlay = read_columns(db, (self.labels, self.moderation, self.spellings), changed)
         overlay.seq = int(last)
         # the base's copies of the changed images no longer count
-        alive = np.ones(len(base.rowids), dtype=bool)
-        alive[base.positions(changed)] = False
+        overlay.base_alive = np.ones(len(base.rowids), dtype=bool)
+        overlay.base_alive[base.positions(changed)] = False
         with self._lock:
             if self._base is base:
-                base.alive = alive
                 self._overlay = overlay
         return base, overlay
 
@@ -382,10 +401,13 @@ def _mask(
     cache: ColumnCache,
     db: sqlite3.Connection,
     part: Columns,
-    is_base: bool,
+    alive: np.ndarray | None,
     query: Filters,
 ) -> np.ndarray:
-    mask = part.alive.copy()
+    """Which of `part`'s images the query matches; `alive`: the base's images still current
+    (None for an overlay)."""
+    is_base = alive is not None
+    mask = part.alive.copy() if alive is None else alive.copy()
     if query.terms:
         hits = []
         for term in query.terms:
@@ -437,19 +459,22 @@ def count(
     labels: int,
     interval: str,
     moderation_labels: int,
-    min_share: float = MIN_SHARE,
+    min_share: float | None = None,
 ) -> Counts | None:
     """The facets of `query` over base and overlay; None when the matches are fewer than
     `min_share` of the images (SQLite looks a few up faster than a pass over every array)."""
     base, overlay = parts
-    masked = [(base, _mask(cache, db, base, True, query))]
+    alive = base.alive if overlay is None or overlay.base_alive is None else overlay.base_alive
+    masked = [(base, _mask(cache, db, base, alive, query))]
     if overlay is not None:
-        masked.append((overlay, _mask(cache, db, overlay, False, query)))
+        masked.append((overlay, _mask(cache, db, overlay, None, query)))
     total = sum(int(m.sum()) for _, m in masked)
-    if total < min_share * (len(base.rowids) + (len(overlay.rowids) if overlay else 0)):
+    if total < (MIN_SHARE if min_share is None else min_share) * (
+        len(base.rowids) + (len(overlay.rowids) if overlay else 0)
+    ):
         return None
     leaf = np.zeros(len(cache.labels.names), dtype=np.int64)
-    mods = np.zeros(len(cache.moderation.names), dtype=np.int64)
+    flagged: list[np.ndarray] = []  # per counted moderation entry: rowid, label, spelling
     confidence = np.zeros(10, dtype=np.int64)
     unsafe = 0
     indexes = []
@@ -467,7 +492,11 @@ def count(
         bad = mask & (part.unsafe >= query.unsafe_threshold)
         unsafe += int(bad.sum())
         chosen = bad[part.mod_pos] & (part.mod_conf >= query.unsafe_threshold)
-        mods += np.bincount(part.mod_label[chosen], minlength=len(mods))
+        flagged.append(
+            np.stack(
+                [part.rowids[part.mod_pos[chosen]], part.mod_label[chosen], part.mod_shown[chosen]]
+            )
+        )
     every = np.concatenate(indexes)
     times: dict[datetime, int] = {}
     if len(every):
@@ -485,8 +514,23 @@ def count(
         times=times,
         confidence=[int(n) for n in confidence],
         unsafe=unsafe,
-        moderation=_ranked(mods, cache.moderation.names, cache.moderation.shown, moderation_labels),
+        moderation=_moderation(cache, np.concatenate(flagged, axis=1), moderation_labels),
     )
+
+
+def _moderation(cache: ColumnCache, flagged: np.ndarray, limit: int) -> list[tuple[str, int]]:
+    """Images per moderation label (lower case) from the counted entries (rowid, label id,
+    spelling id), each named as its first entry in row order spells it."""
+    flagged = flagged[:, np.argsort(flagged[0], kind="stable")]
+    rowid, label, spelling = flagged
+    width = max(len(cache.moderation.names), 1)
+    pairs = np.unique(rowid * width + label)  # an image counts once per label
+    images = np.bincount(pairs % width, minlength=width)
+    firsts, at = np.unique(label, return_index=True)
+    shown = dict.fromkeys(range(width), "")
+    for key, index in zip(firsts, at, strict=True):
+        shown[int(key)] = cache.spellings.names[int(spelling[index])]
+    return _ranked(images, cache.moderation.names, [shown[i] for i in range(width)], limit)
 
 
 def _ranked(
