@@ -648,7 +648,7 @@ def keystroke_words_for(vocab: Vocabulary, seed: int, n: int) -> list[str]:
 
 def keystroke_request(prefix: str) -> dict[str, str]:
     """What the search page sends after a keystroke (src/imagedex/web/search.js `run`)."""
-    return {"q": prefix, "limit": "24", "offset": "0", "facets": "true"}
+    return {"q": prefix, "limit": "24", "offset": "0", "facets": "true", "track_total": "10000"}
 
 
 def keystrokes(path: Path, vocab: Vocabulary, seed: int, words: int) -> dict[str, list[float]]:
@@ -950,7 +950,9 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, facts: dict[st
         lines += [
             f"Keystrokes: {words} frequent title words (4 letters or more) typed one character "
             "at a time, each keystroke the request the search page sends after it "
-            "(`GET /api/search` with `q`, `limit=24`, `offset=0`, `facets=true`), to a real "
+            "(`GET /api/search` with `q`, `limit=24`, `offset=0`, `facets=true`, "
+            "`track_total=10000`: matches counted exactly up to 10,000, past that the answer "
+            "says `total_is_lower_bound` and the page 'More than 10,000'), to a real "
             "server (bench_web.py's: uvicorn, one process, on 127.0.0.1) over the same index "
             "file, timed end to end by one keep-alive httpx client; the page waits for a 200 ms "
             "pause in typing, so a fast typist sends fewer of them.",
@@ -962,7 +964,9 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, facts: dict[st
         "title order walk that index of `docs` and probe each row's labels (when the matches "
         "are many; a budget of SQLite VM steps hands matches that lie at the far end of the "
         "order back to the general plan); text alone is ranked by bm25 inside FTS5 and only "
-        "the page plus the matches tied with its last score are joined for the tie-breaks. "
+        "the page plus the matches tied with its last score are joined for the tie-breaks; "
+        "the FTS5 table keeps prefix indexes for 1-3 characters, so a short prefix reads one "
+        "doclist instead of merging every term that starts with it. "
         "Facets over many images count leaf labels from a partial covering index "
         "(`label_terms_leaves`). Every plan gives the general plan's rows in its order "
         "(`tests/test_index_sqlite_pages.py`). What remains slow is work per match that no "
