@@ -355,7 +355,7 @@ class SqliteIndex:
         )
         self._vectors = {name: vectors.VectorCache(table) for name, table in vectors.TABLES.items()}
         #: facets over many matches counted in numpy (see sqlite_columns; 0 MB: never)
-        self.facet_columns = columns.ColumnCache(self.path, facet_cache_mb)
+        self.facet_columns = columns.ColumnCache(self._database, facet_cache_mb)
         #: person references in queries to person ids (open_index sets the people store's)
         self.resolve_person: PeopleResolver = _person_ids
 

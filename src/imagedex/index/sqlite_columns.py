@@ -27,9 +27,10 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
+
+from imagedex.db import Database
 
 #: Images changed since the base was read that a query re-reads itself; beyond, rebuild.
 OVERLAY_LIMIT = 2000
@@ -71,12 +72,16 @@ class Vocabulary:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
         self.names: list[str] = []
+        self._lock = threading.Lock()  # a build thread and a query's overlay may add at once
 
     def id(self, name: str) -> int:
         found = self.ids.get(name)
         if found is None:
-            found = self.ids[name] = len(self.names)
-            self.names.append(name)
+            with self._lock:
+                found = self.ids.get(name)
+                if found is None:
+                    found = self.ids[name] = len(self.names)
+                    self.names.append(name)
         return found
 
 
@@ -232,8 +237,8 @@ class ColumnCache:
     """The base arrays of one index file, built in the background, with the overlay of later
     changes; `snapshot(db)` gives what to count with in the caller's read transaction."""
 
-    def __init__(self, path: Path, cap_mb: float = DEFAULT_CAP_MB) -> None:
-        self.path = path
+    def __init__(self, database: Database, cap_mb: float = DEFAULT_CAP_MB) -> None:
+        self._database = database
         self.cap_bytes = int(cap_mb * 1024 * 1024)
         self.labels = Vocabulary()
         self.moderation = Vocabulary()
@@ -248,25 +253,27 @@ class ColumnCache:
     # -- building ---------------------------------------------------------------------------------
 
     def build(self) -> None:
-        """Read the base arrays now (in this thread) with a connection of its own."""
+        """Read the base arrays now, in one read snapshot of this thread's connection."""
         if self.cap_bytes <= 0:
             with self._lock:
                 self._base, self._overlay, self.refused = None, None, "turned off (0 MB)"
             return
-        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-        try:
-            db.execute("BEGIN")
+        with self._database.transaction(immediate=False) as db:
             if not canonical_times(db):
                 base, refused = None, "an ingested_at is not a canonical UTC time"
             else:
                 base = read_columns(db, (self.labels, self.moderation, self.spellings), None)
                 refused = ""
+                # the names on many images up front (a filter by them is what the arrays are
+                # for); a rarer name matches too few images to leave SQLite, or is read on use
+                for (term,) in db.execute(
+                    "SELECT term FROM term_counts WHERE count >= ? ORDER BY count DESC",
+                    (MIN_SHARE * len(base.rowids),),
+                ).fetchall():
+                    self.base_postings(db, base, term)
                 if base.nbytes() > self.cap_bytes:
                     refused = f"the arrays need {base.nbytes() / 2**20:.0f} MB, over the cap"
                     base = None
-            db.execute("COMMIT")
-        finally:
-            db.close()
         with self._lock:
             self._base, self._overlay, self.refused = base, None, refused
 
@@ -284,6 +291,8 @@ class ColumnCache:
         except sqlite3.Error:  # the next facets() call tries again; SQLite answers meanwhile
             with self._lock:
                 self._base = None
+        finally:
+            self._database.release()  # this thread's connection
 
     def wait(self, timeout: float | None = None) -> None:
         thread = self._building
@@ -464,14 +473,16 @@ def count(
     """The facets of `query` over base and overlay; None when the matches are fewer than
     `min_share` of the images (SQLite looks a few up faster than a pass over every array)."""
     base, overlay = parts
+    images = len(base.rowids) + (len(overlay.rowids) if overlay else 0)
+    least = (MIN_SHARE if min_share is None else min_share) * images
+    if _fewer(db, query, least):
+        return None
     alive = base.alive if overlay is None or overlay.base_alive is None else overlay.base_alive
     masked = [(base, _mask(cache, db, base, alive, query))]
     if overlay is not None:
         masked.append((overlay, _mask(cache, db, overlay, None, query)))
     total = sum(int(m.sum()) for _, m in masked)
-    if total < (MIN_SHARE if min_share is None else min_share) * (
-        len(base.rowids) + (len(overlay.rowids) if overlay else 0)
-    ):
+    if total < least:
         return None
     leaf = np.zeros(len(cache.labels.names), dtype=np.int64)
     flagged: list[np.ndarray] = []  # per counted moderation entry: rowid, label, spelling
@@ -531,6 +542,23 @@ def _moderation(cache: ColumnCache, flagged: np.ndarray, limit: int) -> list[tup
     for key, index in zip(firsts, at, strict=True):
         shown[int(key)] = cache.spellings.names[int(spelling[index])]
     return _ranked(images, cache.moderation.names, [shown[i] for i in range(width)], limit)
+
+
+def _fewer(db: sqlite3.Connection, query: Filters, least: float) -> bool:
+    """Whether the matches are surely fewer than `least`, known before reading any postings:
+    from the FTS5 matches, or the label counters (images per name)."""
+    if query.text_rowids is not None and len(query.text_rowids) < least:
+        return True
+    if not query.terms:
+        return False
+    counts = dict(
+        db.execute(
+            "SELECT term, count FROM term_counts WHERE term IN (SELECT value FROM json_each(?))",
+            (json.dumps(query.terms),),
+        ).fetchall()
+    )
+    found = [counts.get(term, 0) for term in query.terms]
+    return (min(found) if query.all_terms else sum(found)) < least
 
 
 def _ranked(
