@@ -475,23 +475,29 @@ def sort_series(vocab: Vocabulary, seed: int, per_kind: int) -> Series:
     )
 
 
-def facet_series(vocab: Vocabulary, seed: int, per_kind: int) -> list[Series]:
+#: facet rows counted by the SQL plan (the column cache off), for comparison
+SQL_FACETS = "SQL plan"
+
+
+def facet_series(
+    vocab: Vocabulary, seed: int, per_kind: int, plan: str = "column cache"
+) -> list[Series]:
     """Facets (labels, over time, confidence, moderation: what the search page and the dashboard
     show) over the images a label or a title word matches; the frequent ones are the broad
-    filtered queries."""
+    filtered queries. `plan` names who counts (the same queries either way)."""
     rng = np.random.default_rng([seed, 6])
     half = max(1, per_kind // 2)
     label_names = [lb.lower() for lb in vocab.labels]
     return [
         Series(
-            f"facets, label filter ({2 * half} queries)",
+            f"facets ({plan}), label filter ({2 * half} queries)",
             lambda v: SearchQuery(labels=(v,)),
             _pick(rng, label_names, FREQUENT_RANKS, half),
             _pick(rng, label_names, RARE_LABEL_RANKS, half),
             facets=True,
         ),
         Series(
-            f"facets, title word filter ({2 * half} queries)",
+            f"facets ({plan}), title word filter ({2 * half} queries)",
             lambda v: SearchQuery(text=v),
             _pick(rng, vocab.title_words, FREQUENT_RANKS, half),
             _pick(rng, vocab.title_words, RARE_WORD_RANKS, half),
@@ -539,6 +545,53 @@ class SizeResult:
     top_labels_conf: dict[str, float] | None
     files: dict[str, Any]
     top_share: float
+    #: the facet column cache: build_s, mb (its arrays), and the change log's write cost
+    columns: dict[str, float] = field(default_factory=dict)
+
+
+def facet_columns(index: SqliteIndex) -> dict[str, float]:
+    """Build the index's facet column cache now (a server builds it in the background on the
+    first broad facets; SQLite answers meanwhile): seconds and MB."""
+    t0 = time.perf_counter()
+    index.facet_columns.build()
+    built = time.perf_counter() - t0
+    base = index.facet_columns._base
+    if base is None:
+        raise SystemExit(f"the facet column cache refused: {index.facet_columns.refused}")
+    return {"build_s": built, "mb": base.nbytes() / 2**20}
+
+
+def change_log_cost(
+    vocab: Vocabulary, seed: int, n: int = 4000, rounds: int = 3
+) -> dict[str, float]:
+    """Bulk upsert (batches of BATCH) into a fresh index with and without the change log the
+    facet column cache reads (its INSERT per image and the trim per batch); median docs/s."""
+    import tempfile
+
+    from imagedex.index import sqlite_columns
+
+    docs = [d for batch in generate(vocab, n, seed) for d in batch]
+    logged, unlogged = sqlite_columns.LOG_SQL, sqlite_columns.TRIM_SQL
+    rates: dict[str, list[float]] = {"with": [], "without": []}
+    try:
+        for _ in range(rounds):
+            for mode in ("without", "with"):
+                on = mode == "with"
+                sqlite_columns.LOG_SQL = logged if on else "SELECT ?"
+                sqlite_columns.TRIM_SQL = unlogged if on else "SELECT 1"
+                with tempfile.TemporaryDirectory() as tmp:
+                    index = SqliteIndex(Path(tmp) / "index.sqlite3", facet_cache_mb=0)
+                    t0 = time.perf_counter()
+                    for i in range(0, len(docs), BATCH):
+                        index.upsert(docs[i : i + BATCH])
+                    rates[mode].append(len(docs) / (time.perf_counter() - t0))
+                    index.close()
+    finally:
+        sqlite_columns.LOG_SQL, sqlite_columns.TRIM_SQL = logged, unlogged
+    return {
+        "log_with": statistics.median(rates["with"]),
+        "log_without": statistics.median(rates["without"]),
+    }
 
 
 def measure(
@@ -572,10 +625,20 @@ def measure(
     console.print(f"[{size:,}] searching: {by_date.name}")
     run_queries(index, [by_date], rounds=1, warmup=2, seed=seed)
     series.append(by_date)
+    console.print(f"[{size:,}] building the facet column cache")
+    columns = facet_columns(index)
     by_facets = facet_series(vocab, seed, facet_queries)
     console.print(f"[{size:,}] facets: {', '.join(s.name for s in by_facets)}")
     run_queries(index, by_facets, rounds=1, warmup=2, seed=seed)
     series += by_facets
+    sql_only = SqliteIndex(path, facet_cache_mb=0)
+    by_sql = facet_series(vocab, seed, facet_queries, SQL_FACETS)  # the same queries
+    console.print(f"[{size:,}] facets: {', '.join(s.name for s in by_sql)}")
+    run_queries(sql_only, by_sql, rounds=1, warmup=2, seed=seed)
+    sql_only.close()
+    series += by_sql
+    console.print(f"[{size:,}] change log write cost")
+    columns.update(change_log_cost(vocab, seed))
 
     console.print(f"[{size:,}] top_labels(20)")
     top_samples: list[float] = []
@@ -636,6 +699,7 @@ def measure(
         top_labels_conf=conf_stats,
         files=files,
         top_share=top_share,
+        columns=columns,
     )
 
 
@@ -761,6 +825,22 @@ def rows_for(results: list[SizeResult]) -> list[tuple[str, list[str]]]:
     rows.append(
         ("opening the cached index (migrations), s", [f"{r.opened_s:.1f}" for r in results])
     )
+    if all(r.columns for r in results):
+        rows.append(
+            (
+                "facet column cache: build s / arrays MB",
+                [f"{r.columns['build_s']:.1f} / {r.columns['mb']:.0f}" for r in results],
+            )
+        )
+        rows.append(
+            (
+                "bulk upsert into a fresh index without / with the change log, docs/s",
+                [
+                    f"{_rate(r.columns['log_without'])} / {_rate(r.columns['log_with'])}"
+                    for r in results
+                ],
+            )
+        )
     rows.append(("file size", [common.fmt_bytes(r.files["bytes"]) for r in results]))
     rows.append(("  bytes per document", [f"{r.files['bytes'] / r.size:,.0f}" for r in results]))
     return rows
@@ -804,7 +884,7 @@ def targets(results: list[SizeResult]) -> list[str]:
     newest_p99 = _stats(newest, "mix")["p99"]
     text = next(s for s in r.series if s.name.startswith("text"))
     text_p99 = _stats(text, "frequent")["p99"]
-    broad = [_stats(s, "frequent") for s in r.series if s.facets]
+    broad = [_stats(s, "frequent") for s in r.series if s.facets and SQL_FACETS not in s.name]
     facets_p50 = max(st["p50"] for st in broad)
     every_key = [t for times in r.keystrokes.values() for t in times]
     keys = common.percentiles(every_key) if every_key else None
