@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+import socket
+import time
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +79,60 @@ def test_refusals_are_not_retried() -> None:
 def test_unreachable() -> None:
     with pytest.raises(IndexUnavailableError, match="unreachable"):
         EngineClient("http://127.0.0.1:9", max_retries=1).request("GET", "/")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:  # bound, then closed: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_dead_node_fails_over_to_the_next_at_once() -> None:
+    dead = f"http://127.0.0.1:{_free_port()}"
+    with http_receiver([(200, {"ok": True})]) as alive:
+        client = EngineClient([dead, alive.url])
+        started = time.monotonic()
+        assert client.request("GET", "/") == {"ok": True}
+        assert time.monotonic() - started < 1.0  # no backoff: another node took it
+        assert client.base_url == alive.url
+        client.request("GET", "/again")  # stays on the node that answers
+    assert [r.path for r in alive.requests] == ["/", "/again"]
+
+
+def test_a_node_answering_503_hands_the_request_to_the_next() -> None:
+    busy = [(503, {"error": {"type": "cluster_block_exception", "reason": "no master"}})]
+    with http_receiver(busy) as down, http_receiver([(200, {"ok": True})]) as up:
+        assert EngineClient([down.url, up.url]).request("GET", "/") == {"ok": True}
+    assert len(down.requests) == len(up.requests) == 1
+
+
+def test_every_node_down_is_one_clear_error() -> None:
+    nodes = [f"http://127.0.0.1:{_free_port()}" for _ in range(2)]
+    with pytest.raises(IndexUnavailableError, match="no node of the search engine") as error:
+        EngineClient(nodes, max_retries=1).request("GET", "/")
+    assert all(node in str(error.value) for node in nodes)
+
+
+def test_index_url_lists_nodes(opensearch_url: str, tmp_path: Path) -> None:
+    """A real node behind a dead one in the index URL: opening, writing and searching work."""
+    from conftest import make_document
+    from imagedex.config import load_settings
+    from imagedex.documents import Label, SearchQuery
+    from imagedex.errors import ConfigError
+    from imagedex.index import open_index
+
+    host = opensearch_url.removeprefix("http://")
+    alias = f"nodes-{uuid.uuid4().hex[:8]}"
+    url = f"opensearch+http://127.0.0.1:{_free_port()},{host}/{alias}"
+    settings = load_settings(environ={"IMAGEDEX_INDEX": url})
+    index = open_index(settings.index, tmp_path, settings)
+    try:
+        doc = make_document("a.jpg", [Label("pizza", 90.0)], ingested_at="2026-01-01T00:00:01.000Z")
+        index.upsert([doc])
+        assert [d.key for d in index.search(SearchQuery(labels=["pizza"])).documents] == ["a.jpg"]
+        assert index.client.base_url == opensearch_url  # type: ignore[attr-defined]
+    finally:
+        index.client.request("DELETE", f"/{alias}-v*")  # type: ignore[attr-defined]
+        index.close()
+    with pytest.raises(ConfigError, match="no host in ''"):
+        load_settings(environ={"IMAGEDEX_INDEX": "opensearch+http://a:9200,,b:9200/images"})

@@ -1,5 +1,7 @@
 """A three-node OpenSearch cluster from deploy/opensearch.sh loses one node to `kill -9` while a
 real worker indexes and searches run: nothing is lost, answers do not change, the cluster heals.
+The node killed holds the primary and is the one imagedex talks to (the first of the nodes its
+index URL lists), so the worker and the searches fail over to the others.
 """
 
 from __future__ import annotations
@@ -106,10 +108,12 @@ def test_three_nodes_one_killed_during_ingest_and_search(
         copies = _copies(url, alias)
         assert set(copies) == {"p", "r"} and copies["p"] != copies["r"], copies
         victim = int(copies["p"].removeprefix("node-"))  # the primary: its replica takes over
-        # imagedex talks to a node that stays up (in production: any node, or a balancer)
-        client_port = port + min({0, 1, 2} - {victim - 1})
-        client_url = f"http://127.0.0.1:{client_port}"
-        env["IMAGEDEX_INDEX"] = f"opensearch+{client_url}/{alias}"
+        # imagedex lists every node, the one to be killed first: it talks to that node until
+        # it dies, then fails over; the test's own health checks ask a node that stays up
+        others = sorted({0, 1, 2} - {victim - 1})
+        client_url = f"http://127.0.0.1:{port + others[0]}"
+        nodes = ",".join(f"127.0.0.1:{port + i}" for i in [victim - 1, *others])
+        env["IMAGEDEX_INDEX"] = f"opensearch+http://{nodes}/{alias}"
         settings = load_settings(environ=env)
         index = open_index(settings.index, settings.data_dir, settings)
         before = utc_timestamp("now")
@@ -152,6 +156,8 @@ def test_three_nodes_one_killed_during_ingest_and_search(
         # the worker keeps indexing and every search answers as before while the node is down
         _poll(lambda: index.count() == expected, 180, "stream indexed", search_unchanged)
         assert worker.poll() is None, "the worker died"
+        victim_url = f"http://127.0.0.1:{port + victim - 1}"
+        assert index.client.base_url != victim_url  # type: ignore[attr-defined]
         search_unchanged()
         assert searches >= 3, "too few searches ran while the node was down"
         phase(f"stream indexed; {searches} search rounds while the node was down")

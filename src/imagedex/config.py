@@ -265,19 +265,26 @@ def _check_queue(value: str) -> None:
 
 
 def _check_index(value: str) -> None:
-    from imagedex.index import INDEXES
+    from imagedex.index import INDEXES, engine_nodes
 
-    forms = "sqlite, sqlite:///path/index.db or opensearch+https://host:9200/alias"
+    forms = (
+        "sqlite, sqlite:///path/index.db or opensearch+https://host:9200/alias"
+        " (several nodes: host1:9200,host2:9200)"
+    )
     if value in ("", "sqlite"):
         return
-    parts = _split(value, forms)
+    engine = "+" in value.partition("://")[0]
+    parts = urlsplit(value) if engine else _split(value, forms)  # a node list has no one port
     _check_registered("index", parts.scheme, INDEXES.names(), forms)
     if parts.scheme == "sqlite":
         if not value.startswith("sqlite:///") or not parts.path.strip("/"):
             raise _Invalid(f"write sqlite:///path/to/index.db; use {forms}")
         return
-    if "+" in parts.scheme and not parts.hostname:
-        raise _Invalid(f"name the host; use {forms}")
+    if engine:
+        try:
+            engine_nodes(value)
+        except ValueError as exc:
+            raise _Invalid(f"{exc}; use {forms}") from None
     alias = parts.path.strip("/")
     if alias and ("/" in alias or alias != alias.lower() or alias.startswith(("_", "-"))):
         raise _Invalid("the path must be one lower-case index name, not starting with _ or -")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 
 from imagedex.errors import ConfigError
 from imagedex.index.base import SearchIndex
@@ -58,6 +58,21 @@ def open_index(url: str, data_dir: Path, settings: Settings | None = None) -> Se
     return INDEXES.resolve(scheme)(url, data_dir, settings)
 
 
+def engine_nodes(url: str) -> list[str]:
+    """The `host[:port]` of each node an engine index URL lists: `opensearch+https://a:9200/x`
+    names one, `opensearch+https://user:pw@a:9200,b:9200,c:9200/x` three (requests fail over
+    from one to the next). Raises ValueError on a malformed host or port."""
+    hosts = urlsplit(url).netloc.rpartition("@")[2]
+    nodes = []
+    for host in hosts.split(","):
+        part = urlsplit(f"//{host.strip()}")
+        if not part.hostname:
+            raise ValueError(f"no host in {host.strip()!r}")
+        bracketed = f"[{part.hostname}]" if ":" in part.hostname else part.hostname
+        nodes.append(bracketed + (f":{part.port}" if part.port else ""))  # .port checks it
+    return nodes
+
+
 def open_engine(url: str, _data_dir: Path, settings: Settings | None = None) -> SearchIndex:
     """An OpenSearch or Elasticsearch index alias (`flavor+http(s)://host:port/alias`)."""
     from imagedex.config import Settings
@@ -70,8 +85,6 @@ def open_engine(url: str, _data_dir: Path, settings: Settings | None = None) -> 
     alias = parsed.path.strip("/") or "images"
     if "/" in alias:
         raise ConfigError(f"index URL {url!r}: the path must be one index/alias name")
-    host = parsed.hostname or "localhost"
-    port = f":{parsed.port}" if parsed.port else ""
     auth = EngineAuth(
         username=unquote(parsed.username or "") or settings.index_username,
         password=unquote(parsed.password or "") or settings.index_password,
@@ -80,7 +93,7 @@ def open_engine(url: str, _data_dir: Path, settings: Settings | None = None) -> 
         verify_tls=settings.index_verify_tls,
         ca_file=settings.index_ca_file,
     )
-    client = EngineClient(f"{scheme}://{host}{port}", auth)
+    client = EngineClient([f"{scheme}://{node}" for node in engine_nodes(url)], auth)
     index = EngineIndex(
         client,
         alias,
