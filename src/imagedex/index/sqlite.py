@@ -759,8 +759,7 @@ class SqliteIndex:
         match = fts_query(query.text) if query.text else None
         text = None
         if match is not None:
-            rows = db.execute("SELECT rowid FROM docs_fts WHERE docs_fts MATCH ?", (match,))
-            text = np.array([r[0] for r in rows.fetchall()], dtype=np.int64)
+            text = columns.text_rowids(db, match)
         filters = columns.Filters(
             terms=_terms(query),
             all_terms=query.match_all_labels,

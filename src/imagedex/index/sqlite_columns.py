@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,33 @@ def epoch_ms(canonical: Sequence[str]) -> np.ndarray:
     if not canonical:
         return np.zeros(0, dtype=np.int64)
     return np.array([t[:23] for t in canonical], dtype="datetime64[ms]").astype(np.int64)
+
+
+def text_rowids(db: sqlite3.Connection, match: str) -> np.ndarray:
+    """The rowids an FTS5 query matches, as one string parsed in C: a row per rowid through
+    Python costs 0.5 us (176 ms for a word on 306,000 of a million images, 39 ms this way)."""
+    (joined,) = db.execute(
+        "SELECT group_concat(rowid) FROM docs_fts WHERE docs_fts MATCH ?", (match,)
+    ).fetchone()
+    if not joined:
+        return np.zeros(0, dtype=np.int64)
+    found = np.fromstring(joined, dtype=np.int64, sep=",")
+    if len(found) != joined.count(",") + 1:
+        raise ValueError("an FTS5 rowid list did not parse")
+    return found
+
+
+def _chunks(cursor: sqlite3.Cursor, size: int = 1 << 17) -> Iterator[list[Any]]:
+    """A query's rows a slice at a time: a million rows held as tuples take ~100 MB each."""
+    while rows := cursor.fetchmany(size):
+        yield rows
+
+
+def _joined(parts: list[tuple[np.ndarray, ...]], dtypes: tuple[Any, ...]) -> list[np.ndarray]:
+    """Column-wise concatenation of chunks' arrays (empty arrays of `dtypes` without any)."""
+    if not parts:
+        return [np.zeros(0, dtype=d) for d in dtypes]
+    return [np.concatenate(column) for column in zip(*parts, strict=True)]
 
 
 class Vocabulary:
@@ -152,25 +180,44 @@ def read_columns(
     some = "" if docs is None else " WHERE rowid IN (SELECT value FROM json_each(?))"
     some_doc = "" if docs is None else " AND doc IN (SELECT value FROM json_each(?))"
     args: tuple[str, ...] = () if docs is None else (json.dumps(list(docs)),)
-    rows = db.execute(
-        f"SELECT rowid, ingested_at, max_confidence, unsafe FROM docs{some} ORDER BY rowid", args
-    ).fetchall()
-    rowids = np.array([r[0] for r in rows], dtype=np.int64)
-    ingested = epoch_ms([r[1] for r in rows])
-    max_conf = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
-    unsafe = np.array([r[3] for r in rows], dtype=np.float64)
-    del rows
-    leaf = db.execute(
-        f"SELECT term, confidence, doc FROM label_terms WHERE is_label = {_LEAF}{some_doc}", args
-    ).fetchall()
+    parts: list[tuple[np.ndarray, ...]] = []
+    for rows in _chunks(
+        db.execute(
+            f"SELECT rowid, ingested_at, max_confidence, unsafe FROM docs{some} ORDER BY rowid",
+            args,
+        )
+    ):
+        parts.append(
+            (
+                np.array([r[0] for r in rows], dtype=np.int64),
+                epoch_ms([r[1] for r in rows]),
+                np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64),
+                np.array([r[3] for r in rows], dtype=np.float64),
+            )
+        )
+    rowids, ingested, max_conf, unsafe = _joined(
+        parts, (np.int64, np.int64, np.float64, np.float64)
+    )
     terms: dict[str, int] = {}
-    for term, _c, _d in leaf:
-        if term not in terms:
-            terms[term] = labels.id(term)
-    leaf_term = np.array([terms[r[0]] for r in leaf], dtype=np.int32)
-    leaf_conf = np.array([r[1] for r in leaf], dtype=np.float64)
-    leaf_doc = np.array([r[2] for r in leaf], dtype=np.int64)
-    del leaf
+    parts = []
+    for rows in _chunks(
+        db.execute(
+            f"SELECT term, confidence, doc FROM label_terms WHERE is_label = {_LEAF}{some_doc}",
+            args,
+        )
+    ):
+        for term, _c, _d in rows:
+            if term not in terms:
+                terms[term] = labels.id(term)
+        parts.append(
+            (
+                np.array([terms[r[0]] for r in rows], dtype=np.int32),
+                np.array([r[1] for r in rows], dtype=np.float64),
+                np.array([r[2] for r in rows], dtype=np.int64),
+            )
+        )
+    leaf_term, leaf_conf, leaf_doc = _joined(parts, (np.int32, np.float64, np.int64))
+    del parts
     # every entry, in row then list order: the SQL plan names a label as its first counted
     # entry spells it
     entries: list[tuple[int, int, int, float]] = []  # rowid, label id, spelling id, confidence
@@ -349,11 +396,17 @@ class ColumnCache:
         `alive` (they are in the overlay), and images added since are not in the base."""
         found = base.postings.get(term)
         if found is None:
-            rows = db.execute(
-                "SELECT doc, confidence FROM label_terms WHERE term = ?", (term,)
-            ).fetchall()
-            docs = np.array([r[0] for r in rows], dtype=np.int64)
-            confs = np.array([r[1] for r in rows], dtype=np.float64)
+            cursor = db.execute("SELECT doc, confidence FROM label_terms WHERE term = ?", (term,))
+            docs, confs = _joined(
+                [
+                    (
+                        np.array([r[0] for r in rows], dtype=np.int64),
+                        np.array([r[1] for r in rows], dtype=np.float64),
+                    )
+                    for rows in _chunks(cursor)
+                ],
+                (np.int64, np.float64),
+            )
             at = np.searchsorted(base.rowids, docs)
             inside = at < len(base.rowids)
             inside[inside] = base.rowids[at[inside]] == docs[inside]
