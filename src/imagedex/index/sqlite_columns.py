@@ -139,6 +139,11 @@ class Columns:
 
     def __post_init__(self) -> None:
         self.alive = np.ones(len(self.rowids), dtype=bool)
+        self.lookup: np.ndarray | None = None  # rowid -> position (-1: none), when dense
+        top = int(self.rowids[-1]) if len(self.rowids) else 0
+        if len(self.rowids) >= 1000 and top < 2 * len(self.rowids):
+            self.lookup = np.full(top + 1, -1, dtype=np.int32)
+            self.lookup[self.rowids] = np.arange(len(self.rowids), dtype=np.int32)
 
     def nbytes(self) -> int:
         arrays = [
@@ -155,12 +160,18 @@ class Columns:
             self.mod_conf,
             self.alive,
         ]
+        if self.lookup is not None:
+            arrays.append(self.lookup)
         arrays += [a for pair in self.postings.values() for a in pair]
         return sum(a.nbytes for a in arrays)
 
     def positions(self, rowids: Iterable[int] | np.ndarray) -> np.ndarray:
         """Positions of those `rowids` this set holds (others are dropped)."""
         found = np.asarray(rowids, dtype=np.int64)
+        if self.lookup is not None:  # a gather instead of a binary search per rowid
+            inside = (found >= 0) & (found < len(self.lookup))
+            at = self.lookup[found[inside]]
+            return at[at >= 0].astype(np.int64)
         at = np.searchsorted(self.rowids, found)
         inside = at < len(self.rowids)
         inside[inside] = self.rowids[at[inside]] == found[inside]
