@@ -222,3 +222,15 @@ def test_over_the_memory_cap_sql_counts(built: Path, monkeypatch: pytest.MonkeyP
     assert _facets(idx, query) == _expected(built, query)
     assert idx.facet_columns._base is None and idx.facet_columns._building is None
     idx.close()
+
+
+def test_the_setting_caps_the_cache_of_an_opened_index(tmp_path: Path) -> None:
+    from imagedex.config import Settings
+    from imagedex.index import open_index
+
+    off = open_index("sqlite", tmp_path, Settings(data_dir=tmp_path, index_facet_cache_mb=0))
+    assert isinstance(off, SqliteIndex) and off.facet_columns.refused == "turned off (0 MB)"
+    small = open_index("sqlite", tmp_path, Settings(data_dir=tmp_path, index_facet_cache_mb=2))
+    assert isinstance(small, SqliteIndex) and small.facet_columns.cap_bytes == 2 * 2**20
+    off.close()
+    small.close()

@@ -69,6 +69,8 @@ class Settings:
     # auto: 1 replica while the cluster has 2+ data nodes, none on one (auto_expand_replicas 0-1)
     index_replicas: str = "auto"
     index_refresh: str = "wait_for"  # wait_for | true | false
+    # the SQLite index's facet column cache, per process (0: off; see docs/search-engines.md)
+    index_facet_cache_mb: float = 512.0
     # API
     host: str = "127.0.0.1"
     port: int = 8000
@@ -151,6 +153,7 @@ def _convert(name: str, raw: Any) -> Any:
 #: name -> (lowest, highest) allowed; None leaves that side open
 _RANGES: dict[str, tuple[float | None, float | None]] = {
     "visibility_timeout": (1, 43200),  # SQS allows up to 12 hours
+    "index_facet_cache_mb": (0, 1_048_576),
     "max_receive_count": (1, 1000),
     "retry_delay": (0, 3600),
     "drain_timeout": (0, 3600),

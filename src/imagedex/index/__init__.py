@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse, urlsplit
 from imagedex.errors import ConfigError
 from imagedex.index.base import SearchIndex
 from imagedex.index.sqlite import SqliteIndex
+from imagedex.index.sqlite_columns import DEFAULT_CAP_MB
 from imagedex.people.store import PeopleResolver
 from imagedex.registry import Registry
 
@@ -31,10 +32,11 @@ def _unsupported(url: str) -> ConfigError:
 
 def open_sqlite(url: str, data_dir: Path, settings: Settings | None = None) -> SearchIndex:
     """`sqlite` (the data dir's index file) or `sqlite:///path/index.db`."""
+    cap = DEFAULT_CAP_MB if settings is None else settings.index_facet_cache_mb
     if url in _DEFAULT:
-        index = SqliteIndex(data_dir / "index.sqlite3")
+        index = SqliteIndex(data_dir / "index.sqlite3", facet_cache_mb=cap)
     elif url.startswith("sqlite:///"):
-        index = SqliteIndex(Path(url.removeprefix("sqlite://")))
+        index = SqliteIndex(Path(url.removeprefix("sqlite://")), facet_cache_mb=cap)
     else:
         raise _unsupported(url)
     index.resolve_person = PeopleResolver(data_dir)  # person:"Anna" finds Anna's images
