@@ -7,9 +7,12 @@ import random
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from conftest import make_document
 from imagedex.documents import ImageDocument, SearchQuery
-from imagedex.index.sqlite import _MIGRATIONS, SqliteIndex, _prefix_fts
+from imagedex.index import sqlite_pages
+from imagedex.index.sqlite import _MIGRATIONS, SqliteIndex, _prefix_fts, fts_query
 
 SYLLABLES = ("ba", "be", "sha", "shi", "lo", "lu", "ma", "mo", "ta", "tri", "s", "x")
 N = 2000
@@ -97,4 +100,39 @@ def test_an_old_text_index_gets_prefix_indexes_and_answers_the_same(tmp_path: Pa
     # writes after the migration reach the new table
     index.upsert([make_document("new.jpg", [("dog", 50.0, ())], title="zyzzyva")])
     assert index.search(SearchQuery(text="zy")).total == 1
+    index.close()
+
+
+def test_text_pages_rank_within_a_bound_and_match_the_definition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(9)
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    docs = [_doc(i, rng) for i in range(N)]
+    # a tie group far larger than the bound's margin: every match has this title alone
+    docs += [make_document(f"tie{i}.jpg", title="qqtie") for i in range(200)]
+    index.upsert(docs)
+    bounded: list[bool] = []
+    real = sqlite_pages._best_rows
+
+    def spy(db: sqlite3.Connection, match: str, wanted: int, bound: int | None) -> object:
+        found = real(db, match, wanted, bound)
+        if bound:
+            bounded.append(found is not None)
+        return found
+
+    monkeypatch.setattr(sqlite_pages, "_best_rows", spy)
+    queries = [q for q in _queries(rng) if not q.labels and q.sort == "relevance"]
+    queries += [SearchQuery(text="qqtie", limit=24), SearchQuery(text="qqt", offset=24)]
+    for query in queries:
+        expected = index._db().execute(
+            "SELECT d.id FROM docs_fts f JOIN docs d ON d.rowid = f.rowid"
+            " WHERE docs_fts MATCH ? ORDER BY bm25(docs_fts), d.ingested_at DESC, d.id"
+            " LIMIT ? OFFSET ?",
+            (fts_query(query.text or ""), query.limit, query.offset),
+        )
+        got = [d.id for d in index.search(query).documents]
+        assert got == [r[0] for r in expected], query
+    assert bounded.count(True) > 20  # most pages came from the bounded sort
+    assert bounded[-2:] == [False, False]  # the long ties were read in full
     index.close()

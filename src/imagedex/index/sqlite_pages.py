@@ -10,9 +10,10 @@ far less:
   the images the page is found after a few dozen probes. The walk has a budget (SQLite VM steps)
   so that matches bunched at the far end of the order cost no more than the general plan: past
   it the walk gives up and the caller falls back.
-- `ranked_text_page`: let FTS5 rank the matches (bm25, computed inside FTS5 as before) and read
-  them best first, stopping after the page plus every match tied with its last score; only those
-  rows are joined to `docs` for the tie-breaks (newest first, then id).
+- `ranked_text_page`: let FTS5 rank the matches (bm25, computed inside FTS5 as before), keeping
+  only the best page plus a margin while it scores, and read the page plus every match tied with
+  its last score (all the matches again when those ties run past the margin); only those rows
+  are joined to `docs` for the tie-breaks (newest first, then id).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ SORT_ORDER = {
     "title": "d.title_lower ASC, d.id",
 }
 
+#: matches past the page read by the ranked plan's bounded sort, so that ties with the page's
+#: last score usually end inside it
+_TIE_MARGIN = 64
 #: SQLite calls the progress handler every this many VM instructions
 _STEP = 1000
 #: VM instructions a walk may spend per `docs` row the general plan would join (measured: a
@@ -81,22 +85,9 @@ def ranked_text_page(db: sqlite3.Connection, match: str, limit: int, offset: int
     """Bodies of the page for an FTS5 `match` alone, ordered as the general plan orders it:
     bm25 best first, then newest, then id."""
     wanted = offset + limit
-    cursor = db.execute(
-        "SELECT rowid, -bm25(docs_fts) FROM docs_fts WHERE docs_fts MATCH ?"
-        " ORDER BY bm25(docs_fts)",
-        (match,),
-    )
-    try:
-        picked: list[tuple[int, float]] = cursor.fetchmany(wanted)
-        if len(picked) == wanted:
-            # every match tied with the last one may still belong on the page
-            last = picked[-1][1]
-            for row in cursor:
-                if row[1] != last:
-                    break
-                picked.append(row)
-    finally:
-        cursor.close()
+    picked = _best_rows(db, match, wanted, wanted + _TIE_MARGIN)
+    if picked is None:  # the ties with the page's last score run past the bound: read them all
+        picked = _best_rows(db, match, wanted, None) or []
     if not picked:
         return []
     score = dict(picked)
@@ -106,6 +97,34 @@ def ranked_text_page(db: sqlite3.Connection, match: str, limit: int, offset: int
     ordered.sort(key=lambda k: k[1], reverse=True)
     ordered.sort(key=lambda k: score[k[0]], reverse=True)
     return bodies(db, [k[0] for k in ordered[offset:wanted]])
+
+
+def _best_rows(
+    db: sqlite3.Connection, match: str, wanted: int, bound: int | None
+) -> list[tuple[int, float]] | None:
+    """The `wanted` best matches (rowid, score) plus every match tied with the last of them.
+    With a `bound`, SQLite keeps only that many best while it scores (a sorter of `bound` rows
+    instead of sorting every match: half the time for a prefix on most of a million images);
+    None when the matches tied with the wanted-th may not all be among them."""
+    sql = (
+        "SELECT rowid, -bm25(docs_fts) FROM docs_fts WHERE docs_fts MATCH ? ORDER BY bm25(docs_fts)"
+    )
+    cursor = db.execute(sql + " LIMIT ?", (match, bound)) if bound else db.execute(sql, (match,))
+    try:
+        picked: list[tuple[int, float]] = cursor.fetchmany(wanted)
+        if len(picked) < wanted:
+            return picked
+        last = picked[-1][1]
+        rest = 0
+        for row in cursor:
+            rest += 1
+            if row[1] != last:
+                return picked
+            picked.append(row)
+    finally:
+        cursor.close()
+    # every match was read: the ties are complete unless the bound cut the matches short
+    return None if bound and wanted + rest == bound else picked
 
 
 def _sort_keys(db: sqlite3.Connection, rowids: list[int]) -> list[tuple[int, str, str]]:
