@@ -14,8 +14,9 @@ quoted phrase as free text). Keys are case-insensitive:
 - `unsafe`, `safe`, `moderation:unsafe|safe|any`
 - `sort:relevance|newest|oldest|title`
 
-Anything else, including unknown `key:value` pairs, is free text. A known key with a bad value
-raises QuerySyntaxError naming the token.
+Anything else, including unknown `key:value` pairs, is free text: every word must match and the
+last one also matches as a prefix, a single character too (as the engines' `bool_prefix`; see
+docs/search-engines.md). A known key with a bad value raises QuerySyntaxError naming the token.
 """
 
 from __future__ import annotations
