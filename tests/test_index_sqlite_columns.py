@@ -234,3 +234,13 @@ def test_the_setting_caps_the_cache_of_an_opened_index(tmp_path: Path) -> None:
     assert isinstance(small, SqliteIndex) and small.facet_columns.cap_bytes == 2 * 2**20
     off.close()
     small.close()
+
+
+def test_closing_the_index_stops_a_background_build_first(built: Path) -> None:
+    idx = SqliteIndex(built)
+    idx.facet_columns.start_build()
+    idx.close()  # its connections close only after the build thread ended
+    thread = idx.facet_columns._building
+    assert thread is not None and not thread.is_alive()
+    idx.facet_columns.start_build()  # a closed index starts none
+    assert idx.facet_columns._building is thread

@@ -1028,4 +1028,5 @@ class SqliteIndex:
                 yield self._with_embedding(rowid, body)
 
     def close(self) -> None:
+        self.facet_columns.close()  # a background build stops before its connection closes
         self._database.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +42,9 @@ DEFAULT_CAP_MB = 512
 #: Matches below this share of the images: SQLite looks each one up faster than a pass over
 #: the arrays (at a million images SQL counts ~60 us a match, the arrays cost ~25 ms in all).
 MIN_SHARE = 1 / 2000
+#: Indexes with fewer images are not worth a cache (SQL counts all of them in a few ms) unless
+#: `build()` is called
+AUTO_BUILD_IMAGES = 20_000
 #: Names on at least this share of the images have their postings read with the cache; others
 #: on first use (15,000 rows: ~10 ms).
 PRELOAD_SHARE = 1 / 50
@@ -85,9 +88,18 @@ def text_rowids(db: sqlite3.Connection, match: str) -> np.ndarray:
     return found
 
 
-def _chunks(cursor: sqlite3.Cursor, size: int = 1 << 17) -> Iterator[list[Any]]:
-    """A query's rows a slice at a time: a million rows held as tuples take ~100 MB each."""
+class Closed(Exception):
+    """The index is being closed: a build stops."""
+
+
+def _chunks(
+    cursor: sqlite3.Cursor, closing: Callable[[], bool] | None = None, size: int = 1 << 17
+) -> Iterator[list[Any]]:
+    """A query's rows a slice at a time (a million rows held as tuples take ~100 MB each),
+    stopping when `closing()` says so."""
     while rows := cursor.fetchmany(size):
+        if closing is not None and closing():
+            raise Closed
         yield rows
 
 
@@ -186,6 +198,7 @@ def read_columns(
     db: sqlite3.Connection,
     names: tuple[Vocabulary, Vocabulary, Vocabulary],
     docs: Sequence[int] | None,
+    closing: Callable[[], bool] | None = None,
 ) -> Columns:
     """The arrays of every image (`docs` None) or of those rowids, in `db`'s current snapshot
     (the caller holds a read transaction). `names`: label terms, moderation labels (lower
@@ -200,7 +213,8 @@ def read_columns(
         db.execute(
             f"SELECT rowid, ingested_at, max_confidence, unsafe FROM docs{some} ORDER BY rowid",
             args,
-        )
+        ),
+        closing,
     ):
         parts.append(
             (
@@ -219,7 +233,8 @@ def read_columns(
         db.execute(
             f"SELECT term, confidence, doc FROM label_terms WHERE is_label = {_LEAF}{some_doc}",
             args,
-        )
+        ),
+        closing,
     ):
         for term, _c, _d in rows:
             if term not in terms:
@@ -309,6 +324,8 @@ class ColumnCache:
         self._overlay: Columns | None = None
         self._lock = threading.Lock()
         self._building: threading.Thread | None = None
+        self._build_db: sqlite3.Connection | None = None  # a build's connection, while it reads
+        self._closing = False
         #: why the cache does not answer (over the cap, times not canonical); "" when it may
         self.refused = "" if self.cap_bytes > 0 else "turned off (0 MB)"
 
@@ -321,28 +338,55 @@ class ColumnCache:
                 self._base, self._overlay, self.refused = None, None, "turned off (0 MB)"
             return
         with self._database.transaction(immediate=False) as db:
-            if not canonical_times(db):
-                base, refused = None, "an ingested_at is not a canonical UTC time"
-            else:
-                base = read_columns(db, (self.labels, self.moderation, self.spellings), None)
-                refused = ""
-                # the names on many images up front (a filter by them is what the arrays are
-                # for); a rarer name matches too few images to leave SQLite, or is read on use
-                for (term,) in db.execute(
-                    "SELECT term FROM term_counts WHERE count >= ? ORDER BY count DESC",
-                    (PRELOAD_SHARE * len(base.rowids),),
-                ).fetchall():
-                    self.base_postings(db, base, term)
-                if base.nbytes() > self.cap_bytes:
-                    refused = f"the arrays need {base.nbytes() / 2**20:.0f} MB, over the cap"
-                    base = None
+            with self._lock:
+                if self._closing:
+                    raise Closed
+                self._build_db = db
+            try:
+                base, refused = self._read_base(db)
+            finally:
+                with self._lock:
+                    self._build_db = None
         with self._lock:
             self._base, self._overlay, self.refused = base, None, refused
 
-    def start_build(self) -> None:
-        """Build in a background thread unless one is running."""
+    def _read_base(self, db: sqlite3.Connection) -> tuple[Columns | None, str]:
+        """The base arrays, or None and why not."""
+        if not canonical_times(db):
+            return None, "an ingested_at is not a canonical UTC time"
+        names = (self.labels, self.moderation, self.spellings)
+        base = read_columns(db, names, None, self._is_closing)
+        # the names on many images up front (a filter by them is what the arrays are for); a
+        # rarer one is read on first use
+        for (term,) in db.execute(
+            "SELECT term FROM term_counts WHERE count >= ? ORDER BY count DESC",
+            (PRELOAD_SHARE * len(base.rowids),),
+        ).fetchall():
+            if self._closing:
+                raise Closed
+            self.base_postings(db, base, term)
+        if base.nbytes() > self.cap_bytes:
+            return None, f"the arrays need {base.nbytes() / 2**20:.0f} MB, over the cap"
+        return base, ""
+
+    def _is_closing(self) -> bool:
+        return self._closing
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop a build (its query interrupted) and wait for its thread: the index's
+        connections are closed next, and a connection must not close under a running query."""
         with self._lock:
-            if self._building is not None and self._building.is_alive():
+            self._closing = True
+            db, thread = self._build_db, self._building
+        if db is not None:
+            db.interrupt()
+        if thread is not None:
+            thread.join(timeout)
+
+    def start_build(self) -> None:
+        """Build in a background thread unless one is running (or the index is closing)."""
+        with self._lock:
+            if self._closing or (self._building is not None and self._building.is_alive()):
                 return
             self._building = threading.Thread(target=self._build_quietly, daemon=True)
             self._building.start()
@@ -350,9 +394,8 @@ class ColumnCache:
     def _build_quietly(self) -> None:
         try:
             self.build()
-        except sqlite3.Error:  # the next facets() call tries again; SQLite answers meanwhile
-            with self._lock:
-                self._base = None
+        except (sqlite3.Error, Closed):  # a later facets() tries again; SQLite answers meanwhile
+            pass
         finally:
             self._database.release()  # this thread's connection
 
@@ -369,7 +412,7 @@ class ColumnCache:
         with self._lock:
             base, overlay = self._base, self._overlay
         if base is None:
-            if not self.refused:
+            if not self.refused and _images(db) >= AUTO_BUILD_IMAGES:
                 self.start_build()
             return None
         (last, first) = db.execute(
@@ -429,6 +472,11 @@ class ColumnCache:
             if base.nbytes() + found[0].nbytes + found[1].nbytes <= self.cap_bytes:
                 base.postings[term] = found
         return found
+
+
+def _images(db: sqlite3.Connection) -> int:
+    """The largest rowid: the number of images or a bit more, without counting them."""
+    return int(db.execute("SELECT COALESCE(MAX(rowid), 0) FROM docs").fetchone()[0])
 
 
 def canonical_times_of(db: sqlite3.Connection, rowids: Sequence[int]) -> bool:
