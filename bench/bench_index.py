@@ -1047,12 +1047,13 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, facts: dict[st
         "the page plus the matches tied with its last score are joined for the tie-breaks; "
         "the FTS5 table keeps prefix indexes for 1-3 characters, so a short prefix reads one "
         "doclist instead of merging every term that starts with it. "
-        "Facets over many images count leaf labels from a partial covering index "
-        "(`label_terms_leaves`). Every plan gives the general plan's rows in its order "
-        "(`tests/test_index_sqlite_pages.py`). What remains slow is work per match that no "
-        "plan can skip while answers stay exact: bm25 for every match of a frequent word or a "
-        "short prefix (FTS5 reads each match's column sizes), and the facets' counts over "
-        "every matching image.",
+        "Facets over 1/2000 of the images or more are counted by the column cache "
+        "(`src/imagedex/index/sqlite_columns.py`: numpy arrays kept fresh by a change log; "
+        "`bincount` over the query's mask); smaller ones by SQL, leaf labels from a partial "
+        "covering index (`label_terms_leaves`). Every plan gives the general plan's rows in "
+        "its order (`tests/test_index_sqlite_pages.py`). What remains slow is work per match "
+        "that no plan can skip while answers stay exact: bm25 for every match of a frequent "
+        "word or a short prefix (FTS5 reads each match's column sizes, about 0.75 µs each).",
         "",
     ]
     lines += ["Targets:", "", *targets(results)]
