@@ -44,6 +44,7 @@ from imagedex.enrich.phash import bands as phash_bands
 from imagedex.index import facets as shape
 from imagedex.index import sqlite_columns as columns
 from imagedex.index import sqlite_pages as pages
+from imagedex.index import sqlite_text as text_index
 from imagedex.index import sqlite_vectors as vectors
 
 _SCHEMA = """
@@ -356,6 +357,8 @@ class SqliteIndex:
         self._vectors = {name: vectors.VectorCache(table) for name, table in vectors.TABLES.items()}
         #: facets over many matches counted in numpy (see sqlite_columns; 0 MB: never)
         self.facet_columns = columns.ColumnCache(self._database, facet_cache_mb)
+        #: plain-word text matched and ranked in numpy (see sqlite_text), under the same cap
+        self.text_postings = text_index.TextCache(self._database, facet_cache_mb)
         #: person references in queries to person ids (open_index sets the people store's)
         self.resolve_person: PeopleResolver = _person_ids
 
@@ -553,6 +556,7 @@ class SqliteIndex:
         conditions, where_params = self._doc_conditions(query)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         terms = _terms(query)
+        ranked = None
         with self._database.transaction(immediate=False) as db:  # count and page: one snapshot
             if len(terms) == 1 and not (where or query.text or query.min_confidence > 0):
                 row = db.execute(
@@ -560,11 +564,20 @@ class SqliteIndex:
                 ).fetchone()
                 total = row[0] if row else 0
                 counted_up_to = False
+            elif (ranked := self._text_matches(db, query, where)) is not None:
+                counted_up_to = True
+                total = len(ranked[0])
+                if query.track_total > 0:  # as _count gives it
+                    total = min(total, query.track_total + 1)
             else:
                 counted_up_to = True
                 counted = f"{sql_from} JOIN docs d ON d.rowid = m.doc{where}" if where else sql_from
                 total = _count(db, counted, [*params, *where_params], query.track_total)
-            found = self._quick_page(db, query, total, (conditions, where_params)) if total else []
+            found = (
+                self._quick_page(db, query, total, (conditions, where_params), ranked)
+                if total
+                else []
+            )
             if found is None:
                 found = self._page(db, query, (sql_from, params, score), where, where_params)
         docs = [ImageDocument.from_dict(json.loads(body)) for body in found]
@@ -576,12 +589,27 @@ class SqliteIndex:
             total_is_lower_bound=bounded,
         )
 
+    def _text_matches(
+        self, db: sqlite3.Connection, query: SearchQuery, where: str
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rowids, scores) of a query by plain words alone, from sqlite_text's postings when
+        they are current; else None (FTS5 answers)."""
+        if where or not query.text or _terms(query) or query.min_confidence > 0:
+            return None
+        match = fts_query(query.text)
+        phrases = text_index.plain_phrases(match) if match else None
+        if phrases is None:
+            return None
+        index = self.text_postings.current(db)
+        return None if index is None else text_index.scores(index, phrases)
+
     def _quick_page(
         self,
         db: sqlite3.Connection,
         query: SearchQuery,
         total: int,
         doc_filter: tuple[list[str], list[Any]],
+        ranked: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[str] | None:
         """The page through a plan of sqlite_pages where one applies (same rows, same order),
         else None. `doc_filter`: `_doc_conditions(query)`."""
@@ -591,7 +619,7 @@ class SqliteIndex:
         if query.sort == "relevance" and match and not terms and query.min_confidence <= 0:
             if doc_filter[0] or wanted > _RANKED_TEXT_MAX:
                 return None
-            return pages.ranked_text_page(db, match, query.limit, query.offset)
+            return pages.ranked_text_page(db, match, query.limit, query.offset, ranked)
         if query.sort == "relevance" or match or not terms:
             return None
         # a label query in date or title order: walk that order when the matches are so many
@@ -759,7 +787,12 @@ class SqliteIndex:
         match = fts_query(query.text) if query.text else None
         text = None
         if match is not None:
-            text = columns.text_rowids(db, match)
+            phrases = text_index.plain_phrases(match)
+            index = self.text_postings.current(db) if phrases else None
+            if index is not None and phrases is not None:
+                text = text_index.matching(index, phrases)
+            else:
+                text = columns.text_rowids(db, match)
         filters = columns.Filters(
             terms=_terms(query),
             all_terms=query.match_all_labels,
@@ -1029,4 +1062,5 @@ class SqliteIndex:
 
     def close(self) -> None:
         self.facet_columns.close()  # a background build stops before its connection closes
+        self.text_postings.close()
         self._database.close()

@@ -22,6 +22,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 #: ORDER BY of each non-relevance sort: each follows an index of `docs` (date or title) whose
 #: first column a walk can follow, with `id` breaking ties among equal values
 SORT_ORDER = {
@@ -82,12 +84,22 @@ def walk_page(
     return bodies(db, [r[0] for r in rows])
 
 
-def ranked_text_page(db: sqlite3.Connection, match: str, limit: int, offset: int) -> list[str]:
+def ranked_text_page(
+    db: sqlite3.Connection,
+    match: str,
+    limit: int,
+    offset: int,
+    scored: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[str]:
     """Bodies of the page for an FTS5 `match` alone, ordered as the general plan orders it:
-    bm25 best first, then newest, then id."""
+    bm25 best first, then newest, then id. `scored`: every match's (rowid, -bm25) when
+    sqlite_text computed them (the same doubles); FTS5 ranks them otherwise."""
     wanted = offset + limit
     picked = None
-    for margin in (*_TIE_MARGINS, None):  # wider while the ties with the page's last score
+    if scored is not None:
+        picked = _best_scored(scored, wanted)
+    margins = (*_TIE_MARGINS, None) if picked is None else ()
+    for margin in margins:  # wider while the ties with the page's last score
         picked = _best_rows(db, match, wanted, None if margin is None else wanted + margin)
         if picked is not None:  # run past the bound; unbounded, every match is read
             break
@@ -129,6 +141,16 @@ def _best_rows(
         cursor.close()
     # every match was read: the ties are complete unless the bound cut the matches short
     return None if bound and wanted + rest == bound else picked
+
+
+def _best_scored(scored: tuple[np.ndarray, np.ndarray], wanted: int) -> list[tuple[int, float]]:
+    """The `wanted` best (rowid, score) plus every match tied with the last of them."""
+    rowids, score = scored
+    if len(rowids) > wanted:
+        last = np.partition(score, len(score) - wanted)[len(score) - wanted]
+        keep = score >= last
+        rowids, score = rowids[keep], score[keep]
+    return list(zip(rowids.tolist(), score.tolist(), strict=True))
 
 
 def _sort_keys(db: sqlite3.Connection, rowids: list[int]) -> list[tuple[int, str, str]]:
