@@ -143,10 +143,12 @@ def _span(index: TextIndex, token: str, prefix: bool) -> tuple[int, int]:
 def scores(index: TextIndex, phrases: list[tuple[str, bool]]) -> tuple[np.ndarray, np.ndarray]:
     """(rowids, -bm25) of every row matching all the phrases, rowids ascending."""
     size = len(index.tokens)
+    spans = [_span(index, token, prefix) for token, prefix in phrases]
+    if any(lo == hi for lo, hi in spans):  # a word no image has
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
     freqs = []
     matched: np.ndarray | None = None
-    for token, prefix in phrases:
-        lo, hi = _span(index, token, prefix)
+    for lo, hi in spans:
         a, z = int(index.starts[lo]), int(index.starts[hi])
         freq: np.ndarray
         if hi - lo == 1:
