@@ -601,7 +601,7 @@ class SqliteIndex:
         if phrases is None:
             return None
         index = self.text_postings.current(db)
-        return None if index is None else text_index.scores(index, phrases)
+        return None if index is None else self.text_postings.scored(index, phrases)
 
     def _quick_page(
         self,
@@ -790,7 +790,7 @@ class SqliteIndex:
             phrases = text_index.plain_phrases(match)
             index = self.text_postings.current(db) if phrases else None
             if index is not None and phrases is not None:
-                text = text_index.matching(index, phrases)
+                text = self.text_postings.scored(index, phrases)[0]
             else:
                 text = columns.text_rowids(db, match)
         filters = columns.Filters(

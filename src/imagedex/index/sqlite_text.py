@@ -23,6 +23,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -173,18 +174,6 @@ def scores(index: TextIndex, phrases: list[tuple[str, bool]]) -> tuple[np.ndarra
     return rowids, score
 
 
-def matching(index: TextIndex, phrases: list[tuple[str, bool]]) -> np.ndarray:
-    """The rowids matching all the phrases, ascending."""
-    matched: np.ndarray | None = None
-    for token, prefix in phrases:
-        lo, hi = _span(index, token, prefix)
-        hit = np.zeros(len(index.tokens), dtype=bool)
-        hit[index.docs[int(index.starts[lo]) : int(index.starts[hi])]] = True
-        matched = hit if matched is None else matched & hit
-    assert matched is not None
-    return np.flatnonzero(matched).astype(np.int64)
-
-
 class TextCache:
     """One index file's TextIndex, built in the background and rebuilt after writes."""
 
@@ -196,6 +185,7 @@ class TextCache:
         self._building: threading.Thread | None = None
         self._build_db: sqlite3.Connection | None = None
         self._closing = False
+        self._last: tuple[Any, TextIndex, tuple[np.ndarray, np.ndarray]] | None = None
         self._last_build = (0.0, 0.0)  # (seconds the last build took, when it ended)
         #: why the postings do not answer; "" when they may
         self.refused = "" if self.cap_bytes > 0 else "turned off (0 MB)"
@@ -251,6 +241,19 @@ class TextCache:
             db.interrupt()
         if thread is not None:
             thread.join(timeout)
+
+    def scored(
+        self, index: TextIndex, phrases: list[tuple[str, bool]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`scores(index, phrases)`, the last answer kept: a keystroke's search and facets
+        (one request) ask for the same words."""
+        key = (id(index), tuple(phrases))
+        last = self._last
+        if last is not None and last[0] == key and last[1] is index:
+            return last[2]
+        found = scores(index, phrases)
+        self._last = (key, index, found)
+        return found
 
     def current(self, db: sqlite3.Connection) -> TextIndex | None:
         """The index when it is as fresh as `db`'s snapshot, else None (a build is started)."""
