@@ -108,13 +108,17 @@ def read_index(db: sqlite3.Connection) -> TextIndex:
         first = last + 1
     instances = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
     del parts
-    term_of = np.repeat(np.arange(len(terms), dtype=np.int32), per_term)
+    bounds = np.zeros(len(terms) + 1, dtype=np.int64)  # where each term's instances start
+    np.cumsum(per_term, out=bounds[1:])
     # instances come by term, then row: a (term, row) pair starts where either changes
-    new = np.ones(len(instances), dtype=bool)
-    new[1:] = (instances[1:] != instances[:-1]) | (term_of[1:] != term_of[:-1])
+    new = np.empty(len(instances), dtype=bool)
+    new[0:1] = True
+    np.not_equal(instances[1:], instances[:-1], out=new[1:])
+    new[bounds[:-1][bounds[:-1] < len(instances)]] = True
     heads = np.flatnonzero(new)
+    del new
     counts = np.diff(np.append(heads, len(instances))).astype(np.float64)
-    starts = np.searchsorted(term_of[heads], np.arange(len(terms) + 1), side="left")
+    starts = np.searchsorted(heads, bounds, side="left")
     (rows,) = db.execute("SELECT COUNT(*) FROM docs_fts_docsize").fetchone()
     top = int(instances.max()) + 1 if len(instances) else 1
     if top > 2 * rows + 1024:  # arrays indexed by rowid: sparse rowids would waste them
