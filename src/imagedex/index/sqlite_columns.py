@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from imagedex.db import Database
+from imagedex.index.background_build import BackgroundBuild
 
 #: Images changed since the base was read that a query re-reads itself; beyond, rebuild.
 OVERLAY_LIMIT = 2000
@@ -310,22 +311,20 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-class ColumnCache:
+class ColumnCache(BackgroundBuild):
     """The base arrays of one index file, built in the background, with the overlay of later
     changes; `snapshot(db)` gives what to count with in the caller's read transaction."""
 
+    quiet_errors = (sqlite3.Error, Closed)
+
     def __init__(self, database: Database, cap_mb: float = DEFAULT_CAP_MB) -> None:
-        self._database = database
+        super().__init__(database)
         self.cap_bytes = int(cap_mb * 1024 * 1024)
         self.labels = Vocabulary()
         self.moderation = Vocabulary()
         self.spellings = Vocabulary()
         self._base: Columns | None = None
         self._overlay: Columns | None = None
-        self._lock = threading.Lock()
-        self._building: threading.Thread | None = None
-        self._build_db: sqlite3.Connection | None = None  # a build's connection, while it reads
-        self._closing = False
         #: why the cache does not answer (over the cap, times not canonical); "" when it may
         self.refused = "" if self.cap_bytes > 0 else "turned off (0 MB)"
 
@@ -368,41 +367,6 @@ class ColumnCache:
         if base.nbytes() > self.cap_bytes:
             return None, f"the arrays need {base.nbytes() / 2**20:.0f} MB, over the cap"
         return base, ""
-
-    def _is_closing(self) -> bool:
-        return self._closing
-
-    def close(self, timeout: float = 60.0) -> None:
-        """Stop a build (its query interrupted) and wait for its thread: the index's
-        connections are closed next, and a connection must not close under a running query."""
-        with self._lock:
-            self._closing = True
-            db, thread = self._build_db, self._building
-        if db is not None:
-            db.interrupt()
-        if thread is not None:
-            thread.join(timeout)
-
-    def start_build(self) -> None:
-        """Build in a background thread unless one is running (or the index is closing)."""
-        with self._lock:
-            if self._closing or (self._building is not None and self._building.is_alive()):
-                return
-            self._building = threading.Thread(target=self._build_quietly, daemon=True)
-            self._building.start()
-
-    def _build_quietly(self) -> None:
-        try:
-            self.build()
-        except (sqlite3.Error, Closed):  # a later facets() tries again; SQLite answers meanwhile
-            pass
-        finally:
-            self._database.release()  # this thread's connection
-
-    def wait(self, timeout: float | None = None) -> None:
-        thread = self._building
-        if thread is not None:
-            thread.join(timeout)
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ import bisect
 import math
 import re
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from imagedex.db import Database
+from imagedex.index.background_build import BackgroundBuild
 from imagedex.index.sqlite_columns import AUTO_BUILD_IMAGES
 
 #: instances read per statement while building (one group_concat string each)
@@ -178,17 +178,15 @@ def scores(index: TextIndex, phrases: list[tuple[str, bool]]) -> tuple[np.ndarra
     return rowids, score
 
 
-class TextCache:
+class TextCache(BackgroundBuild):
     """One index file's TextIndex, built in the background and rebuilt after writes."""
 
+    quiet_errors = (sqlite3.Error, ValueError)
+
     def __init__(self, database: Database, cap_mb: float) -> None:
-        self._database = database
+        super().__init__(database)
         self.cap_bytes = int(cap_mb * 1024 * 1024)
         self._index: TextIndex | None = None
-        self._lock = threading.Lock()
-        self._building: threading.Thread | None = None
-        self._build_db: sqlite3.Connection | None = None
-        self._closing = False
         self._last: tuple[Any, TextIndex, tuple[np.ndarray, np.ndarray]] | None = None
         self._last_build = (0.0, 0.0)  # (seconds the last build took, when it ended)
         #: why the postings do not answer; "" when they may
@@ -216,35 +214,6 @@ class TextCache:
             return
         with self._lock:
             self._index = index
-
-    def start_build(self) -> None:
-        with self._lock:
-            if self._closing or (self._building is not None and self._building.is_alive()):
-                return
-            self._building = threading.Thread(target=self._build_quietly, daemon=True)
-            self._building.start()
-
-    def _build_quietly(self) -> None:
-        try:
-            self.build()
-        except (sqlite3.Error, ValueError):  # FTS5 answers meanwhile; a later query retries
-            pass
-        finally:
-            self._database.release()
-
-    def wait(self, timeout: float | None = None) -> None:
-        thread = self._building
-        if thread is not None:
-            thread.join(timeout)
-
-    def close(self, timeout: float = 60.0) -> None:
-        with self._lock:
-            self._closing = True
-            db, thread = self._build_db, self._building
-        if db is not None:
-            db.interrupt()
-        if thread is not None:
-            thread.join(timeout)
 
     def scored(
         self, index: TextIndex, phrases: list[tuple[str, bool]]
